@@ -1,0 +1,369 @@
+//! The `vivres` command line: what an operator or a connector author does by hand.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::app::Hub;
+use crate::config::Config;
+use crate::plugin_host::{Grants, LogLine, PluginHost};
+use crate::sync::{SyncOptions, sync_source};
+use crate::warehouse::{RunReport, RunStatus, Warehouse};
+
+#[derive(Debug, Parser)]
+#[command(name = "vivres", version, about = "Vivres: the data-integration hub of Territoires à VivreS")]
+pub struct Cli {
+    /// Hub configuration file.
+    #[arg(long, global = true, default_value = "config/vivres.toml", env = "VIVRES_CONFIG")]
+    pub config: PathBuf,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or upgrade the warehouse schema and load reference data.
+    Migrate,
+    /// Sync one source now and print its run report.
+    Sync {
+        source: String,
+        /// Ignore saved checkpoints and read everything again.
+        #[arg(long)]
+        full_refresh: bool,
+        /// Only this stream (repeatable).
+        #[arg(long = "stream")]
+        streams: Vec<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List recent runs.
+    Runs {
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one run: its report and its log.
+    Run {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a connector plugin by hand (for connector authors).
+    Connector {
+        #[command(subcommand)]
+        action: ConnectorAction,
+    },
+    /// Start the partner simulator, sync one Cocagne source per territory, print a summary.
+    Demo {
+        /// Deliveries per garden.
+        #[arg(long, default_value_t = 2_000)]
+        size: usize,
+        #[arg(long, default_value = ".vivres/demo")]
+        data_dir: PathBuf,
+    },
+    /// Measure end-to-end sync throughput against the raw sqlx ceiling.
+    Bench {
+        /// Deliveries to sync.
+        #[arg(long, default_value_t = 100_000)]
+        records: usize,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// (internal) serve the partner simulator for `vivres bench`.
+    #[command(hide = true)]
+    BenchSimulator {
+        #[arg(long)]
+        size: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConnectorAction {
+    /// Print the connector's spec.
+    Spec(ConnectorArgs),
+    /// Check the configuration against the partner.
+    Check(ConnectorArgs),
+    /// List the streams the connector offers.
+    Discover(ConnectorArgs),
+    /// Read one batch of a stream (all batches with --all).
+    Read {
+        #[command(flatten)]
+        args: ConnectorArgs,
+        #[arg(long)]
+        stream: String,
+        /// File holding the checkpoint state to start from.
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// Keep reading until the connector says no more remain.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConnectorArgs {
+    /// The plugin's .wasm file.
+    pub plugin: PathBuf,
+    /// The connector configuration (JSON file).
+    #[arg(long = "config", id = "connector_config")]
+    pub connector_config: Option<PathBuf>,
+    /// A host the plugin may call (repeatable), e.g. 127.0.0.1:8080.
+    #[arg(long = "allow-host")]
+    pub allow_hosts: Vec<String>,
+    /// Directory mounted read-only at /inbox.
+    #[arg(long)]
+    pub inbox: Option<PathBuf>,
+    /// A secret the plugin may ask for, NAME=VALUE (repeatable).
+    #[arg(long = "secret")]
+    pub secrets: Vec<String>,
+}
+
+pub fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+fn env_vars() -> BTreeMap<String, String> {
+    std::env::vars().collect()
+}
+
+/// Runs a parsed command; returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Migrate => {
+            let config = Config::load(&cli.config)?;
+            let hub = Hub::start(config, env_vars()).await?;
+            println!("warehouse ready: {}", hub.config.database_url());
+            Ok(0)
+        }
+        Command::Sync {
+            source,
+            full_refresh,
+            streams,
+            json,
+        } => {
+            let config = Config::load(&cli.config)?;
+            let hub = Hub::start(config, env_vars()).await?;
+            let options = SyncOptions {
+                full_refresh,
+                streams: (!streams.is_empty()).then_some(streams),
+            };
+            let report = sync_source(&hub, &source, &options).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_report(&report);
+            }
+            Ok(if report.status == RunStatus::Succeeded { 0 } else { 1 })
+        }
+        Command::Runs { source, limit, json } => {
+            let config = Config::load(&cli.config)?;
+            let warehouse = Warehouse::open(&config.database_url()).await?;
+            let runs = warehouse.runs(source.as_deref(), limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&runs)?);
+            } else {
+                print_runs(&runs);
+            }
+            Ok(0)
+        }
+        Command::Run { id, json } => {
+            let config = Config::load(&cli.config)?;
+            let warehouse = Warehouse::open(&config.database_url()).await?;
+            let report = warehouse.run(id).await?;
+            let logs = warehouse.run_logs(id).await?;
+            if json {
+                let logs: Vec<_> = logs
+                    .iter()
+                    .map(|l| serde_json::json!({"at": l.at, "level": l.level, "message": l.message}))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({"run": report, "log": logs}))?
+                );
+            } else {
+                print_report(&report);
+                println!("\nlog:");
+                for l in logs {
+                    println!("  {} {:5} {}", l.at, l.level, l.message);
+                }
+            }
+            Ok(0)
+        }
+        Command::Connector { action } => connector(action).await,
+        Command::Demo { size, data_dir } => crate::demo::run(&cli.config, &data_dir, size).await,
+        Command::Bench { records, data_dir } => crate::bench::run(records, data_dir).await,
+        Command::BenchSimulator { size } => crate::bench::serve_simulator(size).await,
+    }
+}
+
+pub fn print_report(r: &RunReport) {
+    println!(
+        "run {} of {}: {}{}",
+        r.id,
+        r.source,
+        r.status.as_str(),
+        if r.full_refresh { " (full refresh)" } else { "" }
+    );
+    if let (Some(c), Some(v)) = (&r.connector, &r.connector_version) {
+        println!("  connector    {c} {v}");
+    }
+    println!("  started      {}", r.started_at);
+    if let Some(e) = &r.ended_at {
+        println!("  ended        {e}");
+    }
+    let c = &r.counts;
+    println!("  batches      {}", r.batches);
+    println!("  read         {}", c.read);
+    println!("  inserted     {}", c.inserted);
+    println!("  updated      {}", c.updated);
+    println!("  unchanged    {}", c.unchanged);
+    println!("  quarantined  {}", c.quarantined);
+    if let Some(e) = &r.error {
+        println!(
+            "  error        [{}] {e}",
+            r.error_kind.as_deref().unwrap_or("error")
+        );
+        if r.error_kind.as_deref() == Some("partner_unavailable") {
+            println!("  (retryable: the next run resumes from the last committed batch)");
+        }
+    }
+}
+
+fn print_runs(runs: &[RunReport]) {
+    println!(
+        "{:>6}  {:<24} {:<11} {:<25} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "run", "source", "status", "started", "read", "inserted", "updated", "unchanged", "quarant."
+    );
+    for r in runs {
+        println!(
+            "{:>6}  {:<24} {:<11} {:<25} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            r.id,
+            r.source,
+            r.status.as_str(),
+            r.started_at,
+            r.counts.read,
+            r.counts.inserted,
+            r.counts.updated,
+            r.counts.unchanged,
+            r.counts.quarantined
+        );
+    }
+}
+
+async fn connector(action: ConnectorAction) -> anyhow::Result<i32> {
+    let args = match &action {
+        ConnectorAction::Spec(a) | ConnectorAction::Check(a) | ConnectorAction::Discover(a) => a,
+        ConnectorAction::Read { args, .. } => args,
+    };
+    let cache = std::env::temp_dir().join("vivres-plugin-cache");
+    let host = PluginHost::new(crate::plugin_host::HostSettings::new(cache))?;
+    let plugin = host.load(&args.plugin).await?;
+    let config = match &args.connector_config {
+        Some(p) => read_json_file(p)?,
+        None => "{}".to_string(),
+    };
+    let mut secrets = BTreeMap::new();
+    for s in &args.secrets {
+        let Some((name, value)) = s.split_once('=') else {
+            bail!("--secret `{}`: expected NAME=VALUE", s.split('=').next().unwrap_or(""));
+        };
+        secrets.insert(name.to_string(), value.to_string());
+    }
+    let redactor = crate::privacy::Redactor::new(
+        secrets
+            .values()
+            .map(|v| crate::config::Secret::new(v.clone()))
+            .collect::<Vec<_>>()
+            .iter(),
+    );
+    let log = Arc::new(move |line: LogLine| {
+        eprintln!("[{:?}] {}", line.level, redactor.redact(&line.message));
+    });
+    let grants = Grants {
+        allowed_hosts: args.allow_hosts.clone(),
+        inbox: args.inbox.clone(),
+        secrets,
+        ..Grants::none("connector-cli", log)
+    };
+    let mut instance = host.instantiate(&plugin, grants).await?;
+    let print_err = |e: &crate::model::ConnectorError| {
+        eprintln!("connector error: {e}");
+        1
+    };
+    match action {
+        ConnectorAction::Spec(_) => {
+            println!("{}", serde_json::to_string_pretty(&instance.spec().await?)?);
+            Ok(0)
+        }
+        ConnectorAction::Check(_) => match instance.check(&config).await? {
+            Ok(()) => {
+                println!("ok");
+                Ok(0)
+            }
+            Err(e) => Ok(print_err(&e)),
+        },
+        ConnectorAction::Discover(_) => match instance.discover(&config).await? {
+            Ok(streams) => {
+                println!("{}", serde_json::to_string_pretty(&streams)?);
+                Ok(0)
+            }
+            Err(e) => Ok(print_err(&e)),
+        },
+        ConnectorAction::Read {
+            stream, state, all, ..
+        } => {
+            let mut state = match state {
+                Some(p) => Some(
+                    std::fs::read_to_string(&p)
+                        .with_context(|| format!("cannot read state file {}", p.display()))?,
+                ),
+                None => None,
+            };
+            loop {
+                match instance.read(&config, &stream, state.as_deref()).await? {
+                    Ok(batch) => {
+                        println!("{}", serde_json::to_string_pretty(&batch)?);
+                        if batch.state.is_some() {
+                            state = batch.state.clone();
+                        }
+                        if !all || !batch.more {
+                            return Ok(0);
+                        }
+                    }
+                    Err(e) => return Ok(print_err(&e)),
+                }
+            }
+        }
+    }
+}
+
+fn read_json_file(p: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+    serde_json::from_str::<serde_json::Value>(&text)
+        .with_context(|| format!("{}: not valid JSON", p.display()))?;
+    Ok(text)
+}

@@ -1,0 +1,641 @@
+//! The hub's configuration: `config/vivres.toml`.
+//!
+//! Unknown fields are refused, `${NAME}` in a string value expands from the
+//! environment (or from the demo's variables), and `VIVRES_SECTION__KEY`
+//! environment variables override top-level settings. Every error names the
+//! file, the field and the reason.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// A secret value: never printed, never serialised in clear.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
+/// Where a secret comes from: `{ env = "NAME" }` or `{ value = "..." }`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum SecretRef {
+    Env(String),
+    Value(Secret),
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub hub: HubSettings,
+    #[serde(default)]
+    pub privacy: PrivacySettings,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub territories: Vec<Territory>,
+    #[serde(default)]
+    pub sources: Vec<Source>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HubSettings {
+    /// Warehouse, plugin cache and inboxes live here.
+    pub data_dir: PathBuf,
+    /// `sqlite://path` (default: `<data_dir>/vivres.sqlite`).
+    pub database_url: Option<String>,
+    /// Where connector plugins (`<connector>.wasm`) are found.
+    pub plugins_dir: PathBuf,
+}
+
+impl Default for HubSettings {
+    fn default() -> Self {
+        HubSettings {
+            data_dir: PathBuf::from(".vivres"),
+            database_url: None,
+            plugins_dir: PathBuf::from("plugins/target/wasm32-wasip2/release"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacySettings {
+    /// The deployment's pseudonymisation key (at least 32 bytes of entropy).
+    pub pseudonym_key: Option<SecretRef>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Memory a plugin may grow to.
+    pub plugin_memory_mib: u32,
+    /// Guest execution time allowed per call (host waits excluded).
+    pub plugin_call_seconds: u32,
+    /// Most items plus rejects one batch may carry.
+    pub max_batch_items: u32,
+    /// Most HTTP requests (attempts) one run of a source may send.
+    pub http_request_budget: u32,
+    /// Timeout of one HTTP attempt.
+    pub http_timeout_seconds: u32,
+    /// Retries of a 429/5xx/connection failure before giving up.
+    pub http_max_retries: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            plugin_memory_mib: 256,
+            plugin_call_seconds: 30,
+            max_batch_items: 10_000,
+            http_request_budget: 100_000,
+            http_timeout_seconds: 30,
+            http_max_retries: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Territory {
+    pub id: String,
+    pub name: String,
+    /// SIREN numbers of the EPCIs making up the territory.
+    pub epci: Vec<String>,
+    /// Territories of the first wave are active; later ones are listed ahead.
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    pub id: String,
+    /// Connector name; the plugin is `<plugins_dir>/<connector with - as _>.wasm`
+    /// unless `plugin` names a file.
+    pub connector: String,
+    #[serde(default)]
+    pub plugin: Option<PathBuf>,
+    pub network: Network,
+    pub territory: String,
+    /// Cron expression (sec min hour day month weekday), used by `vivres serve`.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// Hosts the plugin may call: `host`, `*.domain`, `host:port`, `127.0.0.1:8080`.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Read-only directory of export files (default `<data_dir>/inbox/<id>` when
+    /// `inbox = true`).
+    #[serde(default)]
+    pub inbox: Option<InboxSetting>,
+    /// Streams to sync (default: all the connector offers).
+    #[serde(default)]
+    pub streams: Option<Vec<String>>,
+    /// The connector's own configuration, handed to it as JSON.
+    #[serde(default)]
+    pub config: toml::Table,
+    /// Secrets the connector may ask for by name.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretRef>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum InboxSetting {
+    Default(bool),
+    Path(PathBuf),
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Network {
+    Cocagne,
+    SecoursCatholique,
+    Vrac,
+    Ugess,
+    Civam,
+    /// Evaluation surveys, run by the coalition itself.
+    Coalition,
+}
+
+impl Network {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Network::Cocagne => "cocagne",
+            Network::SecoursCatholique => "secours-catholique",
+            Network::Vrac => "vrac",
+            Network::Ugess => "ugess",
+            Network::Civam => "civam",
+            Network::Coalition => "coalition",
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Network::Cocagne => "Réseau Cocagne",
+            Network::SecoursCatholique => "Secours Catholique",
+            Network::Vrac => "VRAC",
+            Network::Ugess => "UGESS",
+            Network::Civam => "Réseau CIVAM",
+            Network::Coalition => "Territoires à VivreS",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Parse { file: String, message: String },
+    #[error("{file}: field `{field}`: {reason}")]
+    Invalid {
+        file: String,
+        field: String,
+        reason: String,
+    },
+}
+
+impl Config {
+    /// Reads, expands and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let vars: BTreeMap<String, String> = std::env::vars().collect();
+        Self::load_with(path, &vars)
+    }
+
+    /// As [`Config::load`], with `${NAME}` and `VIVRES_…` taken from `vars`.
+    pub fn load_with(path: &Path, vars: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        let mut config = Self::parse(&file, &text, vars)?;
+        // Relative paths are relative to the directory the hub runs in, as the
+        // example config and the README assume; nothing to rewrite here.
+        config.validate(&file)?;
+        Ok(config)
+    }
+
+    pub fn parse(
+        file: &str,
+        text: &str,
+        vars: &BTreeMap<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            file: file.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        apply_env_overrides(&mut table, vars);
+        let mut value = toml::Value::Table(table);
+        expand(&mut value, "", vars).map_err(|(field, reason)| ConfigError::Invalid {
+            file: file.to_string(),
+            field,
+            reason,
+        })?;
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let reason = e.into_inner().message().to_string();
+            ConfigError::Invalid {
+                file: file.to_string(),
+                // serde_path_to_error writes `sources[0].network`, or `.` for the root,
+                // where an unknown field's name is in the message.
+                field: if path == "." {
+                    field_of(&reason).unwrap_or(path)
+                } else {
+                    path
+                },
+                reason,
+            }
+        })
+    }
+
+    fn validate(&self, file: &str) -> Result<(), ConfigError> {
+        let invalid = |field: String, reason: String| ConfigError::Invalid {
+            file: file.to_string(),
+            field,
+            reason,
+        };
+        let mut territories = BTreeSet::new();
+        for (i, t) in self.territories.iter().enumerate() {
+            if !is_id(&t.id) {
+                return Err(invalid(
+                    format!("territories[{i}].id"),
+                    format!("`{}` is not an id (lowercase letters, digits, `-`)", t.id),
+                ));
+            }
+            if !territories.insert(t.id.as_str()) {
+                return Err(invalid(
+                    format!("territories[{i}].id"),
+                    format!("territory `{}` is defined twice", t.id),
+                ));
+            }
+            for (j, siren) in t.epci.iter().enumerate() {
+                if siren.len() != 9 || !siren.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(invalid(
+                        format!("territories[{i}].epci[{j}]"),
+                        format!("`{siren}` is not a 9-digit SIREN"),
+                    ));
+                }
+            }
+        }
+        let mut sources = BTreeSet::new();
+        for (i, s) in self.sources.iter().enumerate() {
+            if !is_id(&s.id) {
+                return Err(invalid(
+                    format!("sources[{i}].id"),
+                    format!("`{}` is not an id (lowercase letters, digits, `-`)", s.id),
+                ));
+            }
+            if !sources.insert(s.id.as_str()) {
+                return Err(invalid(
+                    format!("sources[{i}].id"),
+                    format!("source `{}` is defined twice", s.id),
+                ));
+            }
+            if !territories.contains(s.territory.as_str()) {
+                return Err(invalid(
+                    format!("sources[{i}].territory"),
+                    format!(
+                        "unknown territory `{}` (known: {})",
+                        s.territory,
+                        territories.iter().copied().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+            for (j, host) in s.allowed_hosts.iter().enumerate() {
+                if host.is_empty() || host.contains('/') || host.contains(' ') {
+                    return Err(invalid(
+                        format!("sources[{i}].allowed_hosts[{j}]"),
+                        format!("`{host}` is not a host, `*.domain` or `host:port`"),
+                    ));
+                }
+            }
+            if let Some(schedule) = &s.schedule {
+                let fields = schedule.split_whitespace().count();
+                if !(5..=7).contains(&fields) {
+                    return Err(invalid(
+                        format!("sources[{i}].schedule"),
+                        format!("`{schedule}` is not a cron expression (sec min hour day month weekday)"),
+                    ));
+                }
+            }
+        }
+        if self.limits.plugin_memory_mib < 16 {
+            return Err(invalid(
+                "limits.plugin_memory_mib".into(),
+                "must be at least 16".into(),
+            ));
+        }
+        if self.limits.max_batch_items == 0 {
+            return Err(invalid(
+                "limits.max_batch_items".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn source(&self, id: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.id == id)
+    }
+
+    pub fn territory(&self, id: &str) -> Option<&Territory> {
+        self.territories.iter().find(|t| t.id == id)
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.hub.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}",
+                self.hub.data_dir.join("vivres.sqlite").display()
+            ),
+        }
+    }
+
+    pub fn cache_dir(&self) -> PathBuf {
+        self.hub.data_dir.join("cache")
+    }
+}
+
+impl Source {
+    pub fn plugin_path(&self, plugins_dir: &Path) -> PathBuf {
+        match &self.plugin {
+            Some(p) => p.clone(),
+            None => plugins_dir.join(format!("{}.wasm", self.connector.replace('-', "_"))),
+        }
+    }
+
+    pub fn inbox_dir(&self, data_dir: &Path) -> Option<PathBuf> {
+        match &self.inbox {
+            None | Some(InboxSetting::Default(false)) => None,
+            Some(InboxSetting::Default(true)) => Some(data_dir.join("inbox").join(&self.id)),
+            Some(InboxSetting::Path(p)) => Some(p.clone()),
+        }
+    }
+
+    /// The connector configuration as the JSON the plugin receives.
+    pub fn config_json(&self) -> String {
+        serde_json::to_string(&self.config).unwrap_or_else(|_| "{}".to_string())
+    }
+
+    /// Resolves the secrets; a missing environment variable names the field.
+    pub fn resolve_secrets(&self) -> Result<BTreeMap<String, Secret>, ConfigError> {
+        let vars: BTreeMap<String, String> = std::env::vars().collect();
+        self.resolve_secrets_with(&vars)
+    }
+
+    pub fn resolve_secrets_with(
+        &self,
+        vars: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, Secret>, ConfigError> {
+        self.secrets
+            .iter()
+            .map(|(name, r)| {
+                resolve_secret(r, vars)
+                    .map(|s| (name.clone(), s))
+                    .ok_or_else(|| ConfigError::Invalid {
+                        file: "configuration".into(),
+                        field: format!("sources.{}.secrets.{name}", self.id),
+                        reason: "its environment variable is not set".into(),
+                    })
+            })
+            .collect()
+    }
+}
+
+pub fn resolve_secret(r: &SecretRef, vars: &BTreeMap<String, String>) -> Option<Secret> {
+    match r {
+        SecretRef::Value(s) => Some(s.clone()),
+        SecretRef::Env(name) => vars.get(name).filter(|v| !v.is_empty()).cloned().map(Secret),
+    }
+}
+
+fn is_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// `VIVRES_HUB__DATA_DIR=/srv/vivres` sets `hub.data_dir`.
+fn apply_env_overrides(table: &mut toml::Table, vars: &BTreeMap<String, String>) {
+    for (name, value) in vars {
+        let Some(path) = name.strip_prefix("VIVRES_") else {
+            continue;
+        };
+        let parts: Vec<String> = path.split("__").map(|p| p.to_ascii_lowercase()).collect();
+        if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) {
+            continue;
+        }
+        let section = table
+            .entry(parts[0].clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let toml::Value::Table(section) = section {
+            let parsed = value
+                .parse::<i64>()
+                .map(toml::Value::Integer)
+                .or_else(|_| value.parse::<bool>().map(toml::Value::Boolean))
+                .unwrap_or_else(|_| toml::Value::String(value.clone()));
+            section.insert(parts[1].clone(), parsed);
+        }
+    }
+}
+
+/// Expands `${NAME}` in every string; an unset name is an error naming the field.
+fn expand(
+    value: &mut toml::Value,
+    path: &str,
+    vars: &BTreeMap<String, String>,
+) -> Result<(), (String, String)> {
+    match value {
+        toml::Value::String(s) if s.contains("${") => {
+            let mut out = String::with_capacity(s.len());
+            let mut rest = s.as_str();
+            while let Some(start) = rest.find("${") {
+                out.push_str(&rest[..start]);
+                let after = &rest[start + 2..];
+                let Some(end) = after.find('}') else {
+                    return Err((path.to_string(), "unclosed `${`".to_string()));
+                };
+                let name = &after[..end];
+                match vars.get(name) {
+                    Some(v) => out.push_str(v),
+                    None => {
+                        return Err((
+                            path.to_string(),
+                            format!("`${{{name}}}` is used but `{name}` is not set"),
+                        ));
+                    }
+                }
+                rest = &after[end + 1..];
+            }
+            out.push_str(rest);
+            *s = out;
+        }
+        toml::Value::Table(t) => {
+            for (k, v) in t.iter_mut() {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                expand(v, &p, vars)?;
+            }
+        }
+        toml::Value::Array(a) => {
+            for (i, v) in a.iter_mut().enumerate() {
+                expand(v, &format!("{path}[{i}]"), vars)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// toml's messages name the offending key in backquotes: "unknown field `x`",
+/// "missing field `y`".
+fn field_of(message: &str) -> Option<String> {
+    let start = message.find('`')?;
+    let end = message[start + 1..].find('`')?;
+    Some(message[start + 1..start + 1 + end].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        let mut vars = BTreeMap::new();
+        vars.insert("SIMULATOR".to_string(), "127.0.0.1:9".to_string());
+        let c = Config::parse("test.toml", text, &vars)?;
+        c.validate("test.toml")?;
+        Ok(c)
+    }
+
+    const GOOD: &str = r#"
+[[territories]]
+id = "lyon"
+name = "Métropole de Lyon"
+epci = ["200046977"]
+
+[[sources]]
+id = "cocagne-lyon"
+connector = "cocagne-gardens"
+network = "cocagne"
+territory = "lyon"
+allowed_hosts = ["${SIMULATOR}"]
+[sources.config]
+base_url = "http://${SIMULATOR}/lyon"
+[sources.secrets]
+token = { value = "s3cret" }
+"#;
+
+    #[test]
+    fn example_config_parses() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../config/vivres.toml"
+        ))
+        .unwrap();
+        let mut vars = BTreeMap::new();
+        vars.insert("SIMULATOR".to_string(), "127.0.0.1:9".to_string());
+        let c = Config::parse("config/vivres.toml", &text, &vars).unwrap();
+        c.validate("config/vivres.toml").unwrap();
+        assert!(c.territories.len() >= 4);
+        assert!(c.sources.len() >= 4);
+    }
+
+    #[test]
+    fn good_config_expands_and_masks_secrets() {
+        let c = parse(GOOD).unwrap();
+        let s = &c.sources[0];
+        assert_eq!(s.allowed_hosts, vec!["127.0.0.1:9"]);
+        assert_eq!(s.config_json(), r#"{"base_url":"http://127.0.0.1:9/lyon"}"#);
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(!json.contains("s3cret"));
+    }
+
+    #[test]
+    fn unknown_field_names_file_and_field() {
+        let bad = GOOD.replace("allowed_hosts", "alowed_hosts");
+        let err = parse(&bad).unwrap_err().to_string();
+        assert!(err.starts_with("test.toml: field `alowed_hosts`"), "{err}");
+        assert!(err.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn unknown_territory_is_named() {
+        let bad = GOOD.replace("territory = \"lyon\"", "territory = \"lyom\"");
+        let err = parse(&bad).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "test.toml: field `sources[0].territory`: unknown territory `lyom` (known: lyon)"
+        );
+    }
+
+    #[test]
+    fn wrong_type_is_reported() {
+        let bad = GOOD.replace("epci = [\"200046977\"]", "epci = [\"2000\"]");
+        let err = parse(&bad).unwrap_err().to_string();
+        assert!(err.contains("territories[0].epci[0]"), "{err}");
+        let bad = GOOD.replace("network = \"cocagne\"", "network = \"kokagne\"");
+        let err = parse(&bad).unwrap_err().to_string();
+        assert!(err.contains("test.toml") && err.contains("kokagne"), "{err}");
+    }
+
+    #[test]
+    fn unset_variable_names_the_field() {
+        let err = Config::parse("t.toml", GOOD, &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sources[0].allowed_hosts[0]"), "{err}");
+        assert!(err.contains("SIMULATOR"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_top_level_settings() {
+        let mut vars = BTreeMap::new();
+        vars.insert("SIMULATOR".to_string(), "x:1".to_string());
+        vars.insert("VIVRES_HUB__DATA_DIR".to_string(), "/srv/v".to_string());
+        vars.insert("VIVRES_LIMITS__PLUGIN_MEMORY_MIB".to_string(), "64".to_string());
+        let c = Config::parse("t.toml", GOOD, &vars).unwrap();
+        assert_eq!(c.hub.data_dir, PathBuf::from("/srv/v"));
+        assert_eq!(c.limits.plugin_memory_mib, 64);
+    }
+}

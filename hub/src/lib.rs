@@ -1,0 +1,17 @@
+//! Vivres: the data-integration hub of Territoires à VivreS.
+//!
+//! Data flows one way: cli → sync → plugin_host and warehouse.
+
+pub mod app;
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod geo;
+pub mod model;
+pub mod plugin_host;
+pub mod privacy;
+pub mod sync;
+pub mod warehouse;
+
+pub use app::Hub;

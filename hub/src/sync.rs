@@ -1,0 +1,320 @@
+//! Runs a source: pulls batches from its connector, normalises them and
+//! commits each batch with its rejects and checkpoint in one transaction.
+//!
+//! The next `read` is pulled while the previous batch commits (the read only
+//! needs the previous batch's state), so the plugin and the database work side
+//! by side. A crash at any point loses nothing: the next run starts from the
+//! last committed checkpoint, and upserts make re-read records unchanged.
+
+pub mod normalise;
+
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use crate::app::Hub;
+use crate::model::{Batch, ConnectorError};
+use crate::plugin_host::{Grants, HostError, LogLevel, LogLine};
+use crate::warehouse::{BatchWrite, Counts, LogRecord, Provenance, RunReport, RunStatus, WarehouseError};
+
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    /// Ignore saved checkpoints and read everything again (upserts keep it exact).
+    pub full_refresh: bool,
+    /// Only these streams (default: the source's configured streams, or all).
+    pub streams: Option<Vec<String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("no source `{0}` in the configuration")]
+    UnknownSource(String),
+    #[error("source `{source_id}`: unknown territory `{territory}`")]
+    UnknownTerritory { source_id: String, territory: String },
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
+}
+
+/// Why a run failed, as the run report and the scheduler see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    BadConfig,
+    AuthFailed,
+    /// Retryable: try again later.
+    PartnerUnavailable,
+    BadData,
+    Plugin,
+    Warehouse,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::BadConfig => "bad_config",
+            FailureKind::AuthFailed => "auth_failed",
+            FailureKind::PartnerUnavailable => "partner_unavailable",
+            FailureKind::BadData => "bad_data",
+            FailureKind::Plugin => "plugin",
+            FailureKind::Warehouse => "warehouse",
+        }
+    }
+}
+
+struct Failure {
+    kind: FailureKind,
+    message: String,
+}
+
+impl From<ConnectorError> for Failure {
+    fn from(e: ConnectorError) -> Self {
+        let kind = match &e {
+            ConnectorError::BadConfig(_) => FailureKind::BadConfig,
+            ConnectorError::AuthFailed(_) => FailureKind::AuthFailed,
+            ConnectorError::PartnerUnavailable { .. } => FailureKind::PartnerUnavailable,
+            ConnectorError::BadData(_) => FailureKind::BadData,
+        };
+        Failure {
+            kind,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<HostError> for Failure {
+    fn from(e: HostError) -> Self {
+        Failure {
+            kind: FailureKind::Plugin,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<WarehouseError> for Failure {
+    fn from(e: WarehouseError) -> Self {
+        Failure {
+            kind: FailureKind::Warehouse,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<crate::config::ConfigError> for Failure {
+    fn from(e: crate::config::ConfigError) -> Self {
+        Failure {
+            kind: FailureKind::BadConfig,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The log lines of a run, shared with the plugin's log sink and flushed
+/// into the warehouse with each batch.
+#[derive(Clone, Default)]
+struct RunLog {
+    lines: Arc<Mutex<Vec<LogRecord>>>,
+}
+
+impl RunLog {
+    fn push(&self, level: &str, message: String) {
+        if let Ok(mut lines) = self.lines.lock() {
+            lines.push(LogRecord {
+                at: crate::warehouse::now_rfc3339(),
+                level: level.to_string(),
+                message,
+            });
+        }
+    }
+    fn drain(&self) -> Vec<LogRecord> {
+        self.lines
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default()
+    }
+    fn sink(&self, redactor: crate::privacy::Redactor) -> crate::plugin_host::LogSink {
+        let log = self.clone();
+        Arc::new(move |line: LogLine| {
+            let level = match line.level {
+                LogLevel::Trace => "trace",
+                LogLevel::Debug => "debug",
+                LogLevel::Info => "info",
+                LogLevel::Warn => "warn",
+                LogLevel::Error => "error",
+            };
+            log.push(level, redactor.redact(&line.message));
+        })
+    }
+}
+
+/// Syncs one source and returns its run report. A failing partner or plugin
+/// gives a report with status `failed`; only an unknown source, a run already
+/// in progress or an unusable warehouse are errors.
+pub async fn sync_source(hub: &Hub, source_id: &str, options: &SyncOptions) -> Result<RunReport, SyncError> {
+    let source = hub
+        .config
+        .source(source_id)
+        .ok_or_else(|| SyncError::UnknownSource(source_id.to_string()))?;
+    let territory = hub
+        .config
+        .territory(&source.territory)
+        .ok_or_else(|| SyncError::UnknownTerritory {
+            source_id: source.id.clone(),
+            territory: source.territory.clone(),
+        })?;
+    let run_id = hub.warehouse.start_run(&source.id, options.full_refresh).await?;
+    let log = RunLog::default();
+    let _span = tracing::info_span!("run", run = run_id, source = %source.id).entered();
+    tracing::info!(run = run_id, source = %source.id, "sync started");
+
+    let outcome = run(hub, source, territory, run_id, options, &log).await;
+    let (status, error) = match &outcome {
+        Ok(()) => (RunStatus::Succeeded, None),
+        Err(f) => {
+            log.push("error", f.message.clone());
+            (RunStatus::Failed, Some((f.kind.as_str(), f.message.as_str())))
+        }
+    };
+    hub.warehouse
+        .finish_run(run_id, status, error, &log.drain())
+        .await?;
+    let report = hub.warehouse.run(run_id).await?;
+    tracing::info!(
+        run = run_id,
+        source = %source.id,
+        status = status.as_str(),
+        read = report.counts.read,
+        inserted = report.counts.inserted,
+        updated = report.counts.updated,
+        quarantined = report.counts.quarantined,
+        "sync finished"
+    );
+    Ok(report)
+}
+
+async fn run(
+    hub: &Hub,
+    source: &crate::config::Source,
+    territory: &crate::config::Territory,
+    run_id: i64,
+    options: &SyncOptions,
+    log: &RunLog,
+) -> Result<(), Failure> {
+    let secrets = source.resolve_secrets_with(&hub.vars)?;
+    let redactor = crate::privacy::Redactor::new(secrets.values());
+    let plugin_path = source.plugin_path(&hub.config.hub.plugins_dir);
+    let plugin = hub.host.load(&plugin_path).await?;
+    let grants = Grants {
+        source: source.id.clone(),
+        network: source.network.as_str().to_string(),
+        allowed_hosts: source.allowed_hosts.clone(),
+        inbox: source.inbox_dir(&hub.config.hub.data_dir),
+        secrets: secrets
+            .iter()
+            .map(|(k, v)| (k.clone(), v.expose().to_string()))
+            .collect(),
+        request_budget: Some(hub.config.limits.http_request_budget),
+        log: log.sink(redactor),
+    };
+    let mut instance = hub.host.instantiate(&plugin, grants).await?;
+    let spec = instance.spec().await?;
+    hub.warehouse
+        .set_run_connector(run_id, &spec.name, &spec.version)
+        .await?;
+    let config_json = source.config_json();
+    let streams: Vec<String> = match options.streams.as_ref().or(source.streams.as_ref()) {
+        Some(s) => s.clone(),
+        None => instance
+            .discover(&config_json)
+            .await??
+            .into_iter()
+            .map(|s| s.name)
+            .collect(),
+    };
+    let normaliser = normalise::Context {
+        source: &source.id,
+        network: source.network.as_str(),
+        territory_epcis: &territory.epci,
+        pseudonymiser: &hub.pseudonymiser,
+        gazetteer: hub.gazetteer,
+    };
+    for stream in streams {
+        let prov = Provenance {
+            source: source.id.clone(),
+            stream: stream.clone(),
+            territory: territory.id.clone(),
+            network: source.network.as_str().to_string(),
+            run_id,
+            connector: spec.name.clone(),
+            connector_version: spec.version.clone(),
+        };
+        let mut state = if options.full_refresh {
+            log.push("info", format!("stream {stream}: full refresh"));
+            None
+        } else {
+            hub.warehouse.checkpoint(&source.id, &stream).await?
+        };
+        if state.is_some() && !options.full_refresh {
+            log.push("info", format!("stream {stream}: resuming from the saved checkpoint"));
+        }
+        let mut counts = Counts::default();
+        let mut batch = instance.read(&config_json, &stream, state.as_deref()).await??;
+        loop {
+            let more = batch.more;
+            if let Some(s) = &batch.state {
+                state = Some(s.clone());
+            }
+            let write = prepare(&normaliser, batch, log);
+            if more {
+                // Pull the next batch while this one commits.
+                let (committed, next) = tokio::join!(
+                    hub.warehouse.commit_batch(&prov, write),
+                    instance.read(&config_json, &stream, state.as_deref())
+                );
+                counts += committed?;
+                batch = next??;
+            } else {
+                counts += hub.warehouse.commit_batch(&prov, write).await?;
+                break;
+            }
+        }
+        log.push(
+            "info",
+            format!(
+                "stream {stream}: read {}, inserted {}, updated {}, unchanged {}, quarantined {}",
+                counts.read, counts.inserted, counts.updated, counts.unchanged, counts.quarantined
+            ),
+        );
+    }
+    let stats = instance.http_stats();
+    if stats.requests > 0 {
+        log.push(
+            "info",
+            format!(
+                "http: {} requests, statuses {:?}, {} retries, waited {:.1?}, {} denied, {} failed",
+                stats.requests, stats.by_status, stats.retries, stats.waited, stats.denied, stats.failures
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// Normalises a batch into what the warehouse commits.
+fn prepare(normaliser: &normalise::Context<'_>, batch: Batch, log: &RunLog) -> BatchWrite {
+    let read = (batch.items.len() + batch.rejects.len()) as u64;
+    let mut rows = Vec::with_capacity(batch.items.len());
+    let mut rejects = batch.rejects;
+    for item in batch.items {
+        match normaliser.normalise(item) {
+            Ok(row) => rows.push(row),
+            Err(reject) => rejects.push(reject),
+        }
+    }
+    BatchWrite {
+        rows,
+        rejects,
+        state: batch.state.map(Some),
+        replace_origins: batch.replace_origins,
+        logs: log.drain(),
+        read,
+    }
+}

@@ -1,0 +1,57 @@
+//! Vivres guest SDK: everything a connector plugin needs, without the bindings.
+//!
+//! ```ignore
+//! use vivres_sdk::{Connector, ConnectorError, model::*};
+//!
+//! struct MyConnector;
+//! impl Connector for MyConnector {
+//!     type Config = MyConfig; // serde::Deserialize
+//!     fn spec() -> ConnectorSpec { /* name, version, config schema, streams */ }
+//!     fn read(config: &MyConfig, stream: &str, state: Option<&str>) -> Result<Batch, ConnectorError> { /* one batch */ }
+//! }
+//! vivres_sdk::export_connector!(MyConnector);
+//! ```
+//!
+//! The pure helpers (`fr`, `http` URL building and status mapping, `state`) work
+//! on any target, so connectors unit-test their parsing natively with `cargo test`.
+
+/// Generated from the frozen contract. Connectors never name it: use [`model`]
+/// and the functions of this crate. It is public only for `export_connector!`.
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit/since_v0.1.0",
+        world: "connector-plugin",
+        pub_export_macro: true,
+        default_bindings_module: "vivres_sdk::bindings",
+        additional_derives: [PartialEq],
+    });
+}
+
+mod connector;
+pub mod fr;
+mod host;
+pub mod http;
+pub mod log;
+pub mod model;
+pub mod state;
+
+pub use connector::Connector;
+pub use host::{inbox_dir, now, secret};
+pub use model::{ConnectorError, Unavailable};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::connector::Glue;
+}
+
+/// Exports a [`Connector`] implementation as the plugin's `connector` interface.
+/// Call it once, at the root of the connector crate.
+#[macro_export]
+macro_rules! export_connector {
+    ($connector:ty) => {
+        #[doc(hidden)]
+        type __VivresConnectorGlue = $crate::__private::Glue<$connector>;
+        $crate::bindings::export!(__VivresConnectorGlue with_types_in $crate::bindings);
+    };
+}

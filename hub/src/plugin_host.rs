@@ -1,0 +1,529 @@
+//! The plugin host: loads connector components, links the capabilities a
+//! source is granted (and only those), runs each call under CPU, memory and
+//! wall-clock limits, and converts what the plugin returns into
+//! [`crate::model`] types.
+//!
+//! One [`PluginHost`] per hub process: it owns the wasmtime `Engine` (with an
+//! epoch ticker thread), one `Linker` per supported WIT version, the on-disk
+//! cache of compiled components and the one pooled HTTP client. A [`Plugin`]
+//! is a loaded component, cheap to clone; an [`Instance`] is one sandbox for
+//! one run of one source.
+
+mod bindings;
+mod cache;
+mod files;
+mod granter;
+mod http;
+mod limits;
+mod logging;
+mod secrets;
+mod state;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Linker;
+use wasmtime::{Engine, Store};
+
+use crate::model::{Batch, ConnectorError, ConnectorSpec, StreamInfo};
+
+pub use http::{HttpSettings, HttpStats};
+pub use logging::{LogLevel, LogLine, LogSink};
+
+use bindings::{Guest, GuestPre, WitVersion};
+use limits::EpochTicker;
+use logging::Logger;
+use state::HostState;
+
+const MIB: usize = 1024 * 1024;
+
+/// Limits and knobs of the plugin host; the defaults suit a small hub.
+#[derive(Debug, Clone)]
+pub struct HostSettings {
+    /// Where compiled components are cached (`<sha256>-….cwasm`).
+    pub cache_dir: PathBuf,
+    /// Linear memory a plugin may grow to.
+    pub memory_limit_bytes: usize,
+    /// Guest execution time allowed per call; time spent waiting in host
+    /// functions (an HTTP `Retry-After`, say) does not count.
+    pub call_cpu_deadline: Duration,
+    /// Wall-clock limit of a whole call, HTTP waits included.
+    pub call_wall_timeout: Duration,
+    /// Items plus rejects one batch may carry.
+    pub max_batch_items: usize,
+    pub http: HttpSettings,
+    /// Longest message a plugin may log; longer ones are cut.
+    pub max_log_line_bytes: usize,
+    /// Log lines a plugin may write per instance (run); then one
+    /// "log truncated" line and silence.
+    pub max_log_lines: usize,
+}
+
+impl HostSettings {
+    pub fn new(cache_dir: impl Into<PathBuf>) -> Self {
+        HostSettings {
+            cache_dir: cache_dir.into(),
+            memory_limit_bytes: 256 * MIB,
+            call_cpu_deadline: Duration::from_secs(30),
+            call_wall_timeout: Duration::from_secs(600),
+            max_batch_items: 10_000,
+            http: HttpSettings::default(),
+            max_log_line_bytes: 4096,
+            max_log_lines: 10_000,
+        }
+    }
+}
+
+/// What a source is granted. Everything not granted here is denied.
+#[derive(Clone)]
+pub struct Grants {
+    /// The source's id, for messages.
+    pub source: String,
+    /// The network the source belongs to.
+    pub network: String,
+    /// Hosts the plugin may call: `partner.example.org`, `*.example.org`
+    /// (subdomains only), `127.0.0.1:8080`, `localhost:3000`, `[::1]:80`.
+    /// An entry without a port allows only the scheme's default port.
+    pub allowed_hosts: Vec<String>,
+    /// Host directory shown read-only at `/inbox`.
+    pub inbox: Option<PathBuf>,
+    /// Secrets by name; their values are redacted from every log line.
+    pub secrets: BTreeMap<String, String>,
+    /// HTTP attempts (retries and redirects included) allowed per instance.
+    pub request_budget: Option<u32>,
+    pub log: LogSink,
+}
+
+impl Grants {
+    /// Nothing granted but a log sink.
+    pub fn none(source: impl Into<String>, log: LogSink) -> Self {
+        Grants {
+            source: source.into(),
+            network: String::new(),
+            allowed_hosts: Vec::new(),
+            inbox: None,
+            secrets: BTreeMap::new(),
+            request_budget: None,
+            log,
+        }
+    }
+}
+
+impl std::fmt::Debug for Grants {
+    // Secret values never appear, not even in a debug dump.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grants")
+            .field("source", &self.source)
+            .field("network", &self.network)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("inbox", &self.inbox)
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .field("request_budget", &self.request_budget)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("cannot compile plugin {}: {reason}", path.display())]
+    Compile { path: PathBuf, reason: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("plugin exceeded its CPU deadline of {}", limits::show_duration(*deadline))]
+    OutOfTime { deadline: Duration },
+    #[error("plugin tried to grow memory past {} MiB", limit_bytes / MIB)]
+    MemoryLimit { limit_bytes: usize },
+    #[error("plugin call exceeded its wall-clock timeout of {}", limits::show_duration(*timeout))]
+    WallTimeout { timeout: Duration },
+    #[error("plugin returned a batch of {items} items and rejects, more than the maximum of {max}")]
+    BatchTooLarge { items: usize, max: usize },
+    /// Any other trap, guest panics included, with the tail of its stderr.
+    #[error("plugin trapped: {0}")]
+    Trap(String),
+    #[error("plugin instance is unusable after an earlier failure; start a new instance")]
+    Poisoned,
+    #[error("cannot instantiate plugin: {0}")]
+    Instantiate(String),
+    /// The source's grants are malformed (an unparsable allowed host…).
+    #[error("invalid grant for source {source_id}: {reason}")]
+    Grant { source_id: String, reason: String },
+    /// The plugin returned something the contract forbids (a config schema
+    /// that is not JSON…).
+    #[error("plugin returned invalid data: {0}")]
+    InvalidOutput(String),
+    #[error("cannot set up the plugin host: {0}")]
+    Setup(String),
+}
+
+/// Loads, caches and instantiates connector plugins.
+pub struct PluginHost {
+    engine: Engine,
+    settings: HostSettings,
+    linker_v0_1_0: Linker<HostState>,
+    http: Arc<http::HttpClient>,
+    _ticker: EpochTicker,
+}
+
+impl PluginHost {
+    pub fn new(settings: HostSettings) -> Result<Self, HostError> {
+        let mut config = wasmtime::Config::new();
+        // Epochs, not fuel: a cheap check at loop heads and calls, bumped by
+        // a ticker thread; the store decides per tick (see `limits`).
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config).map_err(|e| HostError::Setup(format!("{e:#}")))?;
+        let linker_v0_1_0 =
+            bindings::linker_v0_1_0(&engine).map_err(|e| HostError::Setup(format!("{e:#}")))?;
+        std::fs::create_dir_all(&settings.cache_dir).map_err(|source| HostError::Io {
+            context: format!("cannot create cache dir {}", settings.cache_dir.display()),
+            source,
+        })?;
+        let http = Arc::new(http::HttpClient::new(settings.http.clone())?);
+        // Without a ticker no deadline would ever fire.
+        let ticker = EpochTicker::start(engine.clone()).map_err(|source| HostError::Io {
+            context: "cannot start the epoch ticker thread".into(),
+            source,
+        })?;
+        Ok(PluginHost {
+            engine,
+            settings,
+            linker_v0_1_0,
+            http,
+            _ticker: ticker,
+        })
+    }
+
+    pub fn settings(&self) -> &HostSettings {
+        &self.settings
+    }
+
+    /// Loads a component, from the compile cache when this exact file was
+    /// compiled before by this wasmtime build.
+    pub async fn load(&self, wasm: &Path) -> Result<Plugin, HostError> {
+        let bytes = tokio::fs::read(wasm)
+            .await
+            .map_err(|source| HostError::Io {
+                context: format!("cannot read plugin {}", wasm.display()),
+                source,
+            })?;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let engine = self.engine.clone();
+        let cache_dir = self.settings.cache_dir.clone();
+        let path = wasm.to_path_buf();
+        let key = sha256.clone();
+        // Compiling is ~300 ms of CPU: keep it off the async workers.
+        let (component, from_cache) = tokio::task::spawn_blocking(move || {
+            cache::load_or_compile(&engine, &cache_dir, &key, &bytes, &path)
+        })
+        .await
+        .map_err(|e| HostError::Setup(format!("compile task failed: {e}")))??;
+
+        let version = bindings::wit_version(&self.engine, &component)
+            .map_err(|reason| HostError::Instantiate(format!("{}: {reason}", wasm.display())))?;
+        let pre = match version {
+            WitVersion::V0_1_0 => GuestPre::v0_1_0(&self.linker_v0_1_0, &component),
+        }
+        .map_err(|e| HostError::Instantiate(format!("{}: {e:#}", wasm.display())))?;
+        Ok(Plugin {
+            inner: Arc::new(PluginInner {
+                pre,
+                sha256,
+                path: wasm.to_path_buf(),
+                from_cache,
+            }),
+        })
+    }
+
+    /// A fresh sandbox for one run of one source.
+    pub async fn instantiate(
+        &self,
+        plugin: &Plugin,
+        grants: Grants,
+    ) -> Result<Instance, HostError> {
+        let logger = Arc::new(Logger::new(
+            grants.log.clone(),
+            secrets::Redactor::new(grants.secrets.values()),
+            self.settings.max_log_line_bytes,
+            self.settings.max_log_lines,
+        ));
+        let granter =
+            granter::Granter::new(&grants.allowed_hosts).map_err(|reason| HostError::Grant {
+                source_id: grants.source.clone(),
+                reason,
+            })?;
+        let stats = Arc::new(Mutex::new(HttpStats::default()));
+        let session = http::HttpSession::new(
+            self.http.clone(),
+            granter,
+            grants.request_budget,
+            stats.clone(),
+            logger.clone(),
+        );
+        let wasi = files::wasi_ctx(grants.inbox.as_deref(), &logger)?;
+        let data = HostState::new(
+            wasi,
+            session,
+            secrets::Secrets::new(grants.secrets.clone()),
+            grants.inbox.is_some(),
+            logger.clone(),
+            limits::MemoryLimiter::new(self.settings.memory_limit_bytes),
+        );
+        let mut store = Store::new(&self.engine, data);
+        store.limiter(|state| &mut state.limiter);
+        store.epoch_deadline_callback(limits::on_epoch_deadline);
+
+        let mut instance = Instance {
+            live: None,
+            settings: self.settings.clone(),
+            logger,
+            stats,
+            wit_version: plugin.inner.pre.version(),
+        };
+        // Instantiation runs the guest's start code: same limits as a call.
+        let pre = plugin.inner.pre.clone();
+        let guest = guarded(
+            &self.settings,
+            &instance.logger,
+            &mut store,
+            async |store| pre.instantiate(store).await,
+        )
+        .await
+        .map_err(|e| match e {
+            HostError::Trap(reason) => HostError::Instantiate(reason),
+            other => other,
+        })?;
+        instance.live = Some(Live { store, guest });
+        Ok(instance)
+    }
+}
+
+/// A loaded connector component.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<PluginInner>,
+}
+
+struct PluginInner {
+    pre: GuestPre,
+    sha256: String,
+    path: PathBuf,
+    from_cache: bool,
+}
+
+impl Plugin {
+    /// SHA-256 of the `.wasm` file, hex.
+    pub fn sha256(&self) -> &str {
+        &self.inner.sha256
+    }
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+    /// Whether `load` found the compiled component in the cache.
+    pub fn from_cache(&self) -> bool {
+        self.inner.from_cache
+    }
+    /// The contract version the plugin was built against (`0.1.0`).
+    pub fn wit_version(&self) -> &'static str {
+        self.inner.pre.version().as_str()
+    }
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("path", &self.inner.path)
+            .field("sha256", &self.inner.sha256)
+            .field("wit_version", &self.wit_version())
+            .finish()
+    }
+}
+
+/// One sandboxed plugin instance, for one run of one source.
+pub struct Instance {
+    /// `None` once poisoned: after a trap wasmtime forbids re-entering the
+    /// instance, so the store (and its memory) is dropped at once.
+    live: Option<Live>,
+    settings: HostSettings,
+    logger: Arc<Logger>,
+    stats: Arc<Mutex<HttpStats>>,
+    wit_version: WitVersion,
+}
+
+struct Live {
+    store: Store<HostState>,
+    guest: Guest,
+}
+
+impl Instance {
+    pub async fn spec(&mut self) -> Result<ConnectorSpec, HostError> {
+        let spec = self
+            .call(async |guest, store| guest.spec(store).await)
+            .await??;
+        let mut spec = spec;
+        spec.wit_version = self.wit_version.as_str().to_string();
+        Ok(spec)
+    }
+
+    pub async fn check(&mut self, config: &str) -> Result<Result<(), ConnectorError>, HostError> {
+        let result = self
+            .call(async |guest, store| guest.check(store, config).await)
+            .await?;
+        Ok(result.map_err(|e| self.redact_error(e)))
+    }
+
+    pub async fn discover(
+        &mut self,
+        config: &str,
+    ) -> Result<Result<Vec<StreamInfo>, ConnectorError>, HostError> {
+        let result = self
+            .call(async |guest, store| guest.discover(store, config).await)
+            .await?;
+        Ok(result.map_err(|e| self.redact_error(e)))
+    }
+
+    pub async fn read(
+        &mut self,
+        config: &str,
+        stream: &str,
+        state: Option<&str>,
+    ) -> Result<Result<Batch, ConnectorError>, HostError> {
+        let max = self.settings.max_batch_items;
+        let result = self
+            .call(async |guest, store| guest.read(store, config, stream, state, max).await)
+            .await??;
+        Ok(match result {
+            Ok(mut batch) => {
+                // Reject details reach run reports: no secret in them.
+                for reject in &mut batch.rejects {
+                    reject.detail = self.logger.redact(&reject.detail);
+                }
+                Ok(batch)
+            }
+            Err(e) => Err(self.redact_error(e)),
+        })
+    }
+
+    /// HTTP requests this instance made so far.
+    pub fn http_stats(&self) -> HttpStats {
+        self.stats
+            .lock()
+            .map(|stats| stats.clone())
+            .unwrap_or_default()
+    }
+
+    /// Whether an earlier failure made this instance unusable.
+    pub fn is_poisoned(&self) -> bool {
+        self.live.is_none()
+    }
+
+    fn redact_error(&self, error: ConnectorError) -> ConnectorError {
+        match error {
+            ConnectorError::BadConfig(m) => ConnectorError::BadConfig(self.logger.redact(&m)),
+            ConnectorError::AuthFailed(m) => ConnectorError::AuthFailed(self.logger.redact(&m)),
+            ConnectorError::BadData(m) => ConnectorError::BadData(self.logger.redact(&m)),
+            ConnectorError::PartnerUnavailable {
+                message,
+                retry_after_secs,
+            } => ConnectorError::PartnerUnavailable {
+                message: self.logger.redact(&message),
+                retry_after_secs,
+            },
+        }
+    }
+
+    /// Runs one export call under the limits; poisons the instance on any
+    /// trap or timeout.
+    async fn call<R>(
+        &mut self,
+        f: impl AsyncFnOnce(&Guest, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, HostError> {
+        let Some(mut live) = self.live.take() else {
+            return Err(HostError::Poisoned);
+        };
+        let guest = live.guest.clone();
+        let result = guarded(
+            &self.settings,
+            &self.logger,
+            &mut live.store,
+            async |store| f(&guest, store).await,
+        )
+        .await;
+        if result.is_ok() {
+            self.live = Some(live);
+        }
+        // else: `live` drops here with its store.
+        result
+    }
+}
+
+/// Runs guest code (a call, or instantiation) under the CPU deadline and the
+/// wall-clock timeout, and says what went wrong in the hub's terms.
+///
+/// A free function taking the pieces it needs rather than `&Instance`: the
+/// store is not `Sync`, and the future must stay `Send` for the scheduler.
+async fn guarded<R>(
+    settings: &HostSettings,
+    logger: &Logger,
+    store: &mut Store<HostState>,
+    f: impl AsyncFnOnce(&mut Store<HostState>) -> wasmtime::Result<R>,
+) -> Result<R, HostError> {
+    store
+        .data_mut()
+        .clock
+        .start_call(settings.call_cpu_deadline);
+    // Check after one tick; the callback extends the deadline tick by tick
+    // while the guest's own time stays within its budget.
+    store.set_epoch_deadline(1);
+    let outcome = tokio::time::timeout(settings.call_wall_timeout, f(store)).await;
+    logger.flush_stdio();
+    match outcome {
+        Err(_elapsed) => Err(HostError::WallTimeout {
+            timeout: settings.call_wall_timeout,
+        }),
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(classify(settings, logger, store, error)),
+    }
+}
+
+fn classify(
+    settings: &HostSettings,
+    logger: &Logger,
+    store: &Store<HostState>,
+    error: wasmtime::Error,
+) -> HostError {
+    if store.data().limiter.exceeded() {
+        return HostError::MemoryLimit {
+            limit_bytes: settings.memory_limit_bytes,
+        };
+    }
+    if let Some(wasmtime::Trap::Interrupt) = error.downcast_ref::<wasmtime::Trap>() {
+        return HostError::OutOfTime {
+            deadline: settings.call_cpu_deadline,
+        };
+    }
+    let mut message = format!("{error:?}");
+    let tail = logger.stderr_tail();
+    if !tail.is_empty() {
+        message.push_str("\nstderr (last lines):\n");
+        message.push_str(&tail);
+    }
+    HostError::Trap(logger.redact(&message))
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance")
+            .field("wit_version", &self.wit_version)
+            .field("poisoned", &self.is_poisoned())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,611 @@
+//! `host.http-send`: outgoing HTTP through the hub's one pooled client.
+//!
+//! Per request: the URL must pass the source's allowlist ([`Granter`]);
+//! every attempt is counted against the source's budget; 429, 5xx, connect
+//! errors and timeouts are retried with exponential backoff and jitter,
+//! honouring `Retry-After` (capped); redirects are followed by hand, at
+//! most [`MAX_REDIRECTS`], each `Location` re-checked against the same
+//! allowlist; the body is capped.
+//!
+//! After DNS: the shared client resolves names through [`CheckedResolver`],
+//! which drops every non-public address (see `granter`). The client
+//! connects only to what the resolver returned, so there is no window
+//! between the check and the connect (no DNS rebinding), and no proxy is
+//! configured, so nobody resolves on our behalf. The resolver needs no
+//! per-source knowledge: a name's addresses are judged the same for every
+//! source, and IP literals, which only pass the allowlist when named
+//! literally, are never resolved.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode};
+use url::Url;
+
+use super::HostError;
+use super::granter::{self, Granter};
+use super::logging::{LogLevel, Logger};
+
+pub const MAX_REDIRECTS: usize = 5;
+
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Per attempt, connect to last body byte.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Retries after the first attempt (429, 5xx, connect errors, timeouts).
+    pub max_retries: u32,
+    /// First backoff; doubled at each retry, with jitter.
+    pub base_backoff: Duration,
+    /// Longest wait, for a `Retry-After` as for a backoff.
+    pub max_retry_after: Duration,
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            max_retries: 5,
+            base_backoff: Duration::from_millis(200),
+            max_retry_after: Duration::from_secs(120),
+            max_body_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// What an instance's HTTP did, for the run report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpStats {
+    /// Attempts sent (retries and redirect hops included).
+    pub requests: u32,
+    /// Responses by status code.
+    pub by_status: BTreeMap<u16, u32>,
+    pub retries: u32,
+    /// Time spent waiting between attempts (backoff, `Retry-After`).
+    pub waited: Duration,
+    /// Requests refused by the allowlist or the address check.
+    pub denied: u32,
+    /// Attempts that got no response (connect error, timeout).
+    pub failures: u32,
+}
+
+impl std::fmt::Display for HttpStats {
+    /// `12 requests (200: 10, 429: 2), 2 retries, waited 1.2 s, 1 denied`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} requests", self.requests)?;
+        if !self.by_status.is_empty() {
+            let statuses = self
+                .by_status
+                .iter()
+                .map(|(status, n)| format!("{status}: {n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            write!(f, " ({statuses})")?;
+        }
+        write!(f, ", {} retries", self.retries)?;
+        if !self.waited.is_zero() {
+            write!(f, ", waited {:.1} s", self.waited.as_secs_f64())?;
+        }
+        if self.failures > 0 {
+            write!(f, ", {} without response", self.failures)?;
+        }
+        if self.denied > 0 {
+            write!(f, ", {} denied", self.denied)?;
+        }
+        Ok(())
+    }
+}
+
+/// A request as the plugin gave it.
+pub struct HttpRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+}
+
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// The WIT `http-error`, on our side of the boundary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpFailure {
+    Denied(String),
+    Timeout(String),
+    BudgetExhausted,
+    Transport(String),
+    InvalidRequest(String),
+}
+
+/// The hub's one client, shared by every instance.
+pub struct HttpClient {
+    client: reqwest::Client,
+    settings: HttpSettings,
+}
+
+impl HttpClient {
+    pub fn new(settings: HttpSettings) -> Result<Self, HostError> {
+        // reqwest is built without a default crypto provider; install ring
+        // once per process (an error means one is installed already).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(CheckedResolver)
+            .connect_timeout(settings.connect_timeout)
+            .user_agent(concat!("vivres/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| HostError::Setup(format!("cannot build the HTTP client: {e}")))?;
+        Ok(HttpClient { client, settings })
+    }
+}
+
+/// A resolver that never returns an address the source may not reach.
+struct CheckedResolver;
+
+/// The resolver's refusal; found again in the error chain to tell the
+/// plugin "denied" rather than "transport".
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "`{name}` resolves only to non-public addresses ({addresses}); name the IP address in the allowed hosts to reach it"
+)]
+struct AddressDenied {
+    name: String,
+    addresses: String,
+}
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let name = name.as_str().to_string();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = match test_hosts::lookup(&name) {
+                Some(found) => found,
+                None => tokio::net::lookup_host((name.as_str(), 0)).await?.collect(),
+            };
+            let allowed: Vec<SocketAddr> = found
+                .iter()
+                .copied()
+                .filter(|addr| granter::resolved_address_allowed(&name, addr.ip()))
+                .collect();
+            if allowed.is_empty() {
+                let addresses = found
+                    .iter()
+                    .map(|a| a.ip().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(Box::new(AddressDenied { name, addresses }) as _);
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Names tests make resolve where they need (a partner name pointing at
+/// 127.0.0.1), without touching the system resolver; the same filtering
+/// then applies to them.
+#[cfg(test)]
+pub mod test_hosts {
+    use std::collections::BTreeMap;
+    use std::net::{IpAddr, SocketAddr};
+    use std::sync::Mutex;
+
+    static HOSTS: Mutex<BTreeMap<String, Vec<IpAddr>>> = Mutex::new(BTreeMap::new());
+
+    pub fn insert(name: &str, ips: &[IpAddr]) {
+        HOSTS.lock().unwrap().insert(name.to_string(), ips.to_vec());
+    }
+
+    pub fn lookup(name: &str) -> Option<Vec<SocketAddr>> {
+        let hosts = HOSTS.lock().ok()?;
+        let ips = hosts.get(name)?;
+        Some(ips.iter().map(|ip| SocketAddr::new(*ip, 0)).collect())
+    }
+}
+
+#[cfg(not(test))]
+mod test_hosts {
+    pub fn lookup(_name: &str) -> Option<Vec<std::net::SocketAddr>> {
+        None
+    }
+}
+
+/// One instance's HTTP: its allowlist, budget and counters.
+pub struct HttpSession {
+    client: Arc<HttpClient>,
+    granter: Granter,
+    budget: Option<u32>,
+    attempts: u32,
+    stats: Arc<Mutex<HttpStats>>,
+    logger: Arc<Logger>,
+}
+
+/// Headers a plugin may not set: the client owns framing and routing (a
+/// forged `Host` would reach another virtual host than the one granted).
+const HOST_OWNED_HEADERS: [&str; 7] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    "te",
+    "proxy-authorization",
+];
+
+/// Dropped when a redirect leaves the origin, as browsers do.
+const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "www-authenticate"];
+
+impl HttpSession {
+    pub fn new(
+        client: Arc<HttpClient>,
+        granter: Granter,
+        budget: Option<u32>,
+        stats: Arc<Mutex<HttpStats>>,
+        logger: Arc<Logger>,
+    ) -> Self {
+        HttpSession {
+            client,
+            granter,
+            budget,
+            attempts: 0,
+            stats,
+            logger,
+        }
+    }
+
+    pub async fn send(&mut self, request: HttpRequest) -> Result<HttpResponse, HttpFailure> {
+        let mut method = Method::from_bytes(request.method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| HttpFailure::InvalidRequest(format!("bad method `{}`", request.method)))?;
+        let mut url = Url::parse(&request.url)
+            .map_err(|e| HttpFailure::InvalidRequest(format!("bad URL: {e}")))?;
+        let mut headers = guest_headers(&request.headers)?;
+        let mut body = request.body;
+
+        for hop in 0..=MAX_REDIRECTS {
+            if let Err(reason) = self.granter.check_url(&url) {
+                self.count(|s| s.denied += 1);
+                self.logger.emit(
+                    LogLevel::Warn,
+                    &format!("http {method} {} denied: {reason}", loggable(&url)),
+                );
+                return Err(HttpFailure::Denied(reason));
+            }
+            let response = self
+                .send_with_retries(&method, &url, &headers, &body)
+                .await?;
+            let status = response.status();
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .map(str::to_string);
+            let Some(location) = location.filter(|_| status.is_redirection()) else {
+                return self.read_response(response).await;
+            };
+            if hop == MAX_REDIRECTS {
+                return Err(HttpFailure::Transport(format!(
+                    "more than {MAX_REDIRECTS} redirects"
+                )));
+            }
+            let next = url.join(&location).map_err(|e| {
+                HttpFailure::Transport(format!("redirect to an invalid location: {e}"))
+            })?;
+            // 303, and 301/302 after a POST, continue as a GET without body
+            // (what every client does); 307/308 keep method and body.
+            if status == StatusCode::SEE_OTHER
+                || ((status == StatusCode::MOVED_PERMANENTLY || status == StatusCode::FOUND)
+                    && method == Method::POST)
+            {
+                method = Method::GET;
+                body = None;
+                headers.remove(reqwest::header::CONTENT_TYPE);
+            }
+            if next.origin() != url.origin() {
+                for name in CREDENTIAL_HEADERS {
+                    headers.remove(name);
+                }
+            }
+            url = next;
+        }
+        // The loop returns on every path; this is for the compiler.
+        Err(HttpFailure::Transport(format!(
+            "more than {MAX_REDIRECTS} redirects"
+        )))
+    }
+
+    async fn send_with_retries(
+        &mut self,
+        method: &Method,
+        url: &Url,
+        headers: &HeaderMap,
+        body: &Option<Vec<u8>>,
+    ) -> Result<reqwest::Response, HttpFailure> {
+        let settings = &self.client.settings;
+        let mut retry = 0;
+        loop {
+            if let Some(budget) = self.budget
+                && self.attempts >= budget
+            {
+                self.logger.emit(
+                    LogLevel::Warn,
+                    &format!("http request budget of {budget} spent"),
+                );
+                return Err(HttpFailure::BudgetExhausted);
+            }
+            self.attempts += 1;
+            self.count(|s| s.requests += 1);
+            let started = Instant::now();
+            let mut builder = self
+                .client
+                .client
+                .request(method.clone(), url.clone())
+                .headers(headers.clone())
+                .timeout(settings.timeout);
+            if let Some(body) = body {
+                builder = builder.body(body.clone());
+            }
+            let result = builder.send().await;
+            let ms = started.elapsed().as_millis();
+            let wait = match result {
+                Ok(response) => {
+                    let status = response.status();
+                    self.count(|s| *s.by_status.entry(status.as_u16()).or_default() += 1);
+                    self.logger.emit(
+                        LogLevel::Debug,
+                        &format!(
+                            "http {method} {} -> {} in {ms} ms",
+                            loggable(url),
+                            status.as_u16()
+                        ),
+                    );
+                    let retryable =
+                        status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+                    if !retryable || retry >= settings.max_retries {
+                        return Ok(response);
+                    }
+                    retry_after(response.headers(), time::OffsetDateTime::now_utc())
+                        .map(|d| d.min(settings.max_retry_after))
+                        .unwrap_or_else(|| backoff(settings, retry))
+                }
+                Err(error) => {
+                    if let Some(denied) = find_denial(&error) {
+                        self.count(|s| s.denied += 1);
+                        self.logger.emit(
+                            LogLevel::Warn,
+                            &format!("http {method} {} denied: {denied}", loggable(url)),
+                        );
+                        return Err(HttpFailure::Denied(denied.to_string()));
+                    }
+                    self.count(|s| s.failures += 1);
+                    let reason = describe(&error);
+                    self.logger.emit(
+                        LogLevel::Debug,
+                        &format!(
+                            "http {method} {} failed after {ms} ms: {reason}",
+                            loggable(url)
+                        ),
+                    );
+                    let retryable = error.is_connect() || error.is_timeout();
+                    if !retryable || retry >= settings.max_retries {
+                        return Err(if error.is_timeout() {
+                            HttpFailure::Timeout(reason)
+                        } else {
+                            HttpFailure::Transport(reason)
+                        });
+                    }
+                    backoff(settings, retry)
+                }
+            };
+            retry += 1;
+            self.count(|s| {
+                s.retries += 1;
+                s.waited += wait;
+            });
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn read_response(
+        &self,
+        mut response: reqwest::Response,
+    ) -> Result<HttpResponse, HttpFailure> {
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_string(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let max = self.client.settings.max_body_bytes;
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > max {
+                        return Err(HttpFailure::Transport(format!(
+                            "response body larger than {} MiB",
+                            max / (1024 * 1024)
+                        )));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) if e.is_timeout() => return Err(HttpFailure::Timeout(describe(&e))),
+                Err(e) => return Err(HttpFailure::Transport(describe(&e))),
+            }
+        }
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    fn count(&self, f: impl FnOnce(&mut HttpStats)) {
+        if let Ok(mut stats) = self.stats.lock() {
+            f(&mut stats);
+        }
+    }
+}
+
+fn guest_headers(headers: &[(String, String)]) -> Result<HeaderMap, HttpFailure> {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| HttpFailure::InvalidRequest(format!("bad header name `{name}`")))?;
+        if HOST_OWNED_HEADERS.contains(&name.as_str()) {
+            continue;
+        }
+        // The value may be a token: never echo it.
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| HttpFailure::InvalidRequest(format!("bad value for header `{name}`")))?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+/// `host[:port]/path`, without user info, query or fragment: query strings
+/// often carry tokens.
+fn loggable(url: &Url) -> String {
+    let host = url.host_str().unwrap_or("");
+    match url.port() {
+        Some(port) => format!("{host}:{port}{}", url.path()),
+        None => format!("{host}{}", url.path()),
+    }
+}
+
+fn find_denial(error: &reqwest::Error) -> Option<&AddressDenied> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(denied) = e.downcast_ref::<AddressDenied>() {
+            return Some(denied);
+        }
+        source = e.source();
+    }
+    None
+}
+
+/// The error and its causes, without the URL (its query may hold tokens).
+fn describe(error: &reqwest::Error) -> String {
+    let mut parts = vec![if error.is_timeout() {
+        "timed out".to_string()
+    } else if error.is_connect() {
+        "cannot connect".to_string()
+    } else {
+        "request failed".to_string()
+    }];
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        let text = e.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    parts.join(": ")
+}
+
+/// Exponential backoff with "equal jitter": between half and all of
+/// `base * 2^retry`, never more than the cap.
+fn backoff(settings: &HttpSettings, retry: u32) -> Duration {
+    let full = settings
+        .base_backoff
+        .saturating_mul(1u32 << retry.min(16))
+        .min(settings.max_retry_after);
+    full.mul_f64(rand::rng().random_range(0.5..=1.0))
+}
+
+/// `Retry-After` as seconds or as an HTTP date.
+fn retry_after(headers: &HeaderMap, now: time::OffsetDateTime) -> Option<Duration> {
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let at = time::PrimitiveDateTime::parse(value, &format)
+        .ok()?
+        .assume_utc();
+    let wait = at - now;
+    Some(if wait.is_positive() {
+        Duration::try_from(wait).unwrap_or_default()
+    } else {
+        Duration::ZERO
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let now = time::macros::datetime!(2024-03-01 12:00:00 UTC);
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(7)));
+        h.insert(
+            "retry-after",
+            HeaderValue::from_static("Fri, 01 Mar 2024 12:00:30 GMT"),
+        );
+        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(30)));
+        h.insert(
+            "retry-after",
+            HeaderValue::from_static("Fri, 01 Mar 2024 11:00:00 GMT"),
+        );
+        assert_eq!(retry_after(&h, now), Some(Duration::ZERO));
+        h.insert("retry-after", HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h, now), None);
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_cap() {
+        let settings = HttpSettings {
+            base_backoff: Duration::from_millis(200),
+            max_retry_after: Duration::from_secs(2),
+            ..HttpSettings::default()
+        };
+        for retry in 0..4 {
+            let full = Duration::from_millis(200 * (1 << retry)).min(Duration::from_secs(2));
+            let d = backoff(&settings, retry);
+            assert!(d >= full / 2 && d <= full, "{retry}: {d:?}");
+        }
+        assert!(backoff(&settings, 40) <= Duration::from_secs(2));
+    }
+
+    #[test]
+    fn logs_no_query_string() {
+        let url = Url::parse("https://u:p@partner.example.org:8443/api/v1?token=abc#f").unwrap();
+        assert_eq!(loggable(&url), "partner.example.org:8443/api/v1");
+    }
+
+    #[test]
+    fn plugins_cannot_forge_framing_headers() {
+        let headers = guest_headers(&[
+            ("Host".into(), "internal.lan".into()),
+            ("Authorization".into(), "Bearer x".into()),
+            ("Content-Length".into(), "1".into()),
+        ])
+        .unwrap();
+        assert_eq!(headers.len(), 1);
+        assert!(headers.contains_key("authorization"));
+        assert!(guest_headers(&[("bad name".into(), "x".into())]).is_err());
+    }
+}

@@ -15,7 +15,7 @@
 //! | --- | --- |
 //! | 401, 403 | `auth-failed` |
 //! | 408, 425, 429, 5xx (after the host's retries) | `partner-unavailable`, `retry_after_secs` from `Retry-After` |
-//! | 404 and other 4xx | `bad-config` (the request built from the configuration is wrong) |
+//! | 3xx not followed, 404 and other 4xx | `bad-config` (the request built from the configuration is wrong) |
 //! | host: `denied`, `invalid-request` | `bad-config` (the host is not granted to the source, or the URL is malformed) |
 //! | host: `timeout`, `transport`, `budget-exhausted` | `partner-unavailable` (retry later) |
 //! | 2xx body that is not JSON at all (truncated, an HTML error page) | `partner-unavailable`: a flaky partner or proxy, retryable |
@@ -166,6 +166,9 @@ pub fn status_error(status: u16, retry_after: Option<u32>, what: &str) -> Option
             format!("{what}: HTTP {status} from the partner"),
             retry_after,
         )),
+        300..=399 => Some(ConnectorError::BadConfig(format!(
+            "{what}: HTTP {status}, a redirection the hub did not follow (check the base URL)"
+        ))),
         404 => Some(ConnectorError::BadConfig(format!(
             "{what}: HTTP 404, nothing at this address (check the base URL)"
         ))),

@@ -70,7 +70,10 @@ pub async fn run(records: usize, data_dir: Option<PathBuf>) -> anyhow::Result<i3
         bail!("the simulator process did not start");
     }
 
-    let plugins_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/target/wasm32-wasip2/release");
+    let plugins_dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../plugins/target/wasm32-wasip2/release"
+    );
     let toml = format!(
         r#"
 [hub]
@@ -98,7 +101,12 @@ api_token = {{ value = "token-lyon" }}
         dir = dir.display()
     );
     let mut vars = BTreeMap::new();
-    vars.insert("VIVRES_PSEUDONYM_KEY".to_string(), crate::privacy::Pseudonymiser::generate_key().expose().to_string());
+    vars.insert(
+        "VIVRES_PSEUDONYM_KEY".to_string(),
+        crate::privacy::Pseudonymiser::generate_key()
+            .expose()
+            .to_string(),
+    );
     let config = Config::parse("bench", &toml, &vars)?;
     let hub = Hub::start(config, vars).await?;
     let rss_before = peak_rss_mib().unwrap_or(0.0);
@@ -116,9 +124,17 @@ api_token = {{ value = "token-lyon" }}
 
     // The ceiling: the same rows, straight through sqlx, multi-row INSERTs of
     // 1,000 rows in transactions, into a fresh file.
-    let ceiling = Warehouse::open(&format!("sqlite://{}", dir.join("ceiling.sqlite").display())).await?;
+    let ceiling = Warehouse::open(&format!(
+        "sqlite://{}",
+        dir.join("ceiling.sqlite").display()
+    ))
+    .await?;
     let table = schema::table(crate::model::EntityKind::Distribution);
-    let columns: Vec<&str> = schema::PROVENANCE.iter().chain(table.columns.iter()).copied().collect();
+    let columns: Vec<&str> = schema::PROVENANCE
+        .iter()
+        .chain(table.columns.iter())
+        .copied()
+        .collect();
     let ncols = columns.len();
     let mut offset = 0i64;
     let mut ceiling_secs = 0.0;
@@ -170,11 +186,17 @@ api_token = {{ value = "token-lyon" }}
     println!("vivres bench: {records} deliveries, cocagne-gardens plugin, simulator on {addr}");
     println!("  end to end      {stored:>9} records in {sync_secs:>7.2} s = {e2e:>10.0} records/s");
     println!("  sqlx ceiling    {copied:>9} rows    in {ceiling_secs:>7.2} s = {raw:>10.0} rows/s");
-    println!("  ratio           {:>9.1} % of the ceiling", 100.0 * e2e / raw.max(1e-9));
+    println!(
+        "  ratio           {:>9.1} % of the ceiling",
+        100.0 * e2e / raw.max(1e-9)
+    );
     println!(
         "  peak RSS        {rss_sync:>9.1} MiB during the sync (hub started at {rss_before:.1} MiB)"
     );
-    println!("  run             {} batches, read {}, quarantined {}", report.batches, report.counts.read, report.counts.quarantined);
+    println!(
+        "  run             {} batches, read {}, quarantined {}",
+        report.batches, report.counts.read, report.counts.quarantined
+    );
     hub.warehouse.close().await;
     ceiling.close().await;
     let _ = std::fs::remove_dir_all(&dir);

@@ -14,10 +14,19 @@ use crate::sync::{SyncOptions, sync_source};
 use crate::warehouse::{RunReport, RunStatus, Warehouse};
 
 #[derive(Debug, Parser)]
-#[command(name = "vivres", version, about = "Vivres: the data-integration hub of Territoires à VivreS")]
+#[command(
+    name = "vivres",
+    version,
+    about = "Vivres: the data-integration hub of Territoires à VivreS"
+)]
 pub struct Cli {
     /// Hub configuration file.
-    #[arg(long, global = true, default_value = "config/vivres.toml", env = "VIVRES_CONFIG")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "config/vivres.toml",
+        env = "VIVRES_CONFIG"
+    )]
     pub config: PathBuf,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -177,9 +186,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             } else {
                 print_report(&report);
             }
-            Ok(if report.status == RunStatus::Succeeded { 0 } else { 1 })
+            Ok(if report.status == RunStatus::Succeeded {
+                0
+            } else {
+                1
+            })
         }
-        Command::Runs { source, limit, json } => {
+        Command::Runs {
+            source,
+            limit,
+            json,
+        } => {
             let config = Config::load(&cli.config)?;
             let warehouse = Warehouse::open(&config.database_url()).await?;
             let runs = warehouse.runs(source.as_deref(), limit).await?;
@@ -198,7 +215,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             if json {
                 let logs: Vec<_> = logs
                     .iter()
-                    .map(|l| serde_json::json!({"at": l.at, "level": l.level, "message": l.message}))
+                    .map(
+                        |l| serde_json::json!({"at": l.at, "level": l.level, "message": l.message}),
+                    )
                     .collect();
                 println!(
                     "{}",
@@ -226,7 +245,11 @@ pub fn print_report(r: &RunReport) {
         r.id,
         r.source,
         r.status.as_str(),
-        if r.full_refresh { " (full refresh)" } else { "" }
+        if r.full_refresh {
+            " (full refresh)"
+        } else {
+            ""
+        }
     );
     if let (Some(c), Some(v)) = (&r.connector, &r.connector_version) {
         println!("  connector    {c} {v}");
@@ -256,7 +279,15 @@ pub fn print_report(r: &RunReport) {
 fn print_runs(runs: &[RunReport]) {
     println!(
         "{:>6}  {:<24} {:<11} {:<25} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "run", "source", "status", "started", "read", "inserted", "updated", "unchanged", "quarant."
+        "run",
+        "source",
+        "status",
+        "started",
+        "read",
+        "inserted",
+        "updated",
+        "unchanged",
+        "quarant."
     );
     for r in runs {
         println!(
@@ -289,7 +320,10 @@ async fn connector(action: ConnectorAction) -> anyhow::Result<i32> {
     let mut secrets = BTreeMap::new();
     for s in &args.secrets {
         let Some((name, value)) = s.split_once('=') else {
-            bail!("--secret `{}`: expected NAME=VALUE", s.split('=').next().unwrap_or(""));
+            bail!(
+                "--secret `{}`: expected NAME=VALUE",
+                s.split('=').next().unwrap_or("")
+            );
         };
         secrets.insert(name.to_string(), value.to_string());
     }
@@ -362,7 +396,8 @@ async fn connector(action: ConnectorAction) -> anyhow::Result<i32> {
 }
 
 fn read_json_file(p: &Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+    let text =
+        std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
     serde_json::from_str::<serde_json::Value>(&text)
         .with_context(|| format!("{}: not valid JSON", p.display()))?;
     Ok(text)

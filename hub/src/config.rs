@@ -243,7 +243,7 @@ impl Config {
             file: file.clone(),
             source,
         })?;
-        let mut config = Self::parse(&file, &text, vars)?;
+        let config = Self::parse(&file, &text, vars)?;
         // Relative paths are relative to the directory the hub runs in, as the
         // example config and the README assume; nothing to rewrite here.
         config.validate(&file)?;
@@ -349,7 +349,9 @@ impl Config {
                 if !(5..=7).contains(&fields) {
                     return Err(invalid(
                         format!("sources[{i}].schedule"),
-                        format!("`{schedule}` is not a cron expression (sec min hour day month weekday)"),
+                        format!(
+                            "`{schedule}` is not a cron expression (sec min hour day month weekday)"
+                        ),
                     ));
                 }
             }
@@ -441,7 +443,11 @@ impl Source {
 pub fn resolve_secret(r: &SecretRef, vars: &BTreeMap<String, String>) -> Option<Secret> {
     match r {
         SecretRef::Value(s) => Some(s.clone()),
-        SecretRef::Env(name) => vars.get(name).filter(|v| !v.is_empty()).cloned().map(Secret),
+        SecretRef::Env(name) => vars
+            .get(name)
+            .filter(|v| !v.is_empty())
+            .cloned()
+            .map(Secret),
     }
 }
 
@@ -616,7 +622,10 @@ token = { value = "s3cret" }
         assert!(err.contains("territories[0].epci[0]"), "{err}");
         let bad = GOOD.replace("network = \"cocagne\"", "network = \"kokagne\"");
         let err = parse(&bad).unwrap_err().to_string();
-        assert!(err.contains("test.toml") && err.contains("kokagne"), "{err}");
+        assert!(
+            err.contains("test.toml") && err.contains("kokagne"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -633,7 +642,10 @@ token = { value = "s3cret" }
         let mut vars = BTreeMap::new();
         vars.insert("SIMULATOR".to_string(), "x:1".to_string());
         vars.insert("VIVRES_HUB__DATA_DIR".to_string(), "/srv/v".to_string());
-        vars.insert("VIVRES_LIMITS__PLUGIN_MEMORY_MIB".to_string(), "64".to_string());
+        vars.insert(
+            "VIVRES_LIMITS__PLUGIN_MEMORY_MIB".to_string(),
+            "64".to_string(),
+        );
         let c = Config::parse("t.toml", GOOD, &vars).unwrap();
         assert_eq!(c.hub.data_dir, PathBuf::from("/srv/v"));
         assert_eq!(c.limits.plugin_memory_mib, 64);

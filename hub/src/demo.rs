@@ -22,7 +22,10 @@ pub async fn run(config_path: &Path, data_dir: &Path, size: usize) -> anyhow::Re
     let mut vars: BTreeMap<String, String> = std::env::vars().collect();
     vars.insert("SIMULATOR".into(), sim.addr().to_string());
     vars.insert("VIVRES_PSEUDONYM_KEY".into(), key);
-    vars.insert("VIVRES_HUB__DATA_DIR".into(), data_dir.display().to_string());
+    vars.insert(
+        "VIVRES_HUB__DATA_DIR".into(),
+        data_dir.display().to_string(),
+    );
     let config = Config::load_with(config_path, &vars)?;
     let hub = Hub::start(config, vars).await?;
     println!("warehouse: {}\n", hub.config.database_url());
@@ -35,7 +38,12 @@ pub async fn run(config_path: &Path, data_dir: &Path, size: usize) -> anyhow::Re
         .filter(|s| s.plugin_path(&hub.config.hub.plugins_dir).exists())
         .map(|s| {
             let hub = &hub;
-            async move { (s.id.clone(), sync_source(hub, &s.id, &SyncOptions::default()).await) }
+            async move {
+                (
+                    s.id.clone(),
+                    sync_source(hub, &s.id, &SyncOptions::default()).await,
+                )
+            }
         });
     let results = futures::future::join_all(syncs).await;
     let mut failed = 0;
@@ -63,7 +71,11 @@ pub async fn run(config_path: &Path, data_dir: &Path, size: usize) -> anyhow::Re
             }
         }
     }
-    println!("\nsynced {} sources in {:.1?}\n", results.len(), started.elapsed());
+    println!(
+        "\nsynced {} sources in {:.1?}\n",
+        results.len(),
+        started.elapsed()
+    );
 
     let summary = hub.warehouse.territory_summary().await?;
     let mut tables: Vec<&str> = summary.iter().map(|(_, t, _)| t.as_str()).collect();

@@ -3,7 +3,10 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     let cli = vivres::cli::Cli::parse();
     vivres::cli::init_tracing(cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -122,16 +122,25 @@ mod tests {
             local_id: local.into(),
         };
         let a = p.person("secours-catholique", &id("equipe-lyon-3", "42"));
-        assert_eq!(a, p.person("secours-catholique", &id("equipe-lyon-3", "42")));
+        assert_eq!(
+            a,
+            p.person("secours-catholique", &id("equipe-lyon-3", "42"))
+        );
         assert_eq!(a.len(), 32);
         assert!(!a.contains("42"));
         // Same number, another team: another person.
-        assert_ne!(a, p.person("secours-catholique", &id("equipe-lyon-7", "42")));
+        assert_ne!(
+            a,
+            p.person("secours-catholique", &id("equipe-lyon-7", "42"))
+        );
         assert_ne!(a, p.person("ugess", &id("equipe-lyon-3", "42")));
         // Length prefixes keep tuples apart.
         assert_ne!(p.person("n", &id("ab", "c")), p.person("n", &id("a", "bc")));
         let other = Pseudonymiser::new(&Secret::new("another key, long enough for us!!")).unwrap();
-        assert_ne!(a, other.person("secours-catholique", &id("equipe-lyon-3", "42")));
+        assert_ne!(
+            a,
+            other.person("secours-catholique", &id("equipe-lyon-3", "42"))
+        );
     }
 
     #[test]

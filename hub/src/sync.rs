@@ -15,7 +15,9 @@ use serde::Serialize;
 use crate::app::Hub;
 use crate::model::{Batch, ConnectorError};
 use crate::plugin_host::{Grants, HostError, LogLevel, LogLine};
-use crate::warehouse::{BatchWrite, Counts, LogRecord, Provenance, RunReport, RunStatus, WarehouseError};
+use crate::warehouse::{
+    BatchWrite, Counts, LogRecord, Provenance, RunReport, RunStatus, WarehouseError,
+};
 
 #[derive(Debug, Clone, Default)]
 pub struct SyncOptions {
@@ -30,7 +32,10 @@ pub enum SyncError {
     #[error("no source `{0}` in the configuration")]
     UnknownSource(String),
     #[error("source `{source_id}`: unknown territory `{territory}`")]
-    UnknownTerritory { source_id: String, territory: String },
+    UnknownTerritory {
+        source_id: String,
+        territory: String,
+    },
     #[error(transparent)]
     Warehouse(#[from] WarehouseError),
 }
@@ -149,19 +154,26 @@ impl RunLog {
 /// Syncs one source and returns its run report. A failing partner or plugin
 /// gives a report with status `failed`; only an unknown source, a run already
 /// in progress or an unusable warehouse are errors.
-pub async fn sync_source(hub: &Hub, source_id: &str, options: &SyncOptions) -> Result<RunReport, SyncError> {
+pub async fn sync_source(
+    hub: &Hub,
+    source_id: &str,
+    options: &SyncOptions,
+) -> Result<RunReport, SyncError> {
     let source = hub
         .config
         .source(source_id)
         .ok_or_else(|| SyncError::UnknownSource(source_id.to_string()))?;
-    let territory = hub
-        .config
-        .territory(&source.territory)
-        .ok_or_else(|| SyncError::UnknownTerritory {
-            source_id: source.id.clone(),
-            territory: source.territory.clone(),
-        })?;
-    let run_id = hub.warehouse.start_run(&source.id, options.full_refresh).await?;
+    let territory =
+        hub.config
+            .territory(&source.territory)
+            .ok_or_else(|| SyncError::UnknownTerritory {
+                source_id: source.id.clone(),
+                territory: source.territory.clone(),
+            })?;
+    let run_id = hub
+        .warehouse
+        .start_run(&source.id, options.full_refresh)
+        .await?;
     let log = RunLog::default();
     let _span = tracing::info_span!("run", run = run_id, source = %source.id).entered();
     tracing::info!(run = run_id, source = %source.id, "sync started");
@@ -171,7 +183,10 @@ pub async fn sync_source(hub: &Hub, source_id: &str, options: &SyncOptions) -> R
         Ok(()) => (RunStatus::Succeeded, None),
         Err(f) => {
             log.push("error", f.message.clone());
-            (RunStatus::Failed, Some((f.kind.as_str(), f.message.as_str())))
+            (
+                RunStatus::Failed,
+                Some((f.kind.as_str(), f.message.as_str())),
+            )
         }
     };
     hub.warehouse
@@ -254,10 +269,15 @@ async fn run(
             hub.warehouse.checkpoint(&source.id, &stream).await?
         };
         if state.is_some() && !options.full_refresh {
-            log.push("info", format!("stream {stream}: resuming from the saved checkpoint"));
+            log.push(
+                "info",
+                format!("stream {stream}: resuming from the saved checkpoint"),
+            );
         }
         let mut counts = Counts::default();
-        let mut batch = instance.read(&config_json, &stream, state.as_deref()).await??;
+        let mut batch = instance
+            .read(&config_json, &stream, state.as_deref())
+            .await??;
         loop {
             let more = batch.more;
             if let Some(s) = &batch.state {
@@ -291,7 +311,12 @@ async fn run(
             "info",
             format!(
                 "http: {} requests, statuses {:?}, {} retries, waited {:.1?}, {} denied, {} failed",
-                stats.requests, stats.by_status, stats.retries, stats.waited, stats.denied, stats.failures
+                stats.requests,
+                stats.by_status,
+                stats.retries,
+                stats.waited,
+                stats.denied,
+                stats.failures
             ),
         );
     }

@@ -374,7 +374,12 @@ impl Warehouse {
         Ok(id)
     }
 
-    pub async fn set_run_connector(&self, run_id: i64, name: &str, version: &str) -> Result<(), WarehouseError> {
+    pub async fn set_run_connector(
+        &self,
+        run_id: i64,
+        name: &str,
+        version: &str,
+    ) -> Result<(), WarehouseError> {
         sqlx::query("UPDATE runs SET connector = ?, connector_version = ? WHERE id = ?")
             .bind(name)
             .bind(version)
@@ -393,19 +398,25 @@ impl Warehouse {
     ) -> Result<(), WarehouseError> {
         let mut tx = self.pool.begin().await?;
         insert_logs(&mut tx, run_id, logs).await?;
-        sqlx::query("UPDATE runs SET status = ?, ended_at = ?, error_kind = ?, error = ? WHERE id = ?")
-            .bind(status.as_str())
-            .bind(now_rfc3339())
-            .bind(error.map(|e| e.0))
-            .bind(error.map(|e| e.1))
-            .bind(run_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE runs SET status = ?, ended_at = ?, error_kind = ?, error = ? WHERE id = ?",
+        )
+        .bind(status.as_str())
+        .bind(now_rfc3339())
+        .bind(error.map(|e| e.0))
+        .bind(error.map(|e| e.1))
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    pub async fn checkpoint(&self, source: &str, stream: &str) -> Result<Option<String>, WarehouseError> {
+    pub async fn checkpoint(
+        &self,
+        source: &str,
+        stream: &str,
+    ) -> Result<Option<String>, WarehouseError> {
         let state: Option<Option<String>> =
             sqlx::query_scalar("SELECT state FROM checkpoints WHERE source = ? AND stream = ?")
                 .bind(source)
@@ -417,7 +428,11 @@ impl Warehouse {
 
     /// Commits one batch: rows, rejects, checkpoint, logs and counters, in one
     /// transaction. Returns what happened to the rows.
-    pub async fn commit_batch(&self, prov: &Provenance, batch: BatchWrite) -> Result<Counts, WarehouseError> {
+    pub async fn commit_batch(
+        &self,
+        prov: &Provenance,
+        batch: BatchWrite,
+    ) -> Result<Counts, WarehouseError> {
         let mut tx = self.pool.begin().await?;
         let mut counts = Counts {
             read: batch.read,
@@ -496,7 +511,11 @@ impl Warehouse {
         run_from_row(&row)
     }
 
-    pub async fn runs(&self, source: Option<&str>, limit: i64) -> Result<Vec<RunReport>, WarehouseError> {
+    pub async fn runs(
+        &self,
+        source: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RunReport>, WarehouseError> {
         let rows = sqlx::query(
             "SELECT * FROM runs WHERE (?1 IS NULL OR source = ?1) ORDER BY id DESC LIMIT ?2",
         )
@@ -508,10 +527,11 @@ impl Warehouse {
     }
 
     pub async fn run_logs(&self, run_id: i64) -> Result<Vec<LogRecord>, WarehouseError> {
-        let rows = sqlx::query("SELECT at, level, message FROM run_logs WHERE run_id = ? ORDER BY seq")
-            .bind(run_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT at, level, message FROM run_logs WHERE run_id = ? ORDER BY seq")
+                .bind(run_id)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| {
                 Ok(LogRecord {
@@ -568,7 +588,11 @@ impl Warehouse {
             .fetch_all(&self.pool)
             .await?;
             for r in rows {
-                out.push((r.try_get("territory")?, table.name.to_string(), r.try_get("n")?));
+                out.push((
+                    r.try_get("territory")?,
+                    table.name.to_string(),
+                    r.try_get("n")?,
+                ));
             }
         }
         Ok(out)
@@ -636,7 +660,9 @@ async fn upsert_rows(
             "SELECT key, row_hash FROM {} WHERE source = ? AND stream = ? AND key IN ({placeholders})",
             table.name
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(&prov.source).bind(&prov.stream);
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .bind(&prov.source)
+            .bind(&prov.stream);
         for k in chunk {
             q = q.bind(*k);
         }
@@ -745,14 +771,19 @@ async fn insert_rejects(
     Ok(())
 }
 
-async fn insert_logs(tx: &mut Tx<'_>, run_id: i64, logs: &[LogRecord]) -> Result<(), WarehouseError> {
+async fn insert_logs(
+    tx: &mut Tx<'_>,
+    run_id: i64,
+    logs: &[LogRecord],
+) -> Result<(), WarehouseError> {
     if logs.is_empty() {
         return Ok(());
     }
-    let next: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0) + 1 FROM run_logs WHERE run_id = ?")
-        .bind(run_id)
-        .fetch_one(&mut **tx)
-        .await?;
+    let next: i64 =
+        sqlx::query_scalar("SELECT coalesce(max(seq), 0) + 1 FROM run_logs WHERE run_id = ?")
+            .bind(run_id)
+            .fetch_one(&mut **tx)
+            .await?;
     for (chunk_start, chunk) in logs.chunks(500).enumerate() {
         let sql = format!(
             "INSERT INTO run_logs (run_id, seq, at, level, message) VALUES {}",
@@ -784,7 +815,9 @@ fn owner_is_alive(pid: Option<i64>, host: Option<&str>, heartbeat: &str) -> bool
         && host == hostname()
     {
         // Same machine: ask the kernel. kill(pid, 0) sends nothing.
-        let Ok(pid) = i32::try_from(pid) else { return false };
+        let Ok(pid) = i32::try_from(pid) else {
+            return false;
+        };
         // SAFETY: kill with signal 0 only checks that the process exists.
         let rc = unsafe { libc::kill(pid, 0) };
         return rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
@@ -834,7 +867,9 @@ mod tests {
         }
         // Another source may run meanwhile.
         w.start_run("t", false).await.unwrap();
-        w.finish_run(a, RunStatus::Succeeded, None, &[]).await.unwrap();
+        w.finish_run(a, RunStatus::Succeeded, None, &[])
+            .await
+            .unwrap();
         let b = w.start_run("s", false).await.unwrap();
         assert!(b > a);
         // A run owned by a process that is gone is marked interrupted.

@@ -1,1 +1,117 @@
-fn main() {}
+//! `cargo xtask <task>`: the project's set-up and test commands, so that a
+//! fresh machine with only rustup's stable toolchain needs nothing else.
+//!
+//!   cargo xtask demo            build the plugins, run `vivres demo`
+//!   cargo xtask test            build the plugins, run every test
+//!   cargo xtask build-plugins   add the wasm32-wasip2 target, build the plugins
+//!   cargo xtask bench [-- args] build in release, run `vivres bench`
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let task = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    let root = root();
+    match task.as_str() {
+        "build-plugins" => build_plugins(&root),
+        "demo" => {
+            build_plugins(&root)?;
+            let mut run = vec!["run", "--quiet", "--package", "vivres", "--", "demo"];
+            run.extend(rest.iter().map(String::as_str));
+            cargo(&root, &run)
+        }
+        "test" => {
+            build_plugins(&root)?;
+            // The guest SDK's French-data helpers are plain Rust: test them natively.
+            cargo(
+                &root,
+                &[
+                    "test",
+                    "--manifest-path",
+                    "plugins/Cargo.toml",
+                    "--package",
+                    "vivres-connector-sdk",
+                ],
+            )?;
+            let mut test = vec!["test", "--workspace"];
+            test.extend(rest.iter().map(String::as_str));
+            cargo(&root, &test)
+        }
+        "bench" => {
+            build_plugins(&root)?;
+            let mut run = vec![
+                "run",
+                "--release",
+                "--quiet",
+                "--package",
+                "vivres",
+                "--",
+                "bench",
+            ];
+            run.extend(rest.iter().map(String::as_str));
+            cargo(&root, &run)
+        }
+        _ => {
+            eprintln!("usage: cargo xtask <demo | test | build-plugins | bench> [args]");
+            bail!("unknown task `{task}`")
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo_bin() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
+}
+
+fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let status = Command::new(cargo_bin())
+        .args(args)
+        .current_dir(root)
+        .status()
+        .with_context(|| format!("cannot run cargo {}", args.join(" ")))?;
+    if !status.success() {
+        bail!("cargo {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+fn build_plugins(root: &Path) -> anyhow::Result<()> {
+    // Needs rustup; on a machine without it the target must already be there.
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("wasm32-wasip2"))
+        .unwrap_or(false);
+    if !installed {
+        let status = Command::new("rustup")
+            .args(["target", "add", "wasm32-wasip2"])
+            .status()
+            .context("cannot run rustup to add the wasm32-wasip2 target")?;
+        if !status.success() {
+            bail!("rustup target add wasm32-wasip2 failed");
+        }
+    }
+    // Plugins are shipped artefacts: small, and built optimised for size.
+    cargo(
+        root,
+        &[
+            "build",
+            "--manifest-path",
+            "plugins/Cargo.toml",
+            "--target",
+            "wasm32-wasip2",
+            "--release",
+            "--workspace",
+        ],
+    )
+}

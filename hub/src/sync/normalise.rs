@@ -129,7 +129,10 @@ impl Context<'_> {
                     V::opt_text(e.map(|e| e.programme.clone())),
                     e.map(|e| V::Bool(e.solidarity)).unwrap_or(V::Null),
                     amount(e.and_then(|e| e.price_paid), "enrolment.price_paid")?,
-                    amount(e.and_then(|e| e.reference_price), "enrolment.reference_price")?,
+                    amount(
+                        e.and_then(|e| e.reference_price),
+                        "enrolment.reference_price",
+                    )?,
                     V::opt_text(e.and_then(|e| e.prescriber.clone())),
                     date(e.and_then(|e| e.start), "enrolment.start")?,
                     date(e.and_then(|e| e.end), "enrolment.end")?,
@@ -200,7 +203,11 @@ impl Context<'_> {
                     amount(o.unit_reference_price, "unit_reference_price")?,
                     amount(o.price_paid, "price_paid")?,
                     amount(o.reference_price, "reference_price")?,
-                    finite(o.discount_percent, "discount_percent", RejectReason::InvalidAmount)?,
+                    finite(
+                        o.discount_percent,
+                        "discount_percent",
+                        RejectReason::InvalidAmount,
+                    )?,
                     V::Bool(o.food_bank_donation),
                 ]
             }
@@ -243,7 +250,8 @@ impl Context<'_> {
             Entity::Pathway(p) => {
                 let entry = date(Some(p.entry), "entry")?;
                 let exit = date(p.exit, "exit")?;
-                if let (Some(entry), Some(exit)) = (p.entry.to_time(), p.exit.and_then(Date::to_time))
+                if let (Some(entry), Some(exit)) =
+                    (p.entry.to_time(), p.exit.and_then(Date::to_time))
                     && exit < entry
                 {
                     return Err(Refusal {
@@ -267,7 +275,10 @@ impl Context<'_> {
                 let [pc, insee, epci, inside] = self.location(&s.residence, "residence")?;
                 let submitted = time::OffsetDateTime::from_unix_timestamp(s.submitted_at)
                     .ok()
-                    .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                    .and_then(|t| {
+                        t.format(&time::format_description::well_known::Rfc3339)
+                            .ok()
+                    })
                     .ok_or(Refusal {
                         reason: RejectReason::InvalidDate,
                         field: "submitted_at",

@@ -1,0 +1,157 @@
+//! Spawns what a test needs: a partner simulator on 127.0.0.1:0, a fresh data
+//! dir with a config naming it, and a hub in-process.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use partner_sim::{RunningSim, SimConfig};
+use vivres::Hub;
+use vivres::config::Config;
+use vivres::sync::{SyncOptions, sync_source};
+use vivres::warehouse::RunReport;
+
+pub const KEY: &str = "e2e-test-pseudonym-key-0123456789abcdef";
+
+pub fn plugins_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/target/wasm32-wasip2/release");
+    assert!(
+        dir.join("cocagne_gardens.wasm").exists() && dir.join("misbehave.wasm").exists(),
+        "plugins are not built: run `cargo xtask build-plugins` (or `cargo xtask test`) first"
+    );
+    dir
+}
+
+pub struct TestHub {
+    pub dir: tempfile::TempDir,
+    pub sim: RunningSim,
+    pub hub: Hub,
+    pub config_path: PathBuf,
+    pub vars: BTreeMap<String, String>,
+}
+
+pub struct Setup {
+    pub size: usize,
+    pub ties: usize,
+    pub page_size: usize,
+    pub http_max_retries: u32,
+    pub plugin_call_seconds: u32,
+    pub plugin_memory_mib: u32,
+    /// Extra `[[sources]]` TOML appended to the config.
+    pub extra_sources: String,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            size: 1_000,
+            ties: 7,
+            page_size: 500,
+            http_max_retries: 2,
+            plugin_call_seconds: 30,
+            plugin_memory_mib: 256,
+            extra_sources: String::new(),
+        }
+    }
+}
+
+pub fn config_text(dir: &Path, setup: &Setup) -> String {
+    format!(
+        r#"
+[hub]
+data_dir = "{dir}"
+plugins_dir = "{plugins}"
+
+[privacy]
+pseudonym_key = {{ env = "E2E_KEY" }}
+
+[limits]
+http_max_retries = {retries}
+plugin_call_seconds = {secs}
+plugin_memory_mib = {mem}
+
+[[territories]]
+id = "lyon"
+name = "Métropole de Lyon"
+epci = ["200046977"]
+
+[[sources]]
+id = "cocagne-lyon"
+connector = "cocagne-gardens"
+network = "cocagne"
+territory = "lyon"
+allowed_hosts = ["${{SIMULATOR}}"]
+[sources.config]
+base_url = "http://${{SIMULATOR}}/lyon"
+token_secret = "api_token"
+garden = "jardin-lyon"
+page_size = {page}
+[sources.secrets]
+api_token = {{ value = "token-lyon" }}
+{extra}
+"#,
+        dir = dir.display(),
+        plugins = plugins_dir().display(),
+        retries = setup.http_max_retries,
+        secs = setup.plugin_call_seconds,
+        mem = setup.plugin_memory_mib,
+        page = setup.page_size,
+        extra = setup.extra_sources,
+    )
+}
+
+impl TestHub {
+    pub async fn start(setup: Setup) -> TestHub {
+        let mut sim_config = SimConfig::demo(11, setup.size);
+        sim_config.gardens.truncate(1);
+        sim_config.ties = setup.ties;
+        let sim = partner_sim::start(sim_config)
+            .await
+            .expect("simulator starts");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_path = dir.path().join("vivres.toml");
+        std::fs::write(&config_path, config_text(dir.path(), &setup)).expect("config written");
+        let mut vars = BTreeMap::new();
+        vars.insert("SIMULATOR".to_string(), sim.addr().to_string());
+        vars.insert("E2E_KEY".to_string(), KEY.to_string());
+        let config = Config::load_with(&config_path, &vars).expect("config loads");
+        let hub = Hub::start(config, vars.clone()).await.expect("hub starts");
+        TestHub {
+            dir,
+            sim,
+            hub,
+            config_path,
+            vars,
+        }
+    }
+
+    pub async fn sync(&self, source: &str) -> RunReport {
+        sync_source(&self.hub, source, &SyncOptions::default())
+            .await
+            .expect("sync runs")
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        count(&self.hub, table).await
+    }
+}
+
+pub async fn count(hub: &Hub, table: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+        .fetch_one(hub.warehouse.pool())
+        .await
+        .expect("count")
+}
+
+/// Every fact row of a table, without the columns that differ between runs.
+pub async fn content(hub: &Hub, table: &str) -> Vec<(String, i64)> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT key, row_hash FROM {table} ORDER BY key"
+    )))
+    .fetch_all(hub.warehouse.pool())
+    .await
+    .expect("content")
+}
+
+pub fn stored(total: usize, quarantined: &BTreeMap<String, usize>) -> i64 {
+    (total - quarantined.values().sum::<usize>()) as i64
+}

@@ -108,10 +108,10 @@ pub async fn run(config_path: &Path, data_dir: &Path, size: usize) -> anyhow::Re
         println!("{q:>15}");
     }
     println!(
-        "\nRun it again: the second sync is incremental (nothing inserted). `vivres runs --config {} ` lists runs \
-         (set VIVRES_HUB__DATA_DIR={}).",
-        config_path.display(),
-        data_dir.display()
+        "\nRun it again: the second sync is incremental (nothing inserted, nothing updated).\n\
+         List the runs:  SIMULATOR=- VIVRES_HUB__DATA_DIR={dir} cargo run -q -p vivres -- runs\n\
+         One run's log:  SIMULATOR=- VIVRES_HUB__DATA_DIR={dir} cargo run -q -p vivres -- run 1",
+        dir = data_dir.display()
     );
     sim.shutdown().await;
     hub.warehouse.close().await;

@@ -237,13 +237,20 @@ impl Warehouse {
         &self.pool
     }
 
+    /// A write transaction takes SQLite's write lock up front: a deferred one
+    /// that reads first and writes later fails with SQLITE_BUSY_SNAPSHOT when
+    /// another source commits in between, and no busy timeout can save it.
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
     /// Loads territories, networks, EPCIs and communes (idempotent).
     pub async fn seed_reference(
         &self,
         config: &crate::config::Config,
         gazetteer: &crate::geo::Gazetteer,
     ) -> Result<(), WarehouseError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         for t in &config.territories {
             sqlx::query(
                 "INSERT INTO territories (id, name, active) VALUES (?, ?, ?) \
@@ -329,7 +336,7 @@ impl Warehouse {
     /// Starts a run, refusing if the source already has a live one. A run left
     /// `running` by a process that no longer exists is marked interrupted.
     pub async fn start_run(&self, source: &str, full_refresh: bool) -> Result<i64, WarehouseError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let running = sqlx::query(
             "SELECT id, owner_pid, owner_host, heartbeat_at FROM runs WHERE source = ? AND status = 'running'",
         )
@@ -396,7 +403,7 @@ impl Warehouse {
         error: Option<(&str, &str)>,
         logs: &[LogRecord],
     ) -> Result<(), WarehouseError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         insert_logs(&mut tx, run_id, logs).await?;
         sqlx::query(
             "UPDATE runs SET status = ?, ended_at = ?, error_kind = ?, error = ? WHERE id = ?",
@@ -433,7 +440,7 @@ impl Warehouse {
         prov: &Provenance,
         batch: BatchWrite,
     ) -> Result<Counts, WarehouseError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut counts = Counts {
             read: batch.read,
             quarantined: batch.rejects.len() as u64,

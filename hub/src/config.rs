@@ -601,7 +601,10 @@ token = { value = "s3cret" }
     fn unknown_field_names_file_and_field() {
         let bad = GOOD.replace("allowed_hosts", "alowed_hosts");
         let err = parse(&bad).unwrap_err().to_string();
-        assert!(err.starts_with("test.toml: field `alowed_hosts`"), "{err}");
+        assert!(
+            err.starts_with("test.toml: field `sources[0].alowed_hosts`"),
+            "{err}"
+        );
         assert!(err.contains("unknown field"), "{err}");
     }
 

@@ -36,15 +36,14 @@ fn run() -> anyhow::Result<()> {
         }
         "test" => {
             build_plugins(&root)?;
-            // The guest SDK's French-data helpers are plain Rust: test them natively.
+            // The guest SDK and the connectors' parsing are plain Rust: test them natively.
             cargo(
                 &root,
                 &[
                     "test",
                     "--manifest-path",
                     "plugins/Cargo.toml",
-                    "--package",
-                    "vivres-connector-sdk",
+                    "--workspace",
                 ],
             )?;
             let mut test = vec!["test", "--workspace"];

@@ -23,6 +23,8 @@ mod data;
 mod places;
 mod server;
 
+pub mod files;
+
 pub use server::{RunningSim, start, start_at};
 
 /// What to serve. Everything the simulator produces follows from these fields alone.

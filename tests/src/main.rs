@@ -17,6 +17,31 @@ struct Cli {
 enum Command {
     /// Serve the Cocagne gardens' HTTP JSON API (partners §1) until Ctrl-C.
     Serve(ServeArgs),
+    /// Write the partners' export files (§1 IAE, §2–§5) and what must become of them.
+    Files(FilesArgs),
+}
+
+#[derive(Args)]
+struct FilesArgs {
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Rows per file, roughly.
+    #[arg(long, default_value_t = 1_000)]
+    size: usize,
+    /// Directory to write into (one sub-directory per network, plus expected.json).
+    #[arg(long)]
+    out: std::path::PathBuf,
+}
+
+fn files(args: FilesArgs) -> anyhow::Result<()> {
+    let sets = partner_sim::files::write_all(&args.out, args.seed, args.size)?;
+    let expected = args.out.join("expected.json");
+    std::fs::write(&expected, serde_json::to_vec_pretty(&sets)?)?;
+    for set in &sets {
+        println!("{:<24} {} files, {} rows", set.connector, set.files.len(), set.rows_total);
+    }
+    println!("expected outcomes: {}", expected.display());
+    Ok(())
 }
 
 #[derive(Args)]
@@ -103,5 +128,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
+        Command::Files(args) => files(args),
     }
 }

@@ -73,6 +73,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Hand export files to a file-based source.
+    Inbox {
+        #[command(subcommand)]
+        action: InboxAction,
+    },
+    /// Records refused by validation: list them, replay them after a fix.
+    Quarantine {
+        #[command(subcommand)]
+        action: QuarantineAction,
+    },
     /// Run a connector plugin by hand (for connector authors).
     Connector {
         #[command(subcommand)]
@@ -99,6 +109,45 @@ pub enum Command {
     BenchSimulator {
         #[arg(long)]
         size: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InboxAction {
+    /// Add files (stored by content: adding the same file twice does nothing).
+    Add {
+        source: String,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List the files of a source's inbox, in arrival order.
+    List {
+        source: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineAction {
+    /// Open quarantine entries: file, line, reason and field (never a personal value).
+    List {
+        #[arg(long)]
+        source: Option<String>,
+        /// Entries of this run (including replayed ones).
+        #[arg(long)]
+        run: Option<i64>,
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-read a source in full (after a connector or reference-data fix): records
+    /// now valid are stored, the others are quarantined again; earlier entries close.
+    Replay {
+        source: String,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -232,11 +281,129 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        Command::Inbox { action } => {
+            let config = Config::load(&cli.config)?;
+            inbox(&config, action)
+        }
+        Command::Quarantine { action } => quarantine(&cli.config, action).await,
         Command::Connector { action } => connector(action).await,
         Command::Demo { size, data_dir } => crate::demo::run(&cli.config, &data_dir, size).await,
         Command::Bench { records, data_dir } => crate::bench::run(records, data_dir).await,
         Command::BenchSimulator { size } => crate::bench::serve_simulator(size).await,
     }
+}
+
+fn inbox(config: &Config, action: InboxAction) -> anyhow::Result<i32> {
+    let source_id = match &action {
+        InboxAction::Add { source, .. } | InboxAction::List { source, .. } => source,
+    };
+    let source = config
+        .source(source_id)
+        .with_context(|| format!("no source `{source_id}` in the configuration"))?;
+    let Some(dir) = source.inbox_dir(&config.hub.data_dir) else {
+        bail!("source `{source_id}` has no inbox (set `inbox = true` in its configuration)");
+    };
+    match action {
+        InboxAction::Add { files, .. } => {
+            for file in files {
+                let added = crate::inbox::add_file(&dir, &file)?;
+                println!(
+                    "{} {} ({} bytes, sha256 {})",
+                    if added.duplicate {
+                        "already there:"
+                    } else {
+                        "added:"
+                    },
+                    added.file.name,
+                    added.file.size,
+                    &added.file.sha256[..16]
+                );
+            }
+        }
+        InboxAction::List { json, .. } => {
+            let files = crate::inbox::list(&dir)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&files)?);
+            } else {
+                for f in files {
+                    println!(
+                        "{:>4}  {:<48} {:>10} bytes  {}",
+                        f.seq,
+                        f.name,
+                        f.size,
+                        &f.sha256[..16]
+                    );
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+async fn quarantine(config_path: &Path, action: QuarantineAction) -> anyhow::Result<i32> {
+    let config = Config::load(config_path)?;
+    match action {
+        QuarantineAction::List {
+            source,
+            run,
+            limit,
+            json,
+        } => {
+            let warehouse = Warehouse::open(&config.database_url()).await?;
+            let entries = warehouse.quarantine(source.as_deref(), run, limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&entries)?);
+            } else {
+                println!(
+                    "{:>6}  {:<22} {:>5}  {:<36} {:>6}  {:<20} {:<24} detail",
+                    "id", "source", "run", "file", "line", "reason", "field"
+                );
+                for q in &entries {
+                    println!(
+                        "{:>6}  {:<22} {:>5}  {:<36} {:>6}  {:<20} {:<24} {}",
+                        q.id,
+                        q.source,
+                        q.run_id,
+                        q.origin.as_deref().unwrap_or("-"),
+                        q.line.map(|l| l.to_string()).unwrap_or_else(|| "-".into()),
+                        q.reason,
+                        q.field,
+                        q.detail
+                    );
+                }
+                println!("{} entries", entries.len());
+            }
+            Ok(0)
+        }
+        QuarantineAction::Replay { source, json } => {
+            let hub = Hub::start(config, env_vars()).await?;
+            let report = replay(&hub, &source).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_report(&report);
+            }
+            Ok(if report.status == RunStatus::Succeeded {
+                0
+            } else {
+                1
+            })
+        }
+    }
+}
+
+/// Replays a source's quarantine: a full re-read; on success the earlier
+/// entries are closed (records still invalid were quarantined again).
+pub async fn replay(hub: &Hub, source: &str) -> anyhow::Result<RunReport> {
+    let options = SyncOptions {
+        full_refresh: true,
+        streams: None,
+    };
+    let report = sync_source(hub, source, &options).await?;
+    if report.status == RunStatus::Succeeded {
+        hub.warehouse.mark_replayed(source, report.id).await?;
+    }
+    Ok(report)
 }
 
 pub fn print_report(r: &RunReport) {

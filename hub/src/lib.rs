@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod geo;
+pub mod inbox;
 pub mod model;
 pub mod plugin_host;
 pub mod privacy;

@@ -297,6 +297,13 @@ async fn run(
                 break;
             }
         }
+        let removed = hub.warehouse.finish_stream(&source.id, &stream).await?;
+        if removed > 0 {
+            log.push(
+                "info",
+                format!("stream {stream}: {removed} records removed: their file was re-sent without them"),
+            );
+        }
         log.push(
             "info",
             format!(

@@ -191,6 +191,9 @@ pub fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+/// Marks rows of an origin whose file was re-sent, until the stream ends.
+const REPLACED: &str = "\u{1}replaced";
+
 /// SQLite allows 32,766 bound values per statement; stay well below.
 const MAX_BINDS: usize = 30_000;
 const MAX_ROWS_PER_INSERT: usize = 1_000;
@@ -447,13 +450,18 @@ impl Warehouse {
             ..Counts::default()
         };
         if !batch.replace_origins.is_empty() {
+            // A re-sent file replaces its earlier version: its rows are set
+            // aside; those the new version emits again are taken back (and
+            // count as unchanged when equal), the rest are removed when the
+            // stream ends (`finish_stream`).
             for kind in EntityKind::ALL {
                 let table = schema::table(kind);
                 for origin in &batch.replace_origins {
                     sqlx::query(AssertSqlSafe(format!(
-                        "DELETE FROM {} WHERE source = ? AND stream = ? AND origin = ?",
+                        "UPDATE {} SET origin = ? WHERE source = ? AND stream = ? AND origin = ?",
                         table.name
                     )))
+                    .bind(format!("{origin}{REPLACED}"))
                     .bind(&prov.source)
                     .bind(&prov.stream)
                     .bind(origin)
@@ -509,6 +517,42 @@ impl Warehouse {
         Ok(counts)
     }
 
+    /// Ends a stream's pass: rows of a re-sent file that its new version no
+    /// longer holds are removed. Returns how many.
+    pub async fn finish_stream(&self, source: &str, stream: &str) -> Result<u64, WarehouseError> {
+        let mut tx = self.write_tx().await?;
+        let mut removed = 0;
+        for kind in EntityKind::ALL {
+            let table = schema::table(kind);
+            removed += sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM {} WHERE source = ? AND stream = ? AND origin LIKE ?",
+                table.name
+            )))
+            .bind(source)
+            .bind(stream)
+            .bind(format!("%{REPLACED}"))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    /// Marks a source's open quarantine entries older than `run_id` as replayed by it.
+    pub async fn mark_replayed(&self, source: &str, run_id: i64) -> Result<u64, WarehouseError> {
+        let done = sqlx::query(
+            "UPDATE quarantine SET replayed_by = ? WHERE source = ? AND run_id < ? AND replayed_by IS NULL",
+        )
+        .bind(run_id)
+        .bind(source)
+        .bind(run_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(done)
+    }
+
     pub async fn run(&self, run_id: i64) -> Result<RunReport, WarehouseError> {
         let row = sqlx::query("SELECT * FROM runs WHERE id = ?")
             .bind(run_id)
@@ -558,7 +602,8 @@ impl Warehouse {
     ) -> Result<Vec<QuarantineEntry>, WarehouseError> {
         let rows = sqlx::query(
             "SELECT id, source, stream, run_id, origin, line, reason, field, detail, payload_hash FROM quarantine \
-             WHERE (?1 IS NULL OR source = ?1) AND (?2 IS NULL OR run_id = ?2) ORDER BY id LIMIT ?3",
+             WHERE (?1 IS NULL OR source = ?1) AND (?2 IS NULL OR run_id = ?2) \
+             AND (?2 IS NOT NULL OR replayed_by IS NULL) ORDER BY id LIMIT ?3",
         )
         .bind(source)
         .bind(run)
@@ -659,12 +704,12 @@ async fn upsert_rows(
             }
         }
     }
-    let mut existing: HashMap<String, i64> = HashMap::with_capacity(rows.len());
+    let mut existing: HashMap<String, (i64, Option<String>)> = HashMap::with_capacity(rows.len());
     let keys: Vec<&str> = latest.keys().copied().collect();
     for chunk in keys.chunks(900) {
         let placeholders = vec!["?"; chunk.len()].join(",");
         let sql = format!(
-            "SELECT key, row_hash FROM {} WHERE source = ? AND stream = ? AND key IN ({placeholders})",
+            "SELECT key, row_hash, origin FROM {} WHERE source = ? AND stream = ? AND key IN ({placeholders})",
             table.name
         );
         let mut q = sqlx::query(AssertSqlSafe(sql))
@@ -674,7 +719,10 @@ async fn upsert_rows(
             q = q.bind(*k);
         }
         for r in q.fetch_all(&mut **tx).await? {
-            existing.insert(r.try_get("key")?, r.try_get("row_hash")?);
+            existing.insert(
+                r.try_get("key")?,
+                (r.try_get("row_hash")?, r.try_get("origin")?),
+            );
         }
     }
     let mut to_write: Vec<&Row> = Vec::with_capacity(rows.len());
@@ -687,7 +735,14 @@ async fn upsert_rows(
                 counts.inserted += 1;
                 to_write.push(row);
             }
-            Some(h) if *h == row.hash => counts.unchanged += 1,
+            Some((h, origin)) if *h == row.hash => {
+                counts.unchanged += 1;
+                // Same values, but taken back from a replaced file (or moved to
+                // another file): only the origin is rewritten.
+                if *origin != row.origin {
+                    to_write.push(row);
+                }
+            }
             Some(_) => {
                 counts.updated += 1;
                 to_write.push(row);

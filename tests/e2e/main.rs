@@ -447,3 +447,48 @@ async fn the_pseudonymisation_key_is_required() {
         .expect("refused");
     assert!(err.to_string().contains("pseudonymisation key"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quarantine_lists_reasons_without_personal_values_and_replay_closes_entries() {
+    let t = TestHub::start(Setup {
+        size: 2_000,
+        ..Setup::default()
+    })
+    .await;
+    let exp = t.sim.expected("lyon");
+    let first = t.sync("cocagne-lyon").await;
+    let open = t
+        .hub
+        .warehouse
+        .quarantine(Some("cocagne-lyon"), None, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(open.len() as u64, first.counts.quarantined);
+    assert!(
+        open.iter()
+            .all(|q| !q.field.is_empty() && !q.reason.is_empty())
+    );
+    let listing = serde_json::to_string(&open).unwrap();
+    for value in &exp.raw_person_values {
+        assert!(
+            !listing.contains(value.as_str()),
+            "a raw person value is listed"
+        );
+    }
+
+    // Nothing was fixed: the replay re-reads everything, stores nothing new,
+    // quarantines the same records again and closes the earlier entries.
+    let replay = vivres::cli::replay(&t.hub, "cocagne-lyon").await.unwrap();
+    assert_eq!(replay.status, RunStatus::Succeeded, "{:?}", replay.error);
+    assert!(replay.full_refresh);
+    assert_eq!((replay.counts.inserted, replay.counts.updated), (0, 0));
+    assert_eq!(replay.counts.quarantined, first.counts.quarantined);
+    let open = t
+        .hub
+        .warehouse
+        .quarantine(Some("cocagne-lyon"), None, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(open.len() as u64, replay.counts.quarantined);
+    assert!(open.iter().all(|q| q.run_id == replay.id));
+}

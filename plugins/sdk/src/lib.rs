@@ -35,6 +35,8 @@ pub mod http;
 pub mod log;
 pub mod model;
 pub mod state;
+#[cfg(feature = "xlsx")]
+pub mod xlsx;
 
 pub use connector::Connector;
 pub use host::{inbox_dir, now, secret};

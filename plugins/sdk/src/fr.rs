@@ -11,6 +11,7 @@ mod date;
 mod income;
 mod number;
 mod postcode;
+mod quantity;
 mod text;
 
 pub use date::{
@@ -20,6 +21,7 @@ pub use date::{
 pub use income::{income_band, parse_income_band};
 pub use number::{parse_cents, parse_decimal, parse_integer};
 pub use postcode::{clean_postcode, residence};
+pub use quantity::{Quantity, parse_quantity};
 pub use text::{TextEncoding, decode_text, fold_label, repair_mojibake};
 
 use std::fmt;

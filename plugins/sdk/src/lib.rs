@@ -29,9 +29,12 @@ pub mod bindings {
 }
 
 mod connector;
+pub mod csv;
+pub mod dfc;
 pub mod fr;
 mod host;
 pub mod http;
+pub mod inbox;
 pub mod log;
 pub mod model;
 pub mod state;

@@ -5,10 +5,15 @@
 //! - `subscriptions` → households with their basket enrolment;
 //! - `deliveries` → basket distributions, pointing at their subscription.
 //!
-//! `member_name` is never read (it is not even deserialised).
+//! And from the source's inbox (files, no API):
+//! - `pathways` → work-integration (IAE) pathways from the extranet's
+//!   `parcours_iae_<jardin>_<yyyy>.csv` exports (see [`pathways`]).
+//!
+//! `member_name` is never read (it is not even deserialised), nor is `Nom`.
 
 mod config;
 mod mapping;
+pub mod pathways;
 mod sync;
 
 use vivres_sdk::model::{Batch, ConnectorError, ConnectorSpec, EntityKind, StreamInfo};
@@ -43,6 +48,13 @@ impl Connector for CocagneGardens {
                     Some("updated_at"),
                     "Weekly basket deliveries: subscription, ISO week (dated its Monday), status, weight and contents",
                 ),
+                StreamInfo::new(
+                    "pathways",
+                    EntityKind::Pathway,
+                    &["garden", "Matricule", "Date entrée"],
+                    None,
+                    "Work-integration (IAE) pathways from the extranet's parcours_iae_<jardin>_<yyyy>.csv files in the source's inbox: worker (matricule pseudonymised by the hub), entry and exit dates, weekly and training hours, exit label and category",
+                ),
             ],
         }
     }
@@ -56,6 +68,16 @@ impl Connector for CocagneGardens {
     }
 
     fn read(config: &Config, stream: &str, state: Option<&str>) -> Result<Batch, ConnectorError> {
+        if stream == "pathways" {
+            let batch = pathways::read(&config.garden, state)?;
+            log::info(format!(
+                "pathways: {} items, {} rejected, more: {}",
+                batch.items.len(),
+                batch.rejects.len(),
+                batch.more
+            ));
+            return Ok(batch);
+        }
         let stream = Stream::from_name(stream)?;
         let state: State = state::load(state)?;
         let token = token(config)?;
@@ -94,15 +116,16 @@ mod tests {
     }
 
     #[test]
-    fn spec_lists_both_streams_and_a_valid_schema() {
+    fn spec_lists_the_streams_and_a_valid_schema() {
         let spec = CocagneGardens::spec();
         let names: Vec<&str> = spec.streams.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["subscriptions", "deliveries"]);
+        assert_eq!(names, ["subscriptions", "deliveries", "pathways"]);
         assert!(
-            spec.streams
+            spec.streams[..2]
                 .iter()
                 .all(|s| s.cursor_field.as_deref() == Some("updated_at"))
         );
+        assert_eq!(spec.streams[2].cursor_field, None);
         let schema: serde_json::Value = serde_json::from_str(&spec.config_schema).unwrap();
         assert_eq!(
             schema["required"],

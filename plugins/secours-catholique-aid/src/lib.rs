@@ -1,0 +1,213 @@
+//! Secours Catholique: reception and aid records (partners §3), from the
+//! teams' `accueils_<equipe>_<yyyy>.csv` exports (Windows-1252, `;`, CRLF, any
+//! of the quirks) added to the source's inbox.
+//!
+//! Config: `{}` (optionally `{"batch_rows": 2000}`, 1–5000).
+//!
+//! Streams, both over the same files, one file after the other in arrival
+//! order, at most `batch_rows` rows per batch:
+//! - `aids` (distribution): one record per aid; `2 x chèque 15€` gives two aids
+//!   (ordinals 1 and 2) of 15 €. Key `team|dossier|yyyy-mm-dd|aid type|unit
+//!   amount in cents or ?|ordinal`, the aid type being `food-voucher`,
+//!   `prepaid-card`, `parcel`, `meal`, `referral` or the folded label of another aid;
+//! - `households` (household): one record per row, keyed `team|dossier` (the
+//!   latest row wins): composition, adults, children, residence, income and
+//!   *reste à vivre* as bands only.
+//!
+//! `N° dossier` is local to its team: `PersonId { scope: team, local_id }`,
+//! the team being the row's `Equipe` (else the file name's). `Commentaire` is
+//! never read. Each record's origin is its file name; a corrected file re-sent
+//! under the same name replaces the records of the earlier version.
+
+pub mod mapping;
+
+use serde::Deserialize;
+use vivres_sdk::csv::CsvReader;
+use vivres_sdk::inbox::{self, BATCH_ROWS, FileProgress, InboxFile};
+use vivres_sdk::model::*;
+use vivres_sdk::{Connector, log};
+
+use mapping::Columns;
+
+pub const AIDS: &str = "aids";
+pub const HOUSEHOLDS: &str = "households";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub batch_rows: Option<usize>,
+}
+
+impl Config {
+    fn batch_rows(&self) -> Result<usize, ConnectorError> {
+        match self.batch_rows {
+            None => Ok(BATCH_ROWS),
+            Some(n) if (1..=5000).contains(&n) => Ok(n),
+            Some(_) => Err(ConnectorError::bad_config(
+                "batch_rows: must be from 1 to 5000",
+            )),
+        }
+    }
+}
+
+const SCHEMA: &str = r#"{"type": "object", "properties": {"batch_rows": {"type": "integer", "minimum": 1, "maximum": 5000}}, "additionalProperties": false}"#;
+
+/// The team of an `accueils_<equipe>_<yyyy>.csv` file, if the name is one.
+pub fn file_team(name: &str) -> Option<&str> {
+    let middle = inbox::name_between(name, "accueils_", ".csv")?;
+    match middle.rsplit_once('_') {
+        Some((team, year))
+            if !team.is_empty() && year.len() == 4 && year.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Some(team)
+        }
+        _ => None,
+    }
+}
+
+/// The inbox files this connector reads.
+pub fn own_files(all: Vec<InboxFile>) -> Vec<InboxFile> {
+    let (own, other): (Vec<_>, Vec<_>) =
+        all.into_iter().partition(|f| file_team(&f.name).is_some());
+    if !other.is_empty() {
+        log::warn(format!(
+            "{} inbox file(s) not named accueils_<equipe>_<yyyy>.csv ignored",
+            other.len()
+        ));
+    }
+    own
+}
+
+/// Reads rows of `file` after physical line `after` into `batch`.
+fn read_file(
+    stream: &str,
+    file: &InboxFile,
+    after: u64,
+    batch_rows: usize,
+    batch: &mut Batch,
+) -> Result<FileProgress, ConnectorError> {
+    let team = file_team(&file.name).unwrap_or_default().to_string();
+    let finished = |line| {
+        Ok(FileProgress {
+            last_line: line,
+            finished: true,
+        })
+    };
+    let mut csv = match CsvReader::open(&file.path) {
+        Ok(c) => c,
+        Err(e) => {
+            batch
+                .rejects
+                .push(Reject::new(RejectReason::MalformedFile, "file", e.message()).with_line(1));
+            return finished(1);
+        }
+    };
+    let columns = match Columns::find(csv.header()) {
+        Ok(c) => c,
+        Err((column, e)) => {
+            let line = csv.header().line;
+            batch.rejects.push(
+                Reject::new(RejectReason::MalformedFile, column, e.message()).with_line(line),
+            );
+            return finished(line);
+        }
+    };
+    csv.skip_through(after)?;
+    let sep = csv.separator();
+    let mut rows = 0;
+    let mut last_line = after;
+    while let Some(r) = csv.next_row()? {
+        last_line = r.line;
+        rows += 1;
+        let result = if stream == AIDS {
+            mapping::aids(&columns, &r, &team).map(|items| batch.items.extend(items))
+        } else {
+            mapping::household(&columns, &r, &team).map(|item| batch.items.push(item))
+        };
+        if let Err((reason, field, detail)) = result {
+            batch.rejects.push(
+                Reject::new(reason, field, detail)
+                    .with_line(r.line)
+                    .with_raw(r.raw(sep)),
+            );
+        }
+        if rows >= batch_rows {
+            return Ok(FileProgress {
+                last_line,
+                finished: false,
+            });
+        }
+    }
+    finished(last_line)
+}
+
+/// One batch of `stream` over `files` (the inbox, or any directory in tests).
+pub fn read_files(
+    config: &Config,
+    files: &[InboxFile],
+    stream: &str,
+    state: Option<&str>,
+) -> Result<Batch, ConnectorError> {
+    if stream != AIDS && stream != HOUSEHOLDS {
+        return Err(ConnectorError::bad_config(format!(
+            "unknown stream `{stream}`: aids or households"
+        )));
+    }
+    let batch_rows = config.batch_rows()?;
+    let batch = inbox::read_next(state, files, |file, after, batch| {
+        read_file(stream, file, after, batch_rows, batch)
+    })?;
+    log::info(format!(
+        "{stream}: {} records, {} rejected",
+        batch.items.len(),
+        batch.rejects.len()
+    ));
+    Ok(batch)
+}
+
+struct SecoursCatholiqueAid;
+
+impl Connector for SecoursCatholiqueAid {
+    type Config = Config;
+
+    fn spec() -> ConnectorSpec {
+        ConnectorSpec {
+            name: "secours-catholique-aid".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "Secours Catholique teams: aids given and households received, from accueils_<equipe>_<yyyy>.csv exports in the source's inbox".into(),
+            config_schema: SCHEMA.into(),
+            streams: vec![
+                StreamInfo::new(
+                    AIDS,
+                    EntityKind::Distribution,
+                    &["team", "N° dossier", "Date passage", "aid type", "unit amount", "ordinal"],
+                    None,
+                    "Aids given (food vouchers, prepaid cards, parcels, meals, referrals, other), one per aid, with the household (dossier pseudonymised by the hub, scoped to its team), date and unit amount",
+                ),
+                StreamInfo::new(
+                    HOUSEHOLDS,
+                    EntityKind::Household,
+                    &["team", "N° dossier"],
+                    None,
+                    "Households received: composition, adults, children, residence, income and reste à vivre as bands only",
+                ),
+            ],
+        }
+    }
+
+    fn check(config: &Config) -> Result<(), ConnectorError> {
+        config.batch_rows()?;
+        inbox::files().map(|_| ())
+    }
+
+    fn read(config: &Config, stream: &str, state: Option<&str>) -> Result<Batch, ConnectorError> {
+        let files = own_files(inbox::files()?);
+        read_files(config, &files, stream, state)
+    }
+}
+
+vivres_sdk::export_connector!(SecoursCatholiqueAid);
+
+#[cfg(test)]
+mod tests;

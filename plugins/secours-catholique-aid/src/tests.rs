@@ -1,0 +1,261 @@
+//! A whole file with the quirks, read through both streams like the host does.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+const SHA: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+fn cp1252(s: &str) -> Vec<u8> {
+    s.chars()
+        .map(|c| match c {
+            '€' => 0x80,
+            c => u8::try_from(u32::from(c)).expect("latin-1 test text"),
+        })
+        .collect()
+}
+
+fn inbox(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("vivres-sc-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn add(dir: &Path, seq: u64, name: &str, bytes: &[u8]) {
+    let sha = format!("{seq:x}{}", &SHA[format!("{seq:x}").len()..]);
+    let d = dir.join(format!("{seq:08}-{sha}"));
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join(name), bytes).unwrap();
+}
+
+const HEADER: &str = "Date passage;N° dossier;Equipe;Composition;Nb adultes;Nb enfants;CP;Commune;Ressources mensuelles;Reste à vivre;Type aide;Montant;Commentaire";
+
+/// What the host would hold: key → (origin, entity), and every reject.
+#[derive(Default)]
+struct Store {
+    rows: BTreeMap<String, (String, Entity)>,
+    rejects: Vec<Reject>,
+    read: usize,
+}
+
+fn sync(dir: &Path, stream: &str, store: &mut Store, state: &mut Option<String>) {
+    let config = Config {
+        batch_rows: Some(3),
+    };
+    let files = own_files(inbox::files_in(dir).unwrap());
+    for _ in 0..1000 {
+        let b = read_files(&config, &files, stream, state.as_deref()).unwrap();
+        for o in &b.replace_origins {
+            store.rows.retain(|_, (origin, _)| origin != o);
+        }
+        store.read += b.items.len() + b.rejects.len();
+        for i in b.items {
+            store.rows.insert(i.key, (i.origin.unwrap(), i.entity));
+        }
+        store.rejects.extend(b.rejects);
+        *state = b.state;
+        if !b.more {
+            return;
+        }
+    }
+    panic!("never finished");
+}
+
+fn file_v1() -> Vec<u8> {
+    let lines = [
+        HEADER,
+        "15/03/2024;D-100;Lyon 3;Famille monoparentale;1;2;69 008;Lyon;845,50 €;-120;Chèque alimentaire;15,00 €;Mme X, dit que ça va",
+        "16/03/24;D-101;Lyon 3;Couple avec enfants;2;3;1000;;1\u{a0}234,50;300;2 x chèque 15€;30;",
+        ";;;;;;;;;;;;",
+        "",
+        "2024-03-17;D-102;Lyon 3;Personne seule;1;0;Villeurbanne;;NC;?;Colis;;\"note; avec point-virgule\"",
+        HEADER,
+        "45366;D-103;Lyon 3;Autre;1;0;69100;Villeurbanne;;;Vestiaire;-;",
+        "31/02/2024;D-104;Lyon 3;Personne seule;1;0;69003;Lyon;;;Repas;5;",
+        "18/03/2024;;Lyon 3;Personne seule;1;0;69003;Lyon;;;Repas;5;",
+        "18/03/2024;D-105;Lyon 3;Personne seule;1;0;99999;;;;Repas;5;",
+        "18/03/2024;D-106;Lyon 3;Personne seule;1;0;;Valence;;;Repas;douze;",
+        "15/03/2024;D-100;Lyon 3;Famille monoparentale;1;2;69 008;Lyon;845,50 €;-120;Chèque alimentaire;15,00 €;Mme X, dit que ça va",
+        "TOTAL;;;;;;;;;;;60;",
+        ";;;;",
+    ];
+    cp1252(&(lines.join("\r\n") + "\r\n"))
+}
+
+#[test]
+fn a_file_with_the_quirks_reads_whole() {
+    let dir = inbox("quirks");
+    add(&dir, 1, "accueils_lyon-3_2024.csv", &file_v1());
+    add(&dir, 2, "notes.txt", b"ignored");
+
+    let mut aids = Store::default();
+    sync(&dir, AIDS, &mut aids, &mut None);
+    // 9 data rows (blank, header and TOTAL lines are not rows).
+    let reasons: Vec<(RejectReason, &str, u64)> = aids
+        .rejects
+        .iter()
+        .map(|r| (r.reason, r.field.as_str(), r.line.unwrap()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            (RejectReason::InvalidDate, "Date passage", 9),
+            (RejectReason::MissingRequired, "N° dossier", 10),
+            (RejectReason::UnknownPostcode, "CP", 11),
+            (RejectReason::InvalidAmount, "Montant", 12),
+        ]
+    );
+    // 9 rows: 6 aids (D-101 is two, D-100 comes twice) + 4 rejects; 5 keys.
+    assert_eq!(aids.read, 6 + 4);
+    assert_eq!(aids.rows.len(), 5);
+    for r in &aids.rejects {
+        assert!(!r.detail.contains("D-1"), "{r:?}");
+        assert_eq!(r.origin.as_deref(), Some("accueils_lyon-3_2024.csv"));
+    }
+    let get = |k: &str| match &aids.rows.get(k).unwrap().1 {
+        Entity::Distribution(d) => d.clone(),
+        _ => unreachable!(),
+    };
+    let d = get("Lyon 3|D-100|2024-03-15|food-voucher|1500|1");
+    assert_eq!(d.household, Some(PersonId::new("Lyon 3", "D-100")));
+    assert_eq!(d.kind, AidKind::FoodVoucher);
+    assert_eq!(d.label, None);
+    assert_eq!(d.amount, Some(1500));
+    for ordinal in [1, 2] {
+        let d = get(&format!(
+            "Lyon 3|D-101|2024-03-16|food-voucher|1500|{ordinal}"
+        ));
+        assert_eq!((d.amount, d.ordinal), (Some(1500), ordinal));
+    }
+    assert_eq!(get("Lyon 3|D-102|2024-03-17|parcel|?|1").amount, None);
+    let d = get("Lyon 3|D-103|2024-03-15|vestiaire|?|1");
+    assert_eq!(
+        (d.kind, d.label.as_deref()),
+        (AidKind::Other, Some("Vestiaire"))
+    );
+
+    let mut hh = Store::default();
+    sync(&dir, HOUSEHOLDS, &mut hh, &mut None);
+    assert_eq!(hh.read, 9);
+    assert_eq!(hh.rejects.len(), 1); // no dossier; 99999 and Valence are the hub's
+    assert_eq!(hh.rows.len(), 7);
+    let h = match &hh.rows.get("Lyon 3|D-101").unwrap().1 {
+        Entity::Household(h) => h.clone(),
+        _ => unreachable!(),
+    };
+    assert_eq!(
+        h.residence.as_ref().unwrap().postcode.as_deref(),
+        Some("01000")
+    );
+    assert_eq!((h.adults, h.children, h.size), (Some(2), Some(3), Some(5)));
+    assert_eq!(h.composition, Some(Composition::CoupleWithChildren));
+    assert_eq!(h.income, Some(IncomeBand::From1200));
+    assert_eq!(h.reste_a_vivre, Some(IncomeBand::From300to599));
+    let h = match &hh.rows.get("Lyon 3|D-100").unwrap().1 {
+        Entity::Household(h) => h.clone(),
+        _ => unreachable!(),
+    };
+    assert_eq!(h.reste_a_vivre, Some(IncomeBand::Below300));
+    assert_eq!(h.income, Some(IncomeBand::From600to899));
+    assert_eq!(h.composition, Some(Composition::SingleParent));
+    let h = match &hh.rows.get("Lyon 3|D-102").unwrap().1 {
+        Entity::Household(h) => h.clone(),
+        _ => unreachable!(),
+    };
+    let l = h.residence.unwrap();
+    assert_eq!(
+        (l.postcode, l.commune.as_deref()),
+        (None, Some("Villeurbanne"))
+    );
+    let h = match &hh.rows.get("Lyon 3|D-106").unwrap().1 {
+        Entity::Household(h) => h.clone(),
+        _ => unreachable!(),
+    };
+    assert_eq!(h.residence.unwrap().commune.as_deref(), Some("Valence"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn euro_and_accents_survive_windows_1252() {
+    let dir = inbox("euro");
+    add(
+        &dir,
+        1,
+        "accueils_marseille-nord_2024.csv",
+        &cp1252(&format!(
+            "{HEADER}\r\n15/03/2024;7;Marseille Nord;;;;13001;Marseille;;;Aide à l'énergie 20 €;;\r\n"
+        )),
+    );
+    let mut aids = Store::default();
+    sync(&dir, AIDS, &mut aids, &mut None);
+    let (_, e) = aids.rows.values().next().unwrap();
+    let Entity::Distribution(d) = e else {
+        unreachable!()
+    };
+    assert_eq!(d.label.as_deref(), Some("Aide à l'énergie 20 €"));
+    assert_eq!(d.amount, Some(2000));
+    assert_eq!(d.site.as_deref(), Some("Marseille Nord"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_corrected_resend_replaces_and_later_files_are_read_next_time() {
+    let dir = inbox("resend");
+    let name = "accueils_lyon-3_2024.csv";
+    add(&dir, 1, name, &file_v1());
+    let mut aids = Store::default();
+    let mut state = None;
+    sync(&dir, AIDS, &mut aids, &mut state);
+    assert_eq!(aids.rows.len(), 5);
+    // v2: the invalid date fixed, the Vestiaire row removed.
+    let v2 = cp1252(
+        &[
+            HEADER,
+            "15/03/2024;D-100;Lyon 3;Famille monoparentale;1;2;69 008;Lyon;845,50 €;-120;Chèque alimentaire;15,00 €;",
+            "16/03/24;D-101;Lyon 3;Couple avec enfants;2;3;1000;;1 234,50;300;2 x chèque 15€;30;",
+            "2024-03-17;D-102;Lyon 3;Personne seule;1;0;Villeurbanne;;NC;?;Colis;;",
+            "29/02/2024;D-104;Lyon 3;Personne seule;1;0;69003;Lyon;;;Repas;5;",
+        ]
+        .join("\r\n"),
+    );
+    add(&dir, 2, name, &v2);
+    // Same content again: the hub does not add it; a re-run reads nothing.
+    sync(&dir, AIDS, &mut aids, &mut state);
+    assert_eq!(aids.rows.len(), 5);
+    assert!(aids.rows.contains_key("Lyon 3|D-104|2024-02-29|meal|500|1"));
+    assert!(!aids.rows.keys().any(|k| k.contains("D-103")));
+    let before = aids.read;
+    sync(&dir, AIDS, &mut aids, &mut state);
+    assert_eq!(aids.read, before);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn file_names_and_malformed_files() {
+    assert_eq!(file_team("accueils_lyon-3_2024.csv"), Some("lyon-3"));
+    assert_eq!(
+        file_team("ACCUEILS_saint_denis_2023.CSV"),
+        Some("saint_denis")
+    );
+    assert_eq!(file_team("accueils_2024.csv"), None);
+    assert_eq!(file_team("ventes_x_2024-03.csv"), None);
+    let dir = inbox("malformed");
+    add(&dir, 1, "accueils_a_2024.csv", b"");
+    add(&dir, 2, "accueils_b_2024.csv", b"Date;Dossier\r\n1;2\r\n");
+    let mut aids = Store::default();
+    sync(&dir, AIDS, &mut aids, &mut None);
+    assert_eq!(aids.rejects.len(), 2);
+    assert!(
+        aids.rejects
+            .iter()
+            .all(|r| r.reason == RejectReason::MalformedFile)
+    );
+    assert_eq!(aids.rejects[1].field, "Date passage");
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(matches!(
+        read_files(&Config::default(), &[], "nope", None),
+        Err(ConnectorError::BadConfig(_))
+    ));
+}

@@ -20,13 +20,10 @@ use crate::warehouse::{RunReport, RunStatus, Warehouse};
     about = "Vivres: the data-integration hub of Territoires à VivreS"
 )]
 pub struct Cli {
-    /// Hub configuration file.
-    #[arg(
-        long,
-        global = true,
-        default_value = "config/vivres.toml",
-        env = "VIVRES_CONFIG"
-    )]
+    /// Hub configuration file. It comes before the command
+    /// (`vivres --config FILE sync …`): after `connector`, `--config` is the
+    /// connector's own configuration.
+    #[arg(long, default_value = "config/vivres.toml", env = "VIVRES_CONFIG")]
     pub config: PathBuf,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -104,12 +101,49 @@ pub enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Run the hub as a service: the admin API and the scheduler (stops cleanly on SIGTERM/SIGINT).
+    Serve {
+        /// Address the admin API listens on.
+        #[arg(long, default_value = "127.0.0.1:8080", env = "VIVRES_LISTEN")]
+        listen: String,
+        /// Largest file accepted by `POST /api/v1/sources/{id}/files`, MiB.
+        #[arg(long, default_value_t = 64)]
+        upload_limit_mib: usize,
+    },
+    /// API tokens: create (shown once), list, revoke.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
     /// (internal) serve the partner simulator for `vivres bench`.
     #[command(hide = true)]
     BenchSimulator {
         #[arg(long)]
         size: usize,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Create a token and print it: it is shown only this once.
+    Create {
+        /// admin, coordinator or evaluator.
+        #[arg(long)]
+        role: String,
+        /// A territory a coordinator acts on (repeatable; coordinators only).
+        #[arg(long = "territory")]
+        territories: Vec<String>,
+        /// Who holds it (shown in logs instead of the token).
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (names, roles, territories; never the tokens).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke the live token of that name.
+    Revoke { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -228,6 +262,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let options = SyncOptions {
                 full_refresh,
                 streams: (!streams.is_empty()).then_some(streams),
+                ..SyncOptions::default()
             };
             let report = sync_source(&hub, &source, &options).await?;
             if json {
@@ -290,7 +325,80 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Demo { size, data_dir } => crate::demo::run(&cli.config, &data_dir, size).await,
         Command::Bench { records, data_dir } => crate::bench::run(records, data_dir).await,
         Command::BenchSimulator { size } => crate::bench::serve_simulator(size).await,
+        Command::Serve {
+            listen,
+            upload_limit_mib,
+        } => {
+            let config = Config::load(&cli.config)?;
+            let hub = Hub::start(config, env_vars()).await?;
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            eprintln!(
+                "vivres: admin API on http://{}/api/v1",
+                listener.local_addr()?
+            );
+            let mut settings = crate::serve::ServeSettings::default();
+            settings.api.upload_limit_bytes = upload_limit_mib.saturating_mul(1024 * 1024);
+            crate::serve::launch(
+                std::sync::Arc::new(hub),
+                settings,
+                listener,
+                crate::serve::shutdown_signal(),
+            )
+            .await?;
+            Ok(0)
+        }
+        Command::Token { action } => token(&cli.config, action).await,
     }
+}
+
+async fn token(config_path: &Path, action: TokenAction) -> anyhow::Result<i32> {
+    let config = Config::load(config_path)?;
+    let warehouse = Warehouse::open(&config.database_url()).await?;
+    match action {
+        TokenAction::Create {
+            role,
+            territories,
+            name,
+        } => {
+            let known: Vec<&str> = config.territories.iter().map(|t| t.id.as_str()).collect();
+            let role = crate::auth::role_from(&role, &territories, &known)?;
+            let token = crate::auth::create(&warehouse, &name, &role).await?;
+            eprintln!("token `{name}` created; it is shown only now, keep it safe:");
+            println!("{token}");
+        }
+        TokenAction::List { json } => {
+            let tokens = crate::auth::list(&warehouse).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&tokens)?);
+            } else {
+                println!(
+                    "{:<24} {:<12} {:<30} {:<26} revoked",
+                    "name", "role", "territories", "created"
+                );
+                for t in tokens {
+                    let territories = match &t.role {
+                        crate::auth::Role::Coordinator { territories } => territories.join(","),
+                        _ => "-".to_string(),
+                    };
+                    println!(
+                        "{:<24} {:<12} {:<30} {:<26} {}",
+                        t.name,
+                        t.role.name(),
+                        territories,
+                        t.created_at,
+                        t.revoked_at.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+        }
+        TokenAction::Revoke { name } => {
+            crate::auth::revoke(&warehouse, &name).await?;
+            println!("token `{name}` revoked");
+        }
+    }
+    Ok(0)
 }
 
 fn inbox(config: &Config, action: InboxAction) -> anyhow::Result<i32> {
@@ -397,7 +505,7 @@ async fn quarantine(config_path: &Path, action: QuarantineAction) -> anyhow::Res
 pub async fn replay(hub: &Hub, source: &str) -> anyhow::Result<RunReport> {
     let options = SyncOptions {
         full_refresh: true,
-        streams: None,
+        ..SyncOptions::default()
     };
     let report = sync_source(hub, source, &options).await?;
     if report.status == RunStatus::Succeeded {
@@ -568,4 +676,39 @@ fn read_json_file(p: &Path) -> anyhow::Result<String> {
     serde_json::from_str::<serde_json::Value>(&text)
         .with_context(|| format!("{}: not valid JSON", p.display()))?;
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn connector_config_and_hub_config_do_not_clash() {
+        use clap::Parser;
+        let cli = super::Cli::try_parse_from([
+            "vivres",
+            "--config",
+            "hub.toml",
+            "connector",
+            "read",
+            "p.wasm",
+            "--config",
+            "c.json",
+            "--stream",
+            "s",
+        ])
+        .unwrap();
+        assert_eq!(cli.config, std::path::PathBuf::from("hub.toml"));
+        match cli.command {
+            super::Command::Connector {
+                action: super::ConnectorAction::Read { args, .. },
+            } => assert_eq!(args.connector_config, Some("c.json".into())),
+            other => panic!("{other:?}"),
+        }
+    }
 }

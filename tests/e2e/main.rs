@@ -2,6 +2,7 @@
 //! partner simulator on 127.0.0.1. Build the plugins first (`cargo xtask test`
 //! does).
 
+mod api;
 mod helpers;
 
 use std::collections::BTreeMap;
@@ -153,8 +154,9 @@ async fn killed_process_loses_nothing_and_duplicates_nothing() {
     // Slow pages so the process is surely mid-sync when killed.
     t.sim.set_fault(None, Fault::Slow { delay_ms: 40 });
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vivres"))
-        .args(["sync", "cocagne-lyon", "--config"])
+        .arg("--config")
         .arg(&t.config_path)
+        .args(["sync", "cocagne-lyon"])
         .envs(&t.vars)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -346,15 +348,9 @@ async fn raw_member_numbers_and_names_appear_nowhere() {
     assert!(exp.raw_person_values.len() > 100);
     // A sync in a child process too, to read what it logs.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_vivres"))
-        .args([
-            "--log-format",
-            "json",
-            "sync",
-            "cocagne-lyon",
-            "--json",
-            "--config",
-        ])
+        .arg("--config")
         .arg(&t.config_path)
+        .args(["--log-format", "json", "sync", "cocagne-lyon", "--json"])
         .envs(&t.vars)
         .env("RUST_LOG", "info,vivres=trace,sqlx=debug,reqwest=debug")
         .output()
@@ -401,8 +397,9 @@ fn a_wrong_config_field_fails_at_start_naming_file_field_and_reason() {
     let text = config_text(dir.path(), &Setup::default()).replace("allowed_hosts", "allowed_host");
     std::fs::write(&path, text).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_vivres"))
-        .args(["sync", "cocagne-lyon", "--config"])
+        .arg("--config")
         .arg(&path)
+        .args(["sync", "cocagne-lyon"])
         .env("SIMULATOR", "127.0.0.1:1")
         .env("E2E_KEY", KEY)
         .output()

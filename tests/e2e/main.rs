@@ -3,6 +3,7 @@
 //! does).
 
 mod api;
+mod files;
 mod helpers;
 
 use std::collections::BTreeMap;

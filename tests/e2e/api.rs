@@ -1,0 +1,1077 @@
+//! The admin API and the scheduler, served in-process on 127.0.0.1:0 over real
+//! HTTP, against the partner simulator and a real SQLite warehouse.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use partner_sim::Fault;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokio::sync::oneshot;
+use vivres::Hub;
+use vivres::auth::{Role, create};
+use vivres::scheduler::{Queue, SchedulerSettings, SyncJob, Trigger};
+use vivres::serve::{ServeError, ServeSettings, launch};
+
+use crate::helpers::*;
+
+/// A second territory with a file-based source, a source with a broken
+/// configuration, and (optionally) a scheduled source.
+fn extra_sources(schedule: Option<&str>) -> String {
+    let mut extra = r#"
+[[territories]]
+id = "toulouse"
+name = "Toulouse Métropole"
+epci = ["243100518"]
+
+[[sources]]
+id = "cocagne-toulouse"
+connector = "cocagne-gardens"
+network = "cocagne"
+territory = "toulouse"
+inbox = true
+allowed_hosts = ["${SIMULATOR}"]
+[sources.config]
+base_url = "http://${SIMULATOR}/toulouse"
+token_secret = "api_token"
+garden = "jardin-toulouse"
+[sources.secrets]
+api_token = { value = "token-toulouse-s3cret" }
+
+[[sources]]
+id = "broken-lyon"
+connector = "cocagne-gardens"
+network = "cocagne"
+territory = "lyon"
+allowed_hosts = ["${SIMULATOR}"]
+[sources.config]
+token_secret = "api_token"
+[sources.secrets]
+api_token = { value = "token-broken" }
+"#
+    .to_string();
+    if let Some(schedule) = schedule {
+        extra.push_str(&format!(
+            r#"
+[[sources]]
+id = "scheduled-lyon"
+connector = "cocagne-gardens"
+network = "cocagne"
+territory = "lyon"
+schedule = "{schedule}"
+allowed_hosts = ["${{SIMULATOR}}"]
+[sources.config]
+base_url = "http://${{SIMULATOR}}/lyon"
+token_secret = "api_token"
+garden = "jardin-lyon"
+page_size = 500
+[sources.secrets]
+api_token = {{ value = "token-lyon" }}
+"#
+        ));
+    }
+    extra
+}
+
+fn fast_settings() -> ServeSettings {
+    let mut s = ServeSettings::default();
+    s.scheduler = SchedulerSettings {
+        poll_interval: Duration::from_millis(100),
+        retry_base: Duration::from_secs(1),
+        retry_max: Duration::from_secs(2),
+        max_attempts: 3,
+        concurrency: 4,
+    };
+    s.api.upload_limit_bytes = 64 * 1024;
+    s
+}
+
+/// A hub served in-process.
+struct Served {
+    _dir: tempfile::TempDir,
+    sim: partner_sim::RunningSim,
+    hub: Arc<Hub>,
+    base: String,
+    client: reqwest::Client,
+    settings: ServeSettings,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), ServeError>>>,
+}
+
+impl Served {
+    async fn start(setup: Setup, settings: ServeSettings) -> Served {
+        let TestHub { dir, sim, hub, .. } = TestHub::start(setup).await;
+        let mut served = Served {
+            _dir: dir,
+            sim,
+            hub: Arc::new(hub),
+            base: String::new(),
+            client: reqwest::Client::new(),
+            settings,
+            stop: None,
+            task: None,
+        };
+        served.launch().await;
+        served
+    }
+
+    async fn launch(&mut self) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        self.base = format!("http://{}/api/v1", listener.local_addr().expect("addr"));
+        let (tx, rx) = oneshot::channel::<()>();
+        self.stop = Some(tx);
+        self.task = Some(tokio::spawn(launch(
+            self.hub.clone(),
+            self.settings.clone(),
+            listener,
+            async move {
+                let _ = rx.await;
+            },
+        )));
+    }
+
+    /// Stops the hub as SIGTERM would and waits until it has stopped.
+    async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(60), task)
+                .await
+                .expect("the hub stops within a minute")
+                .expect("serve task")
+                .expect("serve ends cleanly");
+        }
+    }
+
+    async fn token(&self, name: &str, role: Role) -> String {
+        create(&self.hub.warehouse, name, &role)
+            .await
+            .expect("token")
+    }
+
+    async fn call(&self, method: Method, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn get(&self, path: &str, token: &str) -> Value {
+        let (status, body) = self.call(Method::GET, path, Some(token)).await;
+        assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+        body
+    }
+
+    /// Waits until a run has ended and returns it.
+    async fn wait_run(&self, id: i64, token: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let run = self.get(&format!("/runs/{id}"), token).await;
+            if run["status"] != "running" {
+                return run;
+            }
+            assert!(Instant::now() < deadline, "run {id} never ended: {run}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn runs_of(&self, source: &str) -> Vec<vivres::warehouse::RunReport> {
+        self.hub
+            .warehouse
+            .runs(Some(source), 1000)
+            .await
+            .expect("runs")
+    }
+}
+
+fn coordinator(territories: &[&str]) -> Role {
+    Role::Coordinator {
+        territories: territories.iter().map(|t| t.to_string()).collect(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_route_matrix() {
+    let mut s = Served::start(
+        Setup {
+            size: 300,
+            extra_sources: extra_sources(None),
+            ..Setup::default()
+        },
+        fast_settings(),
+    )
+    .await;
+    let admin = s.token("admin", Role::Admin).await;
+    let lyon = s.token("coord-lyon", coordinator(&["lyon"])).await;
+    let toulouse = s.token("coord-toulouse", coordinator(&["toulouse"])).await;
+    let evaluator = s.token("evaluator", Role::Evaluator).await;
+    let revoked = s.token("gone", Role::Admin).await;
+    vivres::auth::revoke(&s.hub.warehouse, "gone")
+        .await
+        .unwrap();
+
+    // A first run, so that runs, logs, checkpoints and quarantine exist.
+    let (status, body) = s
+        .call(Method::POST, "/sources/cocagne-lyon/sync", Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let run = s.wait_run(body["run_id"].as_i64().unwrap(), &admin).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let run_id = run["id"].as_i64().unwrap();
+
+    let who: [(&str, Option<&str>); 5] = [
+        ("none", None),
+        ("admin", Some(&admin)),
+        ("coord-lyon", Some(&lyon)),
+        ("coord-toulouse", Some(&toulouse)),
+        ("evaluator", Some(&evaluator)),
+    ];
+    let all = ["admin", "coord-lyon", "coord-toulouse", "evaluator"];
+    let run_path = format!("/runs/{run_id}");
+    let log_path = format!("/runs/{run_id}/log");
+    // (method, path, roles allowed, status when allowed)
+    let matrix: Vec<(Method, &str, Vec<&str>, u16)> = vec![
+        (Method::GET, "/openapi.json", all.to_vec(), 200),
+        (Method::GET, "/metrics", vec!["admin"], 200),
+        (
+            Method::GET,
+            "/connectors",
+            vec!["admin", "coord-lyon", "coord-toulouse"],
+            200,
+        ),
+        (
+            Method::GET,
+            "/sources",
+            vec!["admin", "coord-lyon", "coord-toulouse"],
+            200,
+        ),
+        (
+            Method::GET,
+            "/sources/cocagne-lyon",
+            vec!["admin", "coord-lyon"],
+            200,
+        ),
+        (
+            Method::GET,
+            "/sources/cocagne-lyon/state",
+            vec!["admin", "coord-lyon"],
+            200,
+        ),
+        (Method::GET, "/runs", all.to_vec(), 200),
+        (
+            Method::GET,
+            "/runs?source=cocagne-lyon",
+            vec!["admin", "coord-lyon", "evaluator"],
+            200,
+        ),
+        (
+            Method::GET,
+            &run_path,
+            vec!["admin", "coord-lyon", "evaluator"],
+            200,
+        ),
+        (Method::GET, &log_path, vec!["admin", "coord-lyon"], 200),
+        (
+            Method::GET,
+            "/quarantine",
+            vec!["admin", "coord-lyon", "coord-toulouse"],
+            200,
+        ),
+        (
+            Method::GET,
+            "/quarantine?source=cocagne-lyon",
+            vec!["admin", "coord-lyon"],
+            200,
+        ),
+        (
+            Method::POST,
+            "/sources/cocagne-lyon/sync",
+            vec!["admin", "coord-lyon"],
+            202,
+        ),
+        (
+            Method::POST,
+            "/sources/cocagne-lyon/quarantine/replay",
+            vec!["admin", "coord-lyon"],
+            202,
+        ),
+        (
+            Method::DELETE,
+            "/sources/cocagne-lyon/state?stream=deliveries",
+            vec!["admin"],
+            204,
+        ),
+    ];
+    for (method, path, allowed, ok) in &matrix {
+        for (name, token) in who {
+            let (status, body) = s.call(method.clone(), path, token).await;
+            let expected = if token.is_none() {
+                401
+            } else if allowed.contains(&name) {
+                *ok
+            } else {
+                403
+            };
+            assert_eq!(
+                status.as_u16(),
+                expected,
+                "{method} {path} as {name}: {body}"
+            );
+            if status.as_u16() >= 400 {
+                assert!(body["error"]["code"].is_string(), "{method} {path}: {body}");
+                assert!(
+                    body["error"]["message"].is_string(),
+                    "{method} {path}: {body}"
+                );
+            }
+            if status == StatusCode::ACCEPTED {
+                let run = s.wait_run(body["run_id"].as_i64().unwrap(), &admin).await;
+                assert_eq!(run["status"], "succeeded", "{run}");
+            }
+        }
+        // A revoked or made-up token is no token.
+        for bad in [revoked.as_str(), "vvr_0000", "not-a-token"] {
+            let (status, _) = s.call(method.clone(), path, Some(bad)).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} with {bad}"
+            );
+        }
+    }
+    // Health needs no token.
+    for (_, token) in who {
+        let (status, body) = s.call(Method::GET, "/health", token).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["status"], "ok");
+    }
+    // Uploads: the file-based source of Toulouse.
+    for (name, token) in who {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(b"a;b\n1;2\n".to_vec()).file_name("export.csv"),
+        );
+        let mut req = s
+            .client
+            .post(format!("{}/sources/cocagne-toulouse/files", s.base))
+            .multipart(form);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let status = req.send().await.unwrap().status().as_u16();
+        let expected = match name {
+            "none" => 401,
+            "admin" => 201,
+            "coord-toulouse" => 200,
+            _ => 403,
+        };
+        assert_eq!(status, expected, "upload as {name}");
+    }
+    // Coordinators see their territories only.
+    let sources = s.get("/sources", &toulouse).await;
+    let ids: Vec<&str> = sources
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert_eq!(ids, vec!["cocagne-toulouse"]);
+    let runs = s.get("/runs", &toulouse).await;
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 0, "{runs}");
+    let runs = s.get("/runs", &lyon).await;
+    assert!(runs["runs"].as_array().unwrap().len() >= 3, "{runs}");
+    // Unknown things are 404, bad parameters 400.
+    let (status, _) = s.call(Method::GET, "/sources/nope", Some(&admin)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = s.call(Method::GET, "/runs/999999", Some(&admin)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = s
+        .call(Method::GET, "/runs?status=sleeping", Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = s
+        .call(Method::DELETE, "/sources/cocagne-lyon/state", Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = s.call(Method::GET, "/no/such/route", Some(&admin)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trigger_over_http_then_409_while_running_and_cursor_pages() {
+    let mut s = Served::start(
+        Setup {
+            size: 1_000,
+            page_size: 50,
+            ..Setup::default()
+        },
+        fast_settings(),
+    )
+    .await;
+    let token = s.token("coord", coordinator(&["lyon"])).await;
+    s.sim.set_fault(None, Fault::Slow { delay_ms: 30 });
+    let (status, body) = s
+        .call(Method::POST, "/sources/cocagne-lyon/sync", Some(&token))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let run_id = body["run_id"].as_i64().unwrap();
+    let (status, body) = s
+        .call(Method::POST, "/sources/cocagne-lyon/sync", Some(&token))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "already_running");
+    assert_eq!(body["error"]["run_id"], run_id);
+    s.sim.set_fault(None, Fault::None);
+    let run = s.wait_run(run_id, &token).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let c = &run["counts"];
+    let read = c["read"].as_u64().unwrap();
+    assert!(read > 1_000, "{run}");
+    let stored: u64 = ["inserted", "updated", "unchanged", "quarantined"]
+        .iter()
+        .map(|k| c[k].as_u64().unwrap())
+        .sum();
+    assert_eq!(read, stored, "{run}");
+    assert!(run["duration_seconds"].as_f64().is_some());
+    let log = s.get(&format!("/runs/{run_id}/log"), &token).await;
+    assert!(!log["lines"].as_array().unwrap().is_empty());
+
+    // A full refresh, then pages of one run each.
+    let (status, body) = s
+        .call(
+            Method::POST,
+            "/sources/cocagne-lyon/sync?full_refresh=true",
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let second = s.wait_run(body["run_id"].as_i64().unwrap(), &token).await;
+    assert_eq!(second["full_refresh"], true);
+    let page = s.get("/runs?limit=1", &token).await;
+    assert_eq!(page["runs"][0]["id"], second["id"]);
+    let cursor = page["next_cursor"].as_str().unwrap().to_string();
+    let page = s
+        .get(&format!("/runs?limit=1&cursor={cursor}"), &token)
+        .await;
+    assert_eq!(page["runs"][0]["id"], run_id);
+    assert!(page["next_cursor"].is_null(), "{page}");
+    let page = s
+        .get("/runs?status=succeeded&source=cocagne-lyon", &token)
+        .await;
+    assert_eq!(page["runs"].as_array().unwrap().len(), 2);
+    let page = s.get("/runs?status=failed", &token).await;
+    assert_eq!(page["runs"].as_array().unwrap().len(), 0);
+
+    // The state, then an admin resets one stream.
+    let state = s.get("/sources/cocagne-lyon/state", &token).await;
+    let streams: Vec<&str> = state["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["stream"].as_str())
+        .collect();
+    assert!(streams.contains(&"deliveries"), "{state}");
+    let admin = s.token("admin", Role::Admin).await;
+    let (status, _) = s
+        .call(
+            Method::DELETE,
+            "/sources/cocagne-lyon/state?stream=deliveries",
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = s
+        .call(
+            Method::DELETE,
+            "/sources/cocagne-lyon/state?stream=deliveries",
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_twice_stores_one_file_and_the_limit_is_enforced() {
+    let mut s = Served::start(
+        Setup {
+            size: 100,
+            extra_sources: extra_sources(None),
+            ..Setup::default()
+        },
+        fast_settings(),
+    )
+    .await;
+    let token = s.token("coord", coordinator(&["toulouse"])).await;
+    let upload = |bytes: Vec<u8>, name: &'static str| {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(name),
+        );
+        s.client
+            .post(format!("{}/sources/cocagne-toulouse/files", s.base))
+            .bearer_auth(&token)
+            .multipart(form)
+            .send()
+    };
+    let content = b"Date passage;N\xc2\xb0 dossier\n01/02/2024;1\n".to_vec();
+    let first = upload(content.clone(), "accueils.csv").await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["duplicate"], false);
+    let second = upload(content.clone(), "accueils.csv").await.unwrap();
+    assert_eq!(second.status(), StatusCode::OK);
+    let second: Value = second.json().await.unwrap();
+    assert_eq!(second["duplicate"], true);
+    assert_eq!(second["file"], first["file"]);
+    let inbox = s._dir.path().join("inbox").join("cocagne-toulouse");
+    let files = vivres::inbox::list(&inbox).unwrap();
+    assert_eq!(files.len(), 1, "{files:?}");
+    // Too large: refused, nothing stored.
+    let big = upload(vec![b'x'; 65 * 1024], "big.csv").await.unwrap();
+    assert_eq!(big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = big.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "payload_too_large");
+    assert_eq!(vivres::inbox::list(&inbox).unwrap().len(), 1);
+    // A source without inbox.
+    let admin = s.token("admin", Role::Admin).await;
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(content).file_name("x.csv"),
+    );
+    let resp = s
+        .client
+        .post(format!("{}/sources/cocagne-lyon/files", s.base))
+        .bearer_auth(&admin)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_validates_and_lists_every_served_route() {
+    let mut s = Served::start(
+        Setup {
+            size: 50,
+            ..Setup::default()
+        },
+        fast_settings(),
+    )
+    .await;
+    let admin = s.token("admin", Role::Admin).await;
+    let doc = s.get("/openapi.json", &admin).await;
+    assert_eq!(doc, serde_json::to_value(vivres::api::openapi()).unwrap());
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
+    // Every $ref resolves, every operation has responses.
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    if k == "$ref" {
+                        out.push(v.as_str().unwrap_or_default().to_string());
+                    } else {
+                        refs(v, out);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut all_refs = Vec::new();
+    refs(&doc, &mut all_refs);
+    assert!(!all_refs.is_empty());
+    for r in &all_refs {
+        let pointer = r.strip_prefix('#').expect("local ref");
+        assert!(doc.pointer(pointer).is_some(), "dangling {r}");
+    }
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if !["get", "post", "put", "delete", "patch"].contains(&method.as_str()) {
+                continue;
+            }
+            assert!(
+                op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+                "{method} {path}"
+            );
+            documented.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    let expected: BTreeSet<(String, String)> = [
+        ("GET", "/api/v1/health"),
+        ("GET", "/api/v1/metrics"),
+        ("GET", "/api/v1/openapi.json"),
+        ("GET", "/api/v1/connectors"),
+        ("GET", "/api/v1/sources"),
+        ("GET", "/api/v1/sources/{id}"),
+        ("POST", "/api/v1/sources/{id}/sync"),
+        ("GET", "/api/v1/sources/{id}/state"),
+        ("DELETE", "/api/v1/sources/{id}/state"),
+        ("POST", "/api/v1/sources/{id}/quarantine/replay"),
+        ("POST", "/api/v1/sources/{id}/files"),
+        ("GET", "/api/v1/quarantine"),
+        ("GET", "/api/v1/runs"),
+        ("GET", "/api/v1/runs/{id}"),
+        ("GET", "/api/v1/runs/{id}/log"),
+    ]
+    .iter()
+    .map(|(m, p)| (m.to_string(), p.to_string()))
+    .collect();
+    assert_eq!(documented, expected);
+    // Against the router: every documented operation is served (an unknown
+    // route answers the fallback's 404 `no such route`), and methods the
+    // document does not list are not.
+    let root = s.base.trim_end_matches("/api/v1").to_string();
+    for (method, path) in &documented {
+        let concrete = path.replace("{id}", "cocagne-lyon");
+        let concrete = if concrete.starts_with("/api/v1/runs/") {
+            path.replace("{id}", "1")
+        } else {
+            concrete
+        };
+        let resp = s
+            .client
+            .request(
+                Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("{root}{concrete}"),
+            )
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let body = resp.text().await.unwrap();
+        assert!(
+            !body.contains("no such route") && status != StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path} is documented but not served: {status} {body}"
+        );
+        for other in ["GET", "POST", "DELETE", "PUT", "PATCH"] {
+            if documented.contains(&(other.to_string(), path.clone())) {
+                continue;
+            }
+            let resp = s
+                .client
+                .request(
+                    Method::from_bytes(other.as_bytes()).unwrap(),
+                    format!("{root}{concrete}"),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                resp.status() == StatusCode::METHOD_NOT_ALLOWED
+                    || resp.status() == StatusCode::NOT_FOUND,
+                "{other} {path} is served but not documented: {}",
+                resp.status()
+            );
+        }
+    }
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_back_off_for_an_unavailable_partner_and_not_for_bad_config() {
+    let mut s = Served::start(
+        Setup {
+            size: 100,
+            http_max_retries: 0,
+            extra_sources: extra_sources(None),
+            ..Setup::default()
+        },
+        fast_settings(),
+    )
+    .await;
+    let admin = s.token("admin", Role::Admin).await;
+    // Two failed attempts, then the partner is back.
+    s.sim.set_fault(None, Fault::ServerError { times: Some(2) });
+    let (status, body) = s
+        .call(Method::POST, "/sources/cocagne-lyon/sync", Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let first = s.wait_run(body["run_id"].as_i64().unwrap(), &admin).await;
+    assert_eq!(first["status"], "failed", "{first}");
+    assert_eq!(first["error_kind"], "partner_unavailable", "{first}");
+    let (status, body) = s
+        .call(Method::POST, "/sources/broken-lyon/sync", Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let broken = s.wait_run(body["run_id"].as_i64().unwrap(), &admin).await;
+    assert_eq!(broken["status"], "failed", "{broken}");
+    assert_ne!(broken["error_kind"], "partner_unavailable", "{broken}");
+    // Retried after 1 s, then 2 s: the third attempt succeeds.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let runs = loop {
+        let runs = s.runs_of("cocagne-lyon").await;
+        if runs
+            .first()
+            .is_some_and(|r| r.status == vivres::warehouse::RunStatus::Succeeded)
+        {
+            break runs;
+        }
+        assert!(Instant::now() < deadline, "never succeeded: {runs:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    let started: Vec<_> = runs
+        .iter()
+        .rev()
+        .map(|r| {
+            time::OffsetDateTime::parse(
+                &r.started_at,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap()
+        })
+        .collect();
+    assert!(
+        started[1] - started[0] >= time::Duration::milliseconds(900),
+        "{started:?}"
+    );
+    assert!(
+        started[2] - started[1] >= time::Duration::milliseconds(1900),
+        "{started:?}"
+    );
+    // Bad configuration is not retried.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(s.runs_of("broken-lyon").await.len(), 1);
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_interrupts_a_sync_between_batches_and_the_next_start_resumes_it() {
+    let mut s = Served::start(
+        Setup {
+            size: 3_000,
+            page_size: 50,
+            ..Setup::default()
+        },
+        fast_settings(),
+    )
+    .await;
+    let exp = s.sim.expected("lyon");
+    let admin = s.token("admin", Role::Admin).await;
+    s.sim.set_fault(None, Fault::Slow { delay_ms: 40 });
+    let (status, body) = s
+        .call(Method::POST, "/sources/cocagne-lyon/sync", Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let run_id = body["run_id"].as_i64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while s.hub.warehouse.run(run_id).await.unwrap().batches < 3 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    s.shutdown().await;
+    let interrupted = s.hub.warehouse.run(run_id).await.unwrap();
+    assert_eq!(
+        interrupted.status,
+        vivres::warehouse::RunStatus::Interrupted,
+        "{interrupted:?}"
+    );
+    assert_eq!(interrupted.error_kind.as_deref(), Some("interrupted"));
+    assert!(interrupted.batches >= 3);
+    let partial = s.hub.warehouse.checkpoints("cocagne-lyon").await.unwrap();
+    assert!(!partial.is_empty());
+
+    // The next start resumes it from its checkpoint, without a trigger.
+    s.sim.set_fault(None, Fault::None);
+    s.launch().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let resumed = loop {
+        let runs = s.runs_of("cocagne-lyon").await;
+        if runs.len() == 2 && runs[0].status != vivres::warehouse::RunStatus::Running {
+            break runs[0].clone();
+        }
+        assert!(Instant::now() < deadline, "{runs:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        resumed.status,
+        vivres::warehouse::RunStatus::Succeeded,
+        "{resumed:?}"
+    );
+    let log = s.hub.warehouse.run_logs(resumed.id).await.unwrap();
+    assert!(
+        log.iter()
+            .any(|l| l.message.contains("resuming from the saved checkpoint")),
+        "{log:?}"
+    );
+    assert_eq!(
+        count(&s.hub, "distributions").await,
+        stored(exp.deliveries_total, &exp.deliveries_quarantined)
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_fires_and_survives_a_restart_with_its_queued_jobs() {
+    let mut s = Served::start(
+        Setup {
+            size: 100,
+            extra_sources: extra_sources(Some("*/2 * * * * *")),
+            ..Setup::default()
+        },
+        fast_settings(),
+    )
+    .await;
+    let admin = s.token("admin", Role::Admin).await;
+    let source = s.get("/sources/scheduled-lyon", &admin).await;
+    assert_eq!(source["schedule"], "*/2 * * * * *");
+    assert!(source["next_run"].is_string(), "{source}");
+    let succeeded = |runs: &[vivres::warehouse::RunReport]| {
+        runs.iter()
+            .filter(|r| r.status == vivres::warehouse::RunStatus::Succeeded)
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while succeeded(&s.runs_of("scheduled-lyon").await) < 2 {
+        assert!(Instant::now() < deadline, "the schedule never fired twice");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    s.shutdown().await;
+    let before = s.runs_of("scheduled-lyon").await.len();
+
+    // While the hub is down a job is queued (as a trigger or a retry would be).
+    let queue = Queue::open(&s.hub).await.unwrap();
+    queue
+        .push(SyncJob::new("cocagne-lyon", Trigger::Manual), None, None)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(s.runs_of("cocagne-lyon").await.len(), 0);
+
+    s.launch().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let queued = s.runs_of("cocagne-lyon").await;
+        let scheduled = s.runs_of("scheduled-lyon").await;
+        if succeeded(&queued) == 1 && succeeded(&scheduled) >= before + 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{queued:?} {scheduled:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    s.shutdown().await;
+    // The queued job ran exactly once; no run is left running; runs of a
+    // source never overlap; each tick was queued once.
+    assert_eq!(s.runs_of("cocagne-lyon").await.len(), 1);
+    for source in ["cocagne-lyon", "scheduled-lyon"] {
+        let mut runs = s.runs_of(source).await;
+        runs.reverse();
+        assert!(
+            runs.iter()
+                .all(|r| r.status != vivres::warehouse::RunStatus::Running)
+        );
+        for w in runs.windows(2) {
+            assert!(
+                w[0].ended_at.as_deref().unwrap() <= w[1].started_at.as_str(),
+                "overlapping runs {w:?}"
+            );
+        }
+    }
+    let keys: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT idempotency_key, count(*) FROM Jobs WHERE idempotency_key IS NOT NULL GROUP BY idempotency_key",
+    )
+    .fetch_all(s.hub.warehouse.pool())
+    .await
+    .unwrap();
+    assert!(keys.len() >= 4, "{keys:?}");
+    assert!(keys.iter().all(|(_, n)| *n == 1), "{keys:?}");
+    let ticks: BTreeMap<String, i64> = keys.into_iter().collect();
+    assert!(
+        ticks
+            .keys()
+            .all(|k| k.starts_with("schedule:scheduled-lyon:"))
+    );
+}
+
+/// `vivres serve` as a process: tokens from `vivres token create`, JSON logs
+/// naming the token's holder, SIGTERM stops it cleanly, and no secret (source
+/// secrets, bearer tokens) appears in any response or log line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_binary_logs_token_names_never_secrets_and_stops_on_sigterm() {
+    use std::io::{BufRead as _, BufReader};
+    let t = TestHub::start(Setup {
+        size: 200,
+        extra_sources: extra_sources(None),
+        ..Setup::default()
+    })
+    .await;
+    let vivres = env!("CARGO_BIN_EXE_vivres");
+    let token_for = |role: &str, territory: Option<&str>, name: &str| {
+        let mut cmd = std::process::Command::new(vivres);
+        cmd.args([
+            "token", "create", "--role", role, "--name", name, "--config",
+        ])
+        .arg(&t.config_path)
+        .envs(&t.vars);
+        if let Some(tr) = territory {
+            cmd.args(["--territory", tr]);
+        }
+        let out = cmd.output().expect("vivres token create");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let admin = token_for("admin", None, "ops-admin");
+    let coord = token_for("coordinator", Some("lyon"), "marie-lyon");
+    let listed = std::process::Command::new(vivres)
+        .args(["token", "list", "--json", "--config"])
+        .arg(&t.config_path)
+        .envs(&t.vars)
+        .output()
+        .unwrap();
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert!(
+        listed.contains("marie-lyon") && !listed.contains(&coord),
+        "{listed}"
+    );
+
+    let mut child = std::process::Command::new(vivres)
+        .args([
+            "--log-format",
+            "json",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+        ])
+        .arg(&t.config_path)
+        .envs(&t.vars)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("vivres serve");
+    let stderr = child.stderr.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = Vec::new();
+    let base = loop {
+        let line = lines_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("vivres serve prints its address");
+        log.push(line.clone());
+        if let Some(rest) = line.strip_prefix("vivres: admin API on ") {
+            break rest.trim().to_string();
+        }
+    };
+    let client = reqwest::Client::new();
+    let mut bodies = String::new();
+    let sync: Value = client
+        .post(format!("{base}/sources/cocagne-lyon/sync"))
+        .bearer_auth(&coord)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run_id = sync["run_id"].as_i64().expect("run id");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let run = client
+            .get(format!("{base}/runs/{run_id}"))
+            .bearer_auth(&coord)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        bodies.push_str(&run);
+        if !run.contains("\"running\"") {
+            break;
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for path in [
+        "/sources",
+        "/sources/cocagne-lyon",
+        "/sources/cocagne-toulouse",
+        "/connectors",
+        "/runs",
+        &format!("/runs/{run_id}/log"),
+        "/sources/cocagne-lyon/state",
+        "/quarantine",
+        "/metrics",
+        "/openapi.json",
+    ] {
+        let resp = client
+            .get(format!("{base}{path}"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{path}: {}", resp.status());
+        bodies.push_str(&resp.text().await.unwrap());
+    }
+    assert!(
+        bodies.contains("\"***\""),
+        "secrets are listed by name, masked"
+    );
+    // SIGTERM: the process stops by itself, cleanly.
+    let rc = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "vivres serve ignored SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    while let Ok(line) = lines_rx.recv_timeout(Duration::from_secs(2)) {
+        log.push(line);
+    }
+    let log = log.join("\n");
+    assert!(
+        log.contains("marie-lyon") && log.contains("ops-admin"),
+        "request logs name the token"
+    );
+    assert!(log.contains("\"route\":\"/api/v1/runs/{id}\""), "{log}");
+    for secret in [
+        "token-lyon",
+        "token-toulouse-s3cret",
+        "token-broken",
+        admin.as_str(),
+        coord.as_str(),
+        KEY,
+    ] {
+        assert!(!bodies.contains(secret), "a response contains a secret");
+        assert!(!log.contains(secret), "a log line contains a secret");
+    }
+}

@@ -1,0 +1,278 @@
+//! The partners' files: every generated quirk either stored with the right
+//! values or quarantined with the right reason, `read = stored + quarantined`,
+//! nothing personal anywhere, re-sends replace and never double.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use partner_sim::files::{FileSet, Outcome};
+use vivres::warehouse::RunStatus;
+
+use crate::helpers::*;
+
+/// A hub whose sources are one file connector, its inbox granted.
+async fn file_hub(connector: &str, network: &str, streams: &[&str], config: &str) -> TestHub {
+    let streams = streams
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let extra = format!(
+        r#"
+[[sources]]
+id = "files"
+connector = "{connector}"
+network = "{network}"
+territory = "lyon"
+inbox = true
+streams = [{streams}]
+[sources.config]
+{config}
+"#
+    );
+    TestHub::start(Setup {
+        size: 10,
+        extra_sources: extra,
+        ..Setup::default()
+    })
+    .await
+}
+
+fn inbox_dir(t: &TestHub) -> std::path::PathBuf {
+    t.dir.path().join("inbox").join("files")
+}
+
+async fn column_text(
+    t: &TestHub,
+    table: &str,
+    key: &str,
+    column: &str,
+) -> Option<(String, Option<String>)> {
+    let hashed = t.hub.pseudonymiser.record_key("files", key);
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT typeof({column}), CAST({column} AS TEXT) FROM {table} WHERE source = 'files' AND key = ?"
+    )))
+    .bind(hashed)
+    .fetch_optional(t.hub.warehouse.pool())
+    .await
+    .unwrap_or_else(|e| panic!("{table}.{column}: {e}"))
+}
+
+fn same(expected: &serde_json::Value, ty: &str, text: Option<&str>) -> bool {
+    match expected {
+        serde_json::Value::Null => ty == "null",
+        serde_json::Value::Bool(b) => text == Some(if *b { "1" } else { "0" }),
+        serde_json::Value::Number(n) => {
+            match (n.as_f64(), text.and_then(|t| t.parse::<f64>().ok())) {
+                (Some(a), Some(b)) => (a - b).abs() < 1e-6,
+                _ => false,
+            }
+        }
+        serde_json::Value::String(s) => text == Some(s.as_str()),
+        other => text == Some(other.to_string().as_str()),
+    }
+}
+
+/// Adds every file, syncs, and checks the outcome against the simulator's expectations.
+async fn check_file_set(t: &TestHub, set: &FileSet) {
+    let inbox = inbox_dir(t);
+    for f in &set.files {
+        vivres::inbox::add_file(&inbox, f).expect("added to the inbox");
+    }
+    let report = t.sync("files").await;
+    assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
+    let c = report.counts;
+    assert_eq!(
+        c.read,
+        c.inserted + c.updated + c.unchanged + c.quarantined,
+        "{report:?}"
+    );
+
+    for (table, n) in &set.stored {
+        let stored: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {table} WHERE source = 'files'"
+        )))
+        .fetch_one(t.hub.warehouse.pool())
+        .await
+        .unwrap();
+        assert_eq!(
+            stored as usize, *n,
+            "{}: rows stored in {table}",
+            set.connector
+        );
+    }
+    let entries = t
+        .hub
+        .warehouse
+        .quarantine(Some("files"), None, i64::MAX)
+        .await
+        .unwrap();
+    let mut by_reason: BTreeMap<String, usize> = BTreeMap::new();
+    for q in &entries {
+        *by_reason.entry(q.reason.clone()).or_default() += 1;
+    }
+    assert_eq!(
+        by_reason, set.quarantined,
+        "{}: quarantine by reason",
+        set.connector
+    );
+
+    for row in &set.rows {
+        match &row.outcome {
+            Outcome::Stored { table, key, values } => {
+                for (column, expected) in values {
+                    if let Some(level) = score_level(column) {
+                        check_scores(t, set, table, key, level, expected).await;
+                        continue;
+                    }
+                    let Some((ty, text)) = column_text(t, table, key, column).await else {
+                        panic!(
+                            "{}: {}:{} not stored in {table}",
+                            set.connector, row.file, row.line
+                        );
+                    };
+                    assert!(
+                        same(expected, &ty, text.as_deref()),
+                        "{}: {}:{} {table}.{column}: expected {expected}, stored {text:?}",
+                        set.connector,
+                        row.file,
+                        row.line
+                    );
+                }
+            }
+            Outcome::Quarantined { reason, .. } => {
+                // Rejects the host makes (residence resolution) know the file but
+                // not the line: the contract's items carry no line (PENDING_CHANGES).
+                assert!(
+                    entries
+                        .iter()
+                        .any(|q| q.origin.as_deref() == Some(row.file.as_str())
+                            && &q.reason == reason
+                            && q.line.is_none_or(|l| l as u64 == row.line)),
+                    "{}: {}:{} not quarantined as {reason}",
+                    set.connector,
+                    row.file,
+                    row.line
+                );
+            }
+        }
+    }
+
+    // Nothing personal in the warehouse files, the logs or the quarantine listing.
+    let logs = t.hub.warehouse.run_logs(report.id).await.unwrap();
+    let mut texts = vec![
+        serde_json::to_string(&entries).unwrap(),
+        logs.iter()
+            .map(|l| l.message.as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+    ];
+    for entry in std::fs::read_dir(t.dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() && path.to_string_lossy().contains("vivres.sqlite") {
+            texts.push(String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned());
+        }
+    }
+    for value in &set.raw_person_values {
+        for text in &texts {
+            assert!(
+                !text.contains(value.as_str()),
+                "{}: a personal value leaked",
+                set.connector
+            );
+        }
+    }
+
+    // The same files again: nothing changes.
+    for f in &set.files {
+        assert!(vivres::inbox::add_file(&inbox, f).unwrap().duplicate);
+    }
+    let again = t.sync("files").await;
+    assert_eq!(again.status, RunStatus::Succeeded);
+    assert_eq!(
+        (again.counts.read, again.counts.inserted),
+        (0, 0),
+        "{again:?}"
+    );
+}
+
+fn generate(
+    write: fn(&Path, u64, usize) -> anyhow::Result<FileSet>,
+    size: usize,
+) -> (tempfile::TempDir, FileSet) {
+    let dir = tempfile::tempdir().unwrap();
+    let set = write(dir.path(), 5, size).expect("files generated");
+    (dir, set)
+}
+
+/// IDEA4 expectations name score levels, stored together in `diagnostics.scores`.
+fn score_level(column: &str) -> Option<&'static str> {
+    match column {
+        "indicators" => Some("indicator"),
+        "components" => Some("component"),
+        "dimensions" => Some("dimension"),
+        _ => None,
+    }
+}
+
+async fn check_scores(
+    t: &TestHub,
+    set: &FileSet,
+    table: &str,
+    key: &str,
+    level: &str,
+    expected: &serde_json::Value,
+) {
+    let Some((_, Some(scores))) = column_text(t, table, key, "scores").await else {
+        panic!("{}: diagnostic {key} not stored", set.connector);
+    };
+    let scores: Vec<serde_json::Value> = serde_json::from_str(&scores).unwrap();
+    let stored: BTreeMap<String, serde_json::Value> = scores
+        .iter()
+        .filter(|s| s["level"] == level)
+        .map(|s| {
+            (
+                s["code"].as_str().unwrap_or("").to_string(),
+                s["value"].clone(),
+            )
+        })
+        .collect();
+    let Some(expected) = expected.as_object() else {
+        panic!("{}: {level} expectations are not a map", set.connector);
+    };
+    for (code, value) in expected {
+        let got = stored.get(code).cloned().unwrap_or(serde_json::Value::Null);
+        let equal = match (value.as_f64(), got.as_f64()) {
+            (Some(a), Some(b)) => (a - b).abs() < 1e-6,
+            _ => value.is_null() && got.is_null(),
+        };
+        assert!(
+            equal,
+            "{}: {key} {level} {code}: expected {value}, stored {got}",
+            set.connector
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn civam_diagnostics_files() {
+    let (_dir, set) = generate(partner_sim::files::civam::write, 60);
+    let t = file_hub("civam-diagnostics", "civam", &["diagnostics", "farms"], "").await;
+    check_file_set(&t, &set).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cocagne_iae_pathway_files() {
+    let (_dir, set) = generate(partner_sim::files::iae::write, 200);
+    let t = file_hub(
+        "cocagne-gardens",
+        "cocagne",
+        &["pathways"],
+        &format!(
+            "base_url = \"http://${{SIMULATOR}}/lyon\"\ntoken_secret = \"api_token\"\ngarden = \"{}\"",
+            partner_sim::files::iae::GARDEN
+        ),
+    )
+    .await;
+    check_file_set(&t, &set).await;
+}

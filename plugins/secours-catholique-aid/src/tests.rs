@@ -259,3 +259,102 @@ fn file_names_and_malformed_files() {
         Err(ConnectorError::BadConfig(_))
     ));
 }
+
+/// `VIVRES_SIM_CHECK=<dir>/<net>.json cargo test -p <crate> sim_check -- --ignored`:
+/// reads a partner-sim FileSet's files as the host would (inbox in order,
+/// re-sends replacing their origin) and checks its connector-side expectations.
+#[test]
+#[ignore]
+fn sim_check() {
+    let Ok(json) = std::env::var("VIVRES_SIM_CHECK") else {
+        return;
+    };
+    let set: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let dir = std::env::temp_dir().join(format!("vivres-simcheck-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for (i, f) in set["files"].as_array().unwrap().iter().enumerate() {
+        let p = std::path::PathBuf::from(f.as_str().unwrap());
+        let d = dir.join(format!("{:08}-{:064x}", i + 1, i + 1));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::copy(&p, d.join(p.file_name().unwrap())).unwrap();
+    }
+    let mut keys: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> =
+        Default::default();
+    let mut rejects: Vec<(String, u64, String, String)> = Vec::new();
+    let mut reasons: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut read = 0;
+    for (stream, table) in STREAMS {
+        let files = own_files_for(stream, inbox::files_in(&dir).unwrap());
+        let mut state: Option<String> = None;
+        let t = keys.entry(table.to_string()).or_default();
+        loop {
+            let b = read_files(&Config::default(), &files, stream, state.as_deref()).unwrap();
+            for o in &b.replace_origins {
+                t.retain(|_, origin| origin != o);
+            }
+            read += b.items.len() + b.rejects.len();
+            for i in b.items {
+                t.insert(i.key, i.origin.unwrap());
+            }
+            for r in b.rejects {
+                let reason = format!("{:?}", r.reason).replace("RejectReason::", "");
+                *reasons.entry(reason.clone()).or_default() += 1;
+                rejects.push((r.origin.unwrap(), r.line.unwrap(), reason, r.field));
+            }
+            state = b.state;
+            if !b.more {
+                break;
+            }
+        }
+    }
+    eprintln!(
+        "read {read}, stored {:?}, rejects {reasons:?}",
+        keys.iter().map(|(t, k)| (t, k.len())).collect::<Vec<_>>()
+    );
+    eprintln!(
+        "expected stored {} quarantined {}",
+        set["stored"], set["quarantined"]
+    );
+    let mut bad = 0;
+    for row in set["rows"].as_array().unwrap() {
+        let file = row["file"].as_str().unwrap();
+        let line = row["line"].as_u64().unwrap();
+        match row["outcome"]["outcome"].as_str().unwrap() {
+            "stored" => {
+                let table = row["outcome"]["table"].as_str().unwrap();
+                let key = row["outcome"]["key"].as_str().unwrap();
+                if !keys.get(table).is_some_and(|t| t.contains_key(key)) {
+                    bad += 1;
+                    eprintln!("MISSING {file}:{line} {table} {key}");
+                }
+            }
+            _ => {
+                let field = row["outcome"]["field"].as_str().unwrap();
+                if field.starts_with("residence.") {
+                    continue; // the hub's
+                }
+                let reason = row["outcome"]["reason"].as_str().unwrap().replace('_', "");
+                if !rejects.iter().any(|(f, l, r, fd)| {
+                    f == file && *l == line && r.to_lowercase() == reason && fd == field
+                }) {
+                    bad += 1;
+                    eprintln!(
+                        "NOT REJECTED {file}:{line} {reason} {field}; got {:?}",
+                        rejects
+                            .iter()
+                            .filter(|(f, l, ..)| f == file && *l == line)
+                            .collect::<Vec<_>>()
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(bad, 0);
+}
+
+const STREAMS: [(&str, &str); 2] = [(AIDS, "distributions"), (HOUSEHOLDS, "households")];
+
+fn own_files_for(_stream: &str, all: Vec<InboxFile>) -> Vec<InboxFile> {
+    own_files(all)
+}

@@ -166,7 +166,8 @@ fn euros(rng: &mut ChaCha8Rng, cents: i64) -> String {
     let e = format!("{sign}{}", cents.abs() / 100);
     let c = cents.abs() % 100;
     match rng.random_range(0..5u8) {
-        0 => format!("{e}"),
+        0 if c == 0 => format!("{e}"),
+        0 => format!("{e},{c}"),
         1 => format!("{e},{c:02}"),
         2 => format!("{e},{c:02} €"),
         3 => format!("{e}.{c:02}"),
@@ -566,7 +567,7 @@ struct File {
 }
 
 fn render(lines: &[Line]) -> Vec<u8> {
-    let mut out = encode(&t(HEADER));
+    let mut out = cp1252(HEADER);
     out.extend_from_slice(b"\r\n");
     for line in lines {
         match line {
@@ -579,7 +580,7 @@ fn render(lines: &[Line]) -> Vec<u8> {
             }
             Line::Blank => {}
             Line::Separators => out.extend_from_slice(b";;;;;;;;;;;;"),
-            Line::Header => out.extend(encode(&t(HEADER))),
+            Line::Header => out.extend(cp1252(HEADER)),
             Line::Total => out.extend_from_slice(b"TOTAL;;;;;;;;;;;1234,50;"),
         }
         out.extend_from_slice(b"\r\n");

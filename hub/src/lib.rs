@@ -1,8 +1,10 @@
 //! Vivres: the data-integration hub of Territoires à VivreS.
 //!
-//! Data flows one way: cli → sync → plugin_host and warehouse.
+//! Data flows one way: cli, api and scheduler → sync → plugin_host and warehouse.
 
+pub mod api;
 pub mod app;
+pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod config;
@@ -12,6 +14,8 @@ pub mod inbox;
 pub mod model;
 pub mod plugin_host;
 pub mod privacy;
+pub mod scheduler;
+pub mod serve;
 pub mod sync;
 pub mod warehouse;
 

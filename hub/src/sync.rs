@@ -11,6 +11,7 @@ pub mod normalise;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
+use tracing::Instrument as _;
 
 use crate::app::Hub;
 use crate::model::{Batch, ConnectorError};
@@ -25,6 +26,18 @@ pub struct SyncOptions {
     pub full_refresh: bool,
     /// Only these streams (default: the source's configured streams, or all).
     pub streams: Option<Vec<String>>,
+    /// A run already started with `Warehouse::start_run` (the admin API answers
+    /// with its id before the scheduler picks the job up); `None` starts one.
+    pub run_id: Option<i64>,
+    /// Cancelled on shutdown: the batch being committed finishes, the next is
+    /// not read, and the run ends `interrupted` (the next run resumes).
+    pub cancel: Option<tokio_util::sync::CancellationToken>,
+}
+
+impl SyncOptions {
+    fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|c| c.is_cancelled())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +64,8 @@ pub enum FailureKind {
     BadData,
     Plugin,
     Warehouse,
+    /// The hub was shutting down: the run stopped between two batches.
+    Interrupted,
 }
 
 impl FailureKind {
@@ -62,6 +77,7 @@ impl FailureKind {
             FailureKind::BadData => "bad_data",
             FailureKind::Plugin => "plugin",
             FailureKind::Warehouse => "warehouse",
+            FailureKind::Interrupted => "interrupted",
         }
     }
 }
@@ -69,6 +85,15 @@ impl FailureKind {
 struct Failure {
     kind: FailureKind,
     message: String,
+}
+
+impl Failure {
+    fn interrupted() -> Failure {
+        Failure {
+            kind: FailureKind::Interrupted,
+            message: "interrupted: the hub is shutting down; the next run resumes from the last committed batch".into(),
+        }
+    }
 }
 
 impl From<ConnectorError> for Failure {
@@ -170,17 +195,32 @@ pub async fn sync_source(
                 source_id: source.id.clone(),
                 territory: source.territory.clone(),
             })?;
-    let run_id = hub
-        .warehouse
-        .start_run(&source.id, options.full_refresh)
-        .await?;
+    let run_id = match options.run_id {
+        Some(id) => id,
+        None => {
+            hub.warehouse
+                .start_run(&source.id, options.full_refresh)
+                .await?
+        }
+    };
     let log = RunLog::default();
-    let _span = tracing::info_span!("run", run = run_id, source = %source.id).entered();
-    tracing::info!(run = run_id, source = %source.id, "sync started");
+    // Instrumented rather than entered: the sync future must stay `Send` for
+    // the scheduler and the API to run it on their tasks.
+    let span = tracing::info_span!("run", run = run_id, source = %source.id);
+    span.in_scope(|| tracing::info!(run = run_id, source = %source.id, "sync started"));
 
-    let outcome = run(hub, source, territory, run_id, options, &log).await;
+    let outcome = run(hub, source, territory, run_id, options, &log)
+        .instrument(span.clone())
+        .await;
     let (status, error) = match &outcome {
         Ok(()) => (RunStatus::Succeeded, None),
+        Err(f) if f.kind == FailureKind::Interrupted => {
+            log.push("warn", f.message.clone());
+            (
+                RunStatus::Interrupted,
+                Some((f.kind.as_str(), f.message.as_str())),
+            )
+        }
         Err(f) => {
             log.push("error", f.message.clone());
             (
@@ -193,16 +233,18 @@ pub async fn sync_source(
         .finish_run(run_id, status, error, &log.drain())
         .await?;
     let report = hub.warehouse.run(run_id).await?;
-    tracing::info!(
-        run = run_id,
-        source = %source.id,
-        status = status.as_str(),
-        read = report.counts.read,
-        inserted = report.counts.inserted,
-        updated = report.counts.updated,
-        quarantined = report.counts.quarantined,
-        "sync finished"
-    );
+    span.in_scope(|| {
+        tracing::info!(
+            run = run_id,
+            source = %source.id,
+            status = status.as_str(),
+            read = report.counts.read,
+            inserted = report.counts.inserted,
+            updated = report.counts.updated,
+            quarantined = report.counts.quarantined,
+            "sync finished"
+        )
+    });
     Ok(report)
 }
 
@@ -253,6 +295,9 @@ async fn run(
         gazetteer: hub.gazetteer,
     };
     for stream in streams {
+        if options.cancelled() {
+            return Err(Failure::interrupted());
+        }
         let prov = Provenance {
             source: source.id.clone(),
             stream: stream.clone(),
@@ -291,6 +336,11 @@ async fn run(
                     instance.read(&config_json, &stream, state.as_deref())
                 );
                 counts += committed?;
+                if options.cancelled() {
+                    // The batch read ahead is not committed: the next run
+                    // reads it again from the saved checkpoint.
+                    return Err(Failure::interrupted());
+                }
                 batch = next??;
             } else {
                 counts += hub.warehouse.commit_batch(&prov, write).await?;

@@ -144,7 +144,8 @@ impl RunStatus {
             RunStatus::Interrupted => "interrupted",
         }
     }
-    fn parse(s: &str) -> RunStatus {
+    /// The status named `s` (anything unknown reads as failed).
+    pub fn parse(s: &str) -> RunStatus {
         match s {
             "running" => RunStatus::Running,
             "succeeded" => RunStatus::Succeeded,
@@ -183,6 +184,15 @@ pub struct QuarantineEntry {
     pub field: String,
     pub detail: String,
     pub payload_hash: String,
+}
+
+/// A stream's saved position: the connector's opaque state.
+#[derive(Debug, Clone, Serialize)]
+pub struct Checkpoint {
+    pub stream: String,
+    pub state: Option<String>,
+    pub run_id: i64,
+    pub updated_at: String,
 }
 
 pub fn now_rfc3339() -> String {
@@ -575,6 +585,83 @@ impl Warehouse {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(run_from_row).collect()
+    }
+
+    /// Runs newest first, filtered, one page at a time: `before` is the id the
+    /// previous page ended at (keyset pagination: stable while runs are added).
+    /// `sources = Some(&[])` matches nothing.
+    pub async fn runs_page(
+        &self,
+        sources: Option<&[String]>,
+        status: Option<RunStatus>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<RunReport>, WarehouseError> {
+        let mut sql = String::from("SELECT * FROM runs WHERE 1 = 1");
+        if let Some(sources) = sources {
+            if sources.is_empty() {
+                return Ok(Vec::new());
+            }
+            sql.push_str(&format!(
+                " AND source IN ({})",
+                vec!["?"; sources.len()].join(",")
+            ));
+        }
+        if status.is_some() {
+            sql.push_str(" AND status = ?");
+        }
+        if before.is_some() {
+            sql.push_str(" AND id < ?");
+        }
+        sql.push_str(" ORDER BY id DESC LIMIT ?");
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for s in sources.unwrap_or_default() {
+            q = q.bind(s);
+        }
+        if let Some(status) = status {
+            q = q.bind(status.as_str());
+        }
+        if let Some(before) = before {
+            q = q.bind(before);
+        }
+        let rows = q.bind(limit).fetch_all(&self.pool).await?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    /// The saved checkpoint of each stream of a source.
+    pub async fn checkpoints(&self, source: &str) -> Result<Vec<Checkpoint>, WarehouseError> {
+        let rows = sqlx::query(
+            "SELECT stream, state, run_id, updated_at FROM checkpoints WHERE source = ? ORDER BY stream",
+        )
+        .bind(source)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Checkpoint {
+                    stream: r.try_get("stream")?,
+                    state: r.try_get("state")?,
+                    run_id: r.try_get("run_id")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Forgets one stream's checkpoint: its next run reads it from the start.
+    /// Returns whether there was one.
+    pub async fn delete_checkpoint(
+        &self,
+        source: &str,
+        stream: &str,
+    ) -> Result<bool, WarehouseError> {
+        let done = sqlx::query("DELETE FROM checkpoints WHERE source = ? AND stream = ?")
+            .bind(source)
+            .bind(stream)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(done > 0)
     }
 
     pub async fn run_logs(&self, run_id: i64) -> Result<Vec<LogRecord>, WarehouseError> {

@@ -922,11 +922,10 @@ async fn serve_binary_logs_token_names_never_secrets_and_stops_on_sigterm() {
     let vivres = env!("CARGO_BIN_EXE_vivres");
     let token_for = |role: &str, territory: Option<&str>, name: &str| {
         let mut cmd = std::process::Command::new(vivres);
-        cmd.args([
-            "token", "create", "--role", role, "--name", name, "--config",
-        ])
-        .arg(&t.config_path)
-        .envs(&t.vars);
+        cmd.arg("--config")
+            .arg(&t.config_path)
+            .args(["token", "create", "--role", role, "--name", name])
+            .envs(&t.vars);
         if let Some(tr) = territory {
             cmd.args(["--territory", tr]);
         }
@@ -941,8 +940,9 @@ async fn serve_binary_logs_token_names_never_secrets_and_stops_on_sigterm() {
     let admin = token_for("admin", None, "ops-admin");
     let coord = token_for("coordinator", Some("lyon"), "marie-lyon");
     let listed = std::process::Command::new(vivres)
-        .args(["token", "list", "--json", "--config"])
+        .arg("--config")
         .arg(&t.config_path)
+        .args(["token", "list", "--json"])
         .envs(&t.vars)
         .output()
         .unwrap();
@@ -953,15 +953,9 @@ async fn serve_binary_logs_token_names_never_secrets_and_stops_on_sigterm() {
     );
 
     let mut child = std::process::Command::new(vivres)
-        .args([
-            "--log-format",
-            "json",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-        ])
+        .arg("--config")
         .arg(&t.config_path)
+        .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
         .envs(&t.vars)
         .env("RUST_LOG", "info")
         .stdout(std::process::Stdio::null())

@@ -1,0 +1,133 @@
+//! `/runs`, `/runs/{id}`, `/runs/{id}/log`.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+
+use super::views::{LogLine, Run, RunLog, RunPage, RunsQuery};
+use super::{ApiError, AppState, Caller};
+use crate::warehouse::{RunReport, RunStatus};
+
+const STATUSES: [&str; 4] = ["running", "succeeded", "failed", "interrupted"];
+
+/// Runs, newest first, filtered and paginated by cursor. Coordinators see
+/// their territories' runs; evaluators see every run's status and counts.
+#[utoipa::path(get, path = "/runs", tag = "runs", security(("bearer" = [])), params(RunsQuery),
+    responses(
+        (status = 200, description = "A page of runs", body = RunPage),
+        (status = 400, description = "Bad filter or cursor", body = super::ErrorBody),
+        (status = 401, description = "No valid token", body = super::ErrorBody),
+        (status = 403, description = "Source outside your territories", body = super::ErrorBody),
+    ))]
+pub async fn list_runs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<RunsQuery>,
+) -> Result<Json<RunPage>, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request("`limit` must be between 1 and 500"));
+    }
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) if STATUSES.contains(&s) => Some(RunStatus::parse(s)),
+        Some(s) => {
+            return Err(ApiError::bad_request(format!(
+                "unknown status `{s}` (running, succeeded, failed, interrupted)"
+            )));
+        }
+    };
+    let before = match q.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(
+            c.parse::<i64>()
+                .map_err(|_| ApiError::bad_request("`cursor` is not one this API gave"))?,
+        ),
+    };
+    let sources: Option<Vec<String>> = match &q.source {
+        Some(id) => {
+            if caller.0.role != crate::auth::Role::Evaluator {
+                state.source(&caller.0, id)?;
+            }
+            Some(vec![id.clone()])
+        }
+        None => state.visible_sources(&caller.0),
+    };
+    let runs = state
+        .hub()
+        .warehouse
+        .runs_page(sources.as_deref(), status, before, limit + 1)
+        .await?;
+    let more = runs.len() as i64 > limit;
+    let runs: Vec<Run> = runs
+        .into_iter()
+        .take(limit as usize)
+        .map(Run::from)
+        .collect();
+    let next_cursor = if more {
+        runs.last().map(|r| r.id.to_string())
+    } else {
+        None
+    };
+    Ok(Json(RunPage { runs, next_cursor }))
+}
+
+/// The run, if the caller may see its source.
+async fn visible_run(state: &AppState, caller: &Caller, id: i64) -> Result<RunReport, ApiError> {
+    let run = state.hub().warehouse.run(id).await?;
+    match &caller.0.role {
+        crate::auth::Role::Admin | crate::auth::Role::Evaluator => Ok(run),
+        crate::auth::Role::Coordinator { .. } => {
+            let territory = state
+                .hub()
+                .config
+                .source(&run.source)
+                .map(|s| s.territory.as_str());
+            match territory {
+                Some(t) if caller.0.can_act_on(t) => Ok(run),
+                _ => Err(ApiError::forbidden(format!(
+                    "run {id} is not of a source in your territories"
+                ))),
+            }
+        }
+    }
+}
+
+/// One run: status, timings, counts, error.
+#[utoipa::path(get, path = "/runs/{id}", tag = "runs", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Run id")),
+    responses(
+        (status = 200, description = "The run", body = Run),
+        (status = 401, description = "No valid token", body = super::ErrorBody),
+        (status = 403, description = "Run of a source outside your territories", body = super::ErrorBody),
+        (status = 404, description = "No such run", body = super::ErrorBody),
+    ))]
+pub async fn get_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Run>, ApiError> {
+    Ok(Json(visible_run(&state, &caller, id).await?.into()))
+}
+
+/// A run's log (not for evaluators).
+#[utoipa::path(get, path = "/runs/{id}/log", tag = "runs", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Run id")),
+    responses(
+        (status = 200, description = "The run's log lines, in order", body = RunLog),
+        (status = 401, description = "No valid token", body = super::ErrorBody),
+        (status = 403, description = "Evaluator, or a source outside your territories", body = super::ErrorBody),
+        (status = 404, description = "No such run", body = super::ErrorBody),
+    ))]
+pub async fn run_log(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<RunLog>, ApiError> {
+    caller.forbid_evaluator("run logs")?;
+    visible_run(&state, &caller, id).await?;
+    let lines = state.hub().warehouse.run_logs(id).await?;
+    Ok(Json(RunLog {
+        run_id: id,
+        lines: lines.into_iter().map(LogLine::from).collect(),
+    }))
+}

@@ -1,0 +1,588 @@
+//! Connectors, sources, sync triggers, checkpoints, quarantine and uploads.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+
+use super::views::{
+    Accepted, Connector, InboxFile, QuarantineList, QuarantineQuery, Quarantined, Source,
+    SourceState, Stream, StreamQuery, StreamState, SyncQuery, Upload, Uploaded,
+};
+use super::{ApiError, AppState, Caller};
+use crate::auth::Role;
+use crate::plugin_host::Grants;
+use crate::scheduler::{SyncJob, Trigger};
+use crate::warehouse::RunStatus;
+
+/// The connectors the configured sources use: name, version, contract
+/// version, streams and configuration schema (not for evaluators).
+#[utoipa::path(get, path = "/connectors", tag = "sources", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Connectors in use", body = [Connector]),
+        (status = 401, description = "No valid token", body = super::ErrorBody),
+        (status = 403, description = "Evaluator", body = super::ErrorBody),
+    ))]
+pub async fn connectors(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<Connector>>, ApiError> {
+    caller.forbid_evaluator("connectors")?;
+    let all = {
+        let mut cache = state.inner.connectors.lock().await;
+        match &*cache {
+            Some(c) => c.clone(),
+            None => {
+                let loaded = load_connectors(&state).await;
+                *cache = Some(loaded.clone());
+                loaded
+            }
+        }
+    };
+    let visible: Vec<&str> = state
+        .hub()
+        .config
+        .sources
+        .iter()
+        .filter(|s| caller.0.can_act_on(&s.territory))
+        .map(|s| s.id.as_str())
+        .collect();
+    Ok(Json(
+        all.into_iter()
+            .filter_map(|mut c| {
+                c.sources.retain(|s| visible.contains(&s.as_str()));
+                (!c.sources.is_empty()).then_some(c)
+            })
+            .collect(),
+    ))
+}
+
+async fn load_connectors(state: &AppState) -> Vec<Connector> {
+    let hub = state.hub();
+    let mut by_plugin: BTreeMap<std::path::PathBuf, (String, Vec<String>)> = BTreeMap::new();
+    for s in &hub.config.sources {
+        by_plugin
+            .entry(s.plugin_path(&hub.config.hub.plugins_dir))
+            .or_insert_with(|| (s.connector.clone(), Vec::new()))
+            .1
+            .push(s.id.clone());
+    }
+    let mut out = Vec::new();
+    for (path, (name, sources)) in by_plugin {
+        let spec = async {
+            let plugin = hub.host.load(&path).await?;
+            let log: crate::plugin_host::LogSink = std::sync::Arc::new(|_| {});
+            let mut instance = hub
+                .host
+                .instantiate(&plugin, Grants::none("connectors", log))
+                .await?;
+            instance.spec().await
+        }
+        .await;
+        out.push(match spec {
+            Ok(spec) => Connector {
+                name: spec.name,
+                version: Some(spec.version),
+                wit_version: Some(spec.wit_version),
+                description: Some(spec.description),
+                streams: spec
+                    .streams
+                    .into_iter()
+                    .map(|s| Stream {
+                        name: s.name,
+                        entity: s.entity.as_str().to_string(),
+                        primary_key: s.primary_key,
+                        cursor_field: s.cursor_field,
+                        description: s.description,
+                    })
+                    .collect(),
+                config_schema: Some(spec.config_schema),
+                sources,
+                error: None,
+            },
+            Err(e) => {
+                tracing::warn!(connector = %name, error = %e, "connector plugin could not be read");
+                Connector {
+                    name,
+                    version: None,
+                    wit_version: None,
+                    description: None,
+                    streams: Vec::new(),
+                    config_schema: None,
+                    sources,
+                    error: Some(e.to_string()),
+                }
+            }
+        });
+    }
+    out
+}
+
+/// Keys whose values are masked in a source's configuration.
+fn looks_secret(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    // `token_secret = "api_token"` names a secret; it is not one.
+    if k.ends_with("_secret") {
+        return false;
+    }
+    [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "api_key",
+        "apikey",
+        "credential",
+        "private",
+    ]
+    .iter()
+    .any(|w| k.contains(w))
+}
+
+fn mask(value: serde_json::Value, key: Option<&str>) -> serde_json::Value {
+    use serde_json::Value;
+    if key.is_some_and(looks_secret) && !value.is_null() {
+        return Value::String("***".into());
+    }
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let v = mask(v, Some(&k));
+                    (k, v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| mask(v, key)).collect()),
+        Value::String(s) => Value::String(mask_url_password(s)),
+        other => other,
+    }
+}
+
+/// `https://user:pw@host/…` → `https://user:***@host/…`.
+fn mask_url_password(s: String) -> String {
+    match url::Url::parse(&s) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => s,
+    }
+}
+
+async fn source_view(state: &AppState, s: &crate::config::Source) -> Result<Source, ApiError> {
+    let hub = state.hub();
+    let config = serde_json::to_value(&s.config).unwrap_or(serde_json::Value::Null);
+    let last_run = hub
+        .warehouse
+        .runs(Some(&s.id), 1)
+        .await?
+        .into_iter()
+        .next()
+        .map(Into::into);
+    let tick = state
+        .inner
+        .schedules
+        .get(&s.id)
+        .and_then(crate::scheduler::next_tick);
+    let queued = match state.inner.queue.next_due(&s.id).await {
+        Ok(Some(ts)) => time::OffsetDateTime::from_unix_timestamp(ts)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            }),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "queued jobs could not be read");
+            None
+        }
+    };
+    // RFC 3339 in UTC sorts as text.
+    let next_run = match (tick, queued) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    Ok(Source {
+        id: s.id.clone(),
+        connector: s.connector.clone(),
+        network: s.network.as_str().to_string(),
+        territory: s.territory.clone(),
+        schedule: s.schedule.clone(),
+        allowed_hosts: s.allowed_hosts.clone(),
+        has_inbox: s.inbox_dir(&hub.config.hub.data_dir).is_some(),
+        streams: s.streams.clone(),
+        config: mask(config, None),
+        secrets: s
+            .secrets
+            .keys()
+            .map(|k| (k.clone(), "***".to_string()))
+            .collect(),
+        last_run,
+        next_run,
+    })
+}
+
+/// The sources the caller may act on (not for evaluators).
+#[utoipa::path(get, path = "/sources", tag = "sources", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Sources, secrets masked", body = [Source]),
+        (status = 401, description = "No valid token", body = super::ErrorBody),
+        (status = 403, description = "Evaluator", body = super::ErrorBody),
+    ))]
+pub async fn list_sources(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<Source>>, ApiError> {
+    caller.forbid_evaluator("sources")?;
+    let mut out = Vec::new();
+    for s in &state.hub().config.sources {
+        if caller.0.can_act_on(&s.territory) {
+            out.push(source_view(&state, s).await?);
+        }
+    }
+    Ok(Json(out))
+}
+
+/// One source: configuration (secrets masked), schedule, last and next run.
+#[utoipa::path(get, path = "/sources/{id}", tag = "sources", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Source id")),
+    responses(
+        (status = 200, description = "The source", body = Source),
+        (status = 401, description = "No valid token", body = super::ErrorBody),
+        (status = 403, description = "Evaluator, or another territory", body = super::ErrorBody),
+        (status = 404, description = "No such source", body = super::ErrorBody),
+    ))]
+pub async fn get_source(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Source>, ApiError> {
+    let source = state.source(&caller.0, &id)?;
+    Ok(Json(source_view(&state, source).await?))
+}
+
+/// Starts a run now and queues it: answers 202 with the run's id, or 409
+/// with the id of the run already in progress.
+async fn start(
+    state: &AppState,
+    source: &str,
+    trigger: Trigger,
+    full_refresh: bool,
+) -> Result<impl IntoResponse + use<>, ApiError> {
+    let warehouse = &state.hub().warehouse;
+    let run_id = warehouse.start_run(source, full_refresh).await?;
+    let job = SyncJob {
+        run_id: Some(run_id),
+        full_refresh,
+        ..SyncJob::new(source, trigger)
+    };
+    if let Err(e) = state.inner.queue.push(job, None, None).await {
+        let _ = warehouse
+            .finish_run(
+                run_id,
+                RunStatus::Failed,
+                Some(("warehouse", "the job could not be queued")),
+                &[],
+            )
+            .await;
+        return Err(e.into());
+    }
+    tracing::info!(run = run_id, source, ?trigger, full_refresh, "sync queued");
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, format!("{}/runs/{run_id}", super::BASE))],
+        Json(Accepted {
+            run_id,
+            source: source.to_string(),
+            full_refresh,
+        }),
+    ))
+}
+
+/// Syncs a source now (`?full_refresh=true` to ignore checkpoints).
+#[utoipa::path(post, path = "/sources/{id}/sync", tag = "sources", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Source id"), SyncQuery),
+    responses(
+        (status = 202, description = "Run started; follow it at /runs/{run_id}", body = Accepted),
+        (status = 401, description = "No valid token", body = super::ErrorBody),
+        (status = 403, description = "Evaluator, or another territory", body = super::ErrorBody),
+        (status = 404, description = "No such source", body = super::ErrorBody),
+        (status = 409, description = "A run is in progress (`run_id`)", body = super::ErrorBody),
+    ))]
+pub async fn trigger_sync(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<SyncQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let source = state.source(&caller.0, &id)?.id.clone();
+    start(
+        &state,
+        &source,
+        Trigger::Manual,
+        q.full_refresh.unwrap_or(false),
+    )
+    .await
+}
+
+/// Re-reads the source in full: records now valid are stored, the others are
+/// quarantined again, and the earlier entries close.
+#[utoipa::path(post, path = "/sources/{id}/quarantine/replay", tag = "quarantine", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Source id")),
+    responses(
+        (status = 202, description = "Replay run started", body = Accepted),
+        (status = 401, description = "No valid token", body = super::ErrorBody),
+        (status = 403, description = "Evaluator, or another territory", body = super::ErrorBody),
+        (status = 404, description = "No such source", body = super::ErrorBody),
+        (status = 409, description = "A run is in progress (`run_id`)", body = super::ErrorBody),
+    ))]
+pub async fn replay_quarantine(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let source = state.source(&caller.0, &id)?.id.clone();
+    start(&state, &source, Trigger::Replay, true).await
+}
+
+/// The source's checkpoints, one per stream.
+#[utoipa::path(get, path = "/sources/{id}/state", tag = "sources", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Source id")),
+    responses(
+        (status = 200, description = "Saved checkpoints", body = SourceState),
+        (status = 401, description = "No valid token", body = super::ErrorBody),
+        (status = 403, description = "Evaluator, or another territory", body = super::ErrorBody),
+        (status = 404, description = "No such source", body = super::ErrorBody),
+    ))]
+pub async fn get_state(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<SourceState>, ApiError> {
+    let source = state.source(&caller.0, &id)?;
+    let streams = state.hub().warehouse.checkpoints(&source.id).await?;
+    Ok(Json(SourceState {
+        source: source.id.clone(),
+        streams: streams.into_iter().map(StreamState::from).collect(),
+    }))
+}
+
+/// Forgets one stream's checkpoint: its next run reads it from the start (admins).
+#[utoipa::path(delete, path = "/sources/{id}/state", tag = "sources", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Source id"), StreamQuery),
+    responses(
+        (status = 204, description = "Checkpoint removed"),
+        (status = 400, description = "`stream` missing", body = super::ErrorBody),
+        (status = 401, description = "No valid token", body = super::ErrorBody),
+        (status = 403, description = "Not an admin", body = super::ErrorBody),
+        (status = 404, description = "No such source or no checkpoint for the stream", body = super::ErrorBody),
+        (status = 409, description = "A run is in progress (`run_id`)", body = super::ErrorBody),
+    ))]
+pub async fn reset_state(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<StreamQuery>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_admin()?;
+    let source = state.source(&caller.0, &id)?;
+    let stream = q.stream.filter(|s| !s.is_empty()).ok_or_else(|| {
+        ApiError::bad_request("`stream` is required: the stream whose checkpoint to reset")
+    })?;
+    let warehouse = &state.hub().warehouse;
+    let running = warehouse
+        .runs_page(
+            Some(std::slice::from_ref(&source.id)),
+            Some(RunStatus::Running),
+            None,
+            1,
+        )
+        .await?;
+    if let Some(run) = running.first() {
+        return Err(ApiError::Conflict {
+            message: format!(
+                "source `{}` is syncing (run {}): reset its state once it ends",
+                source.id, run.id
+            ),
+            run_id: Some(run.id),
+        });
+    }
+    if warehouse.delete_checkpoint(&source.id, &stream).await? {
+        tracing::info!(source = %source.id, stream, "checkpoint reset");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!(
+            "source `{}` has no checkpoint for stream `{stream}`",
+            source.id
+        )))
+    }
+}
+
+/// Quarantined records (open ones, or a run's): file, line, reason, field;
+/// never a personal value (not for evaluators).
+#[utoipa::path(get, path = "/quarantine", tag = "quarantine", security(("bearer" = [])), params(QuarantineQuery),
+    responses(
+        (status = 200, description = "Quarantine entries", body = QuarantineList),
+        (status = 401, description = "No valid token", body = super::ErrorBody),
+        (status = 403, description = "Evaluator, or another territory", body = super::ErrorBody),
+        (status = 404, description = "No such source or run", body = super::ErrorBody),
+    ))]
+pub async fn list_quarantine(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<QuarantineQuery>,
+) -> Result<Json<QuarantineList>, ApiError> {
+    caller.forbid_evaluator("quarantine")?;
+    let limit = q.limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(ApiError::bad_request("`limit` must be between 1 and 10000"));
+    }
+    let warehouse = &state.hub().warehouse;
+    let mut source = q.source.clone();
+    if let Some(id) = &q.source {
+        state.source(&caller.0, id)?;
+    }
+    if let Some(run) = q.run {
+        let report = warehouse.run(run).await?;
+        match &source {
+            Some(s) if *s != report.source => {
+                return Ok(Json(QuarantineList {
+                    entries: Vec::new(),
+                }));
+            }
+            _ => {}
+        }
+        if caller.0.role != Role::Admin {
+            state.source(&caller.0, &report.source)?;
+        }
+        source = Some(report.source);
+    }
+    let entries = match (&source, state.visible_sources(&caller.0)) {
+        (Some(s), _) => warehouse.quarantine(Some(s), q.run, limit).await?,
+        (None, None) => warehouse.quarantine(None, q.run, limit).await?,
+        (None, Some(ids)) => {
+            let mut all = Vec::new();
+            for id in ids {
+                all.extend(warehouse.quarantine(Some(&id), None, limit).await?);
+            }
+            all.sort_by_key(|e| e.id);
+            all.truncate(limit as usize);
+            all
+        }
+    };
+    Ok(Json(QuarantineList {
+        entries: entries.into_iter().map(Quarantined::from).collect(),
+    }))
+}
+
+/// Hands an export file to a file-based source's inbox (`multipart/form-data`,
+/// part `file`). The same content twice is stored once. The next sync reads it.
+#[utoipa::path(post, path = "/sources/{id}/files", tag = "sources", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Source id")),
+    request_body(content = Upload, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Stored", body = Uploaded),
+        (status = 200, description = "Already in the inbox: nothing stored", body = Uploaded),
+        (status = 400, description = "No `file` part, a bad name, or a source without inbox", body = super::ErrorBody),
+        (status = 401, description = "No valid token", body = super::ErrorBody),
+        (status = 403, description = "Evaluator, or another territory", body = super::ErrorBody),
+        (status = 404, description = "No such source", body = super::ErrorBody),
+        (status = 413, description = "Larger than the upload limit", body = super::ErrorBody),
+    ))]
+pub async fn upload_file(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    multipart: Multipart,
+) -> Result<impl IntoResponse, ApiError> {
+    let source = state.source(&caller.0, &id)?;
+    let hub = state.hub();
+    let Some(dir) = source.inbox_dir(&hub.config.hub.data_dir) else {
+        return Err(ApiError::bad_request(format!(
+            "source `{id}` has no inbox (set `inbox = true` in its configuration)"
+        )));
+    };
+    let limit = state.inner.settings.upload_limit_bytes;
+    let mut multipart = multipart;
+    let too_large = || ApiError::PayloadTooLarge(format!("files are limited to {limit} bytes"));
+    let multipart_error = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large()
+        } else {
+            ApiError::bad_request(format!("bad multipart body: {}", e.body_text()))
+        }
+    };
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let name = field
+            .file_name()
+            .map(str::to_string)
+            .ok_or_else(|| ApiError::bad_request("the `file` part has no file name"))?;
+        let mut data = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+            if data.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            data.extend_from_slice(&chunk);
+        }
+        let added = tokio::task::spawn_blocking(move || {
+            crate::inbox::add_reader(&dir, &name, &mut std::io::Cursor::new(data))
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+        tracing::info!(source = %id, file = %added.file.name, sha256 = %added.file.sha256, duplicate = added.duplicate, "file uploaded");
+        let status = if added.duplicate {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        };
+        let f = added.file;
+        return Ok((
+            status,
+            Json(Uploaded {
+                file: InboxFile {
+                    id: f.id,
+                    seq: f.seq,
+                    sha256: f.sha256,
+                    name: f.name,
+                    size: f.size,
+                },
+                duplicate: added.duplicate,
+            }),
+        ));
+    }
+    Err(ApiError::bad_request("no `file` part in the form"))
+}
+
+/// The body limit of the upload route: the file plus room for the form.
+pub fn upload_body_limit(file_limit: usize) -> DefaultBodyLimit {
+    DefaultBodyLimit::max(file_limit.saturating_add(64 * 1024))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_looking_values_are_masked() {
+        let v = serde_json::json!({
+            "base_url": "https://u:pw@partner.example.org/x",
+            "token_secret": "api_token",
+            "api_key": "abc",
+            "nested": {"password": "p", "page_size": 5}
+        });
+        let m = mask(v, None);
+        let s = m.to_string();
+        assert!(
+            !s.contains("pw@") && !s.contains("\"abc\"") && !s.contains("\"p\""),
+            "{s}"
+        );
+        assert_eq!(m["token_secret"], "api_token");
+        assert_eq!(m["nested"]["page_size"], 5);
+    }
+}

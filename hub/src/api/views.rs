@@ -1,0 +1,292 @@
+//! What the API answers: its own types, so the JSON contract (and the OpenAPI
+//! document) does not move when the warehouse's structs do.
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::warehouse::{Checkpoint, LogRecord, QuarantineEntry, RunReport};
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`
+    pub status: &'static str,
+    pub version: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Stream {
+    pub name: String,
+    /// The unified-model entity the stream yields (`distribution`, `household`, …).
+    pub entity: String,
+    pub primary_key: Vec<String>,
+    pub cursor_field: Option<String>,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Connector {
+    pub name: String,
+    pub version: Option<String>,
+    /// The connector contract the plugin was built against.
+    pub wit_version: Option<String>,
+    pub description: Option<String>,
+    pub streams: Vec<Stream>,
+    /// JSON Schema of the connector's configuration.
+    #[schema(value_type = Object)]
+    pub config_schema: Option<serde_json::Value>,
+    /// Sources using it (those the caller may see).
+    pub sources: Vec<String>,
+    /// Set when the plugin could not be loaded.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Counts {
+    pub read: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub quarantined: u64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Run {
+    pub id: i64,
+    pub source: String,
+    /// `running`, `succeeded`, `failed` or `interrupted`.
+    pub status: String,
+    pub full_refresh: bool,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub duration_seconds: Option<f64>,
+    pub connector: Option<String>,
+    pub connector_version: Option<String>,
+    pub batches: u64,
+    pub counts: Counts,
+    /// `partner_unavailable` (retried), `bad_config`, `auth_failed`, `bad_data`,
+    /// `plugin`, `warehouse`, `interrupted`.
+    pub error_kind: Option<String>,
+    pub error: Option<String>,
+}
+
+pub fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+}
+
+impl From<RunReport> for Run {
+    fn from(r: RunReport) -> Run {
+        let duration_seconds = match (
+            parse_time(&r.started_at),
+            r.ended_at.as_deref().and_then(parse_time),
+        ) {
+            (Some(a), Some(b)) => Some((b - a).as_seconds_f64().max(0.0)),
+            _ => None,
+        };
+        Run {
+            id: r.id,
+            source: r.source,
+            status: r.status.as_str().to_string(),
+            full_refresh: r.full_refresh,
+            started_at: r.started_at,
+            ended_at: r.ended_at,
+            duration_seconds,
+            connector: r.connector,
+            connector_version: r.connector_version,
+            batches: r.batches,
+            counts: Counts {
+                read: r.counts.read,
+                inserted: r.counts.inserted,
+                updated: r.counts.updated,
+                unchanged: r.counts.unchanged,
+                quarantined: r.counts.quarantined,
+            },
+            error_kind: r.error_kind,
+            error: r.error,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RunPage {
+    pub runs: Vec<Run>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LogLine {
+    pub at: String,
+    pub level: String,
+    pub message: String,
+}
+
+impl From<LogRecord> for LogLine {
+    fn from(l: LogRecord) -> LogLine {
+        LogLine {
+            at: l.at,
+            level: l.level,
+            message: l.message,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RunLog {
+    pub run_id: i64,
+    pub lines: Vec<LogLine>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Source {
+    pub id: String,
+    pub connector: String,
+    pub network: String,
+    pub territory: String,
+    /// Cron expression (`sec min hour day month weekday`).
+    pub schedule: Option<String>,
+    pub allowed_hosts: Vec<String>,
+    pub has_inbox: bool,
+    pub streams: Option<Vec<String>>,
+    /// The connector configuration, with secret-looking values masked.
+    #[schema(value_type = Object)]
+    pub config: serde_json::Value,
+    /// The secrets the connector may ask for: names only, values are `***`.
+    pub secrets: std::collections::BTreeMap<String, String>,
+    pub last_run: Option<Run>,
+    /// When it runs next: its schedule's next tick or a queued job, RFC 3339.
+    pub next_run: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Accepted {
+    /// The run started for this request; follow it at `/api/v1/runs/{run_id}`.
+    pub run_id: i64,
+    pub source: String,
+    pub full_refresh: bool,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StreamState {
+    pub stream: String,
+    /// The connector's opaque checkpoint.
+    pub state: Option<String>,
+    pub run_id: i64,
+    pub updated_at: String,
+}
+
+impl From<Checkpoint> for StreamState {
+    fn from(c: Checkpoint) -> StreamState {
+        StreamState {
+            stream: c.stream,
+            state: c.state,
+            run_id: c.run_id,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SourceState {
+    pub source: String,
+    pub streams: Vec<StreamState>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Quarantined {
+    pub id: i64,
+    pub source: String,
+    pub stream: String,
+    pub run_id: i64,
+    /// The export file the record came from.
+    pub origin: Option<String>,
+    pub line: Option<i64>,
+    pub reason: String,
+    pub field: String,
+    pub detail: String,
+    /// SHA-256 of the refused payload (never the payload).
+    pub payload_hash: String,
+}
+
+impl From<QuarantineEntry> for Quarantined {
+    fn from(q: QuarantineEntry) -> Quarantined {
+        Quarantined {
+            id: q.id,
+            source: q.source,
+            stream: q.stream,
+            run_id: q.run_id,
+            origin: q.origin,
+            line: q.line,
+            reason: q.reason,
+            field: q.field,
+            detail: q.detail,
+            payload_hash: q.payload_hash,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct QuarantineList {
+    pub entries: Vec<Quarantined>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InboxFile {
+    /// `<seq>-<sha256>`
+    pub id: String,
+    pub seq: u64,
+    pub sha256: String,
+    pub name: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Uploaded {
+    pub file: InboxFile,
+    /// The same content was already in the inbox: nothing new was stored.
+    pub duplicate: bool,
+}
+
+/// `multipart/form-data` with one part named `file`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct Upload {
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunsQuery {
+    /// Only this source's runs.
+    pub source: Option<String>,
+    /// `running`, `succeeded`, `failed` or `interrupted`.
+    pub status: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SyncQuery {
+    /// Ignore saved checkpoints and read everything again.
+    pub full_refresh: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StreamQuery {
+    /// The stream whose checkpoint to forget.
+    pub stream: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct QuarantineQuery {
+    pub source: Option<String>,
+    /// Entries of this run (replayed ones included).
+    pub run: Option<i64>,
+    /// At most this many entries (default 1000, at most 10000).
+    pub limit: Option<i64>,
+}

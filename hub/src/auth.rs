@@ -1,0 +1,275 @@
+//! Bearer tokens of the admin API and the roles they carry.
+//!
+//! A token is 256 random bits shown once at creation (`vvr_` + 64 hex digits);
+//! the warehouse keeps only its SHA-256. Roles: `admin` (everything),
+//! `coordinator` (the sources of its territories only), `evaluator`
+//! (read-only data and indicators; never sources, run logs or quarantine).
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::Row as _;
+
+use crate::warehouse::{Warehouse, now_rfc3339};
+
+/// Prefix of every token, so that a leaked one is recognisable in a scan.
+pub const TOKEN_PREFIX: &str = "vvr_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("a live token is already named `{0}` (revoke it first)")]
+    NameTaken(String),
+    #[error("`{0}` is not a token name (letters, digits, `-`, `_`, `.`, `@`; at most 64)")]
+    BadName(String),
+    #[error("a coordinator token needs at least one --territory")]
+    NoTerritory,
+    #[error("unknown territory `{0}`")]
+    UnknownTerritory(String),
+    #[error("only coordinator tokens are scoped to territories")]
+    TerritoryNotAllowed,
+    #[error("no live token named `{0}`")]
+    NoSuchToken(String),
+    #[error("unknown role `{0}` (admin, coordinator or evaluator)")]
+    BadRole(String),
+}
+
+/// What a token may do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "role", rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Coordinator { territories: Vec<String> },
+    Evaluator,
+}
+
+impl Role {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Coordinator { .. } => "coordinator",
+            Role::Evaluator => "evaluator",
+        }
+    }
+}
+
+/// Who is calling: the token's name (what logs show) and its role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Principal {
+    pub name: String,
+    #[serde(flatten)]
+    pub role: Role,
+}
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Whether this principal may see and act on sources of `territory`.
+    pub fn can_act_on(&self, territory: &str) -> bool {
+        match &self.role {
+            Role::Admin => true,
+            Role::Coordinator { territories } => territories.iter().any(|t| t == territory),
+            Role::Evaluator => false,
+        }
+    }
+}
+
+/// A token as `vivres token list` shows it (never the token).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenInfo {
+    pub name: String,
+    #[serde(flatten)]
+    pub role: Role,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// SHA-256 of a token, hex: what the warehouse stores and looks up.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn new_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    format!("{TOKEN_PREFIX}{}", hex::encode(bytes))
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
+}
+
+/// Parses a role name and its territories, checking them against `known`.
+pub fn role_from(name: &str, territories: &[String], known: &[&str]) -> Result<Role, AuthError> {
+    match name {
+        "admin" | "evaluator" if !territories.is_empty() => Err(AuthError::TerritoryNotAllowed),
+        "admin" => Ok(Role::Admin),
+        "evaluator" => Ok(Role::Evaluator),
+        "coordinator" => {
+            if territories.is_empty() {
+                return Err(AuthError::NoTerritory);
+            }
+            if let Some(t) = territories.iter().find(|t| !known.contains(&t.as_str())) {
+                return Err(AuthError::UnknownTerritory(t.clone()));
+            }
+            let mut territories = territories.to_vec();
+            territories.sort();
+            territories.dedup();
+            Ok(Role::Coordinator { territories })
+        }
+        other => Err(AuthError::BadRole(other.to_string())),
+    }
+}
+
+fn role_of(name: &str, territories: &str) -> Role {
+    match name {
+        "admin" => Role::Admin,
+        "coordinator" => Role::Coordinator {
+            territories: territories
+                .split(',')
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect(),
+        },
+        // Anything else gets the least power.
+        _ => Role::Evaluator,
+    }
+}
+
+/// Creates a token and returns it: the only time it is ever visible.
+pub async fn create(warehouse: &Warehouse, name: &str, role: &Role) -> Result<String, AuthError> {
+    if !valid_name(name) {
+        return Err(AuthError::BadName(name.to_string()));
+    }
+    let token = new_token();
+    let territories = match role {
+        Role::Coordinator { territories } => territories.join(","),
+        _ => String::new(),
+    };
+    let done = sqlx::query(
+        "INSERT INTO api_tokens (name, role, territories, token_sha256, created_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(name)
+    .bind(role.name())
+    .bind(territories)
+    .bind(hash_token(&token))
+    .bind(now_rfc3339())
+    .execute(warehouse.pool())
+    .await;
+    match done {
+        Ok(_) => Ok(token),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(AuthError::NameTaken(name.to_string()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Every token, live and revoked, oldest first.
+pub async fn list(warehouse: &Warehouse) -> Result<Vec<TokenInfo>, AuthError> {
+    let rows = sqlx::query(
+        "SELECT name, role, territories, created_at, revoked_at FROM api_tokens ORDER BY id",
+    )
+    .fetch_all(warehouse.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(TokenInfo {
+                name: r.try_get("name")?,
+                role: role_of(
+                    &r.try_get::<String, _>("role")?,
+                    &r.try_get::<String, _>("territories")?,
+                ),
+                created_at: r.try_get("created_at")?,
+                revoked_at: r.try_get("revoked_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Revokes the live token of that name: it stops working at once.
+pub async fn revoke(warehouse: &Warehouse, name: &str) -> Result<(), AuthError> {
+    let done =
+        sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL")
+            .bind(now_rfc3339())
+            .bind(name)
+            .execute(warehouse.pool())
+            .await?
+            .rows_affected();
+    if done == 0 {
+        return Err(AuthError::NoSuchToken(name.to_string()));
+    }
+    Ok(())
+}
+
+/// The principal a presented token stands for, if it is live.
+pub async fn authenticate(
+    warehouse: &Warehouse,
+    token: &str,
+) -> Result<Option<Principal>, AuthError> {
+    if !token.starts_with(TOKEN_PREFIX) {
+        return Ok(None);
+    }
+    let row = sqlx::query(
+        "SELECT name, role, territories FROM api_tokens WHERE token_sha256 = ? AND revoked_at IS NULL",
+    )
+    .bind(hash_token(token))
+    .fetch_optional(warehouse.pool())
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    Ok(Some(Principal {
+        name: row.try_get("name")?,
+        role: role_of(
+            &row.try_get::<String, _>("role")?,
+            &row.try_get::<String, _>("territories")?,
+        ),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn tokens_are_stored_hashed_and_revocable() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("w.sqlite").display());
+        let w = Warehouse::open(&url).await.unwrap();
+        let role = role_from("coordinator", &["lyon".into()], &["lyon"]).unwrap();
+        let token = create(&w, "alice", &role).await.unwrap();
+        assert!(token.starts_with(TOKEN_PREFIX));
+        assert_eq!(token.len(), TOKEN_PREFIX.len() + 64);
+        let stored: Vec<String> = sqlx::query_scalar("SELECT token_sha256 FROM api_tokens")
+            .fetch_all(w.pool())
+            .await
+            .unwrap();
+        assert_eq!(stored, vec![hash_token(&token)]);
+        let p = authenticate(&w, &token).await.unwrap().unwrap();
+        assert_eq!(p.name, "alice");
+        assert!(p.can_act_on("lyon") && !p.can_act_on("toulouse"));
+        assert!(matches!(
+            create(&w, "alice", &Role::Admin).await,
+            Err(AuthError::NameTaken(_))
+        ));
+        revoke(&w, "alice").await.unwrap();
+        assert!(authenticate(&w, &token).await.unwrap().is_none());
+        // The name is free again once revoked.
+        create(&w, "alice", &Role::Evaluator).await.unwrap();
+        assert_eq!(list(&w).await.unwrap().len(), 2);
+        assert!(matches!(
+            role_from("coordinator", &[], &["lyon"]),
+            Err(AuthError::NoTerritory)
+        ));
+        assert!(matches!(
+            role_from("coordinator", &["nice".into()], &["lyon"]),
+            Err(AuthError::UnknownTerritory(_))
+        ));
+    }
+}

@@ -1,0 +1,503 @@
+//! The scheduler: apalis workers on the warehouse's own SQLite database.
+//!
+//! One queue of [`SyncJob`]s (`apalis_sqlite`, tables `Jobs` and `Workers`,
+//! migrated with their own history table so the warehouse's migrations stay
+//! ours). Sources with a `schedule` get an `apalis_cron` worker whose ticks
+//! enqueue a job, keyed by (source, tick) so a tick is never queued twice.
+//! Manual triggers and quarantine replays are jobs too.
+//!
+//! A job that fails because the partner is unavailable is queued again with
+//! exponential backoff (persisted, so a retry survives a restart); any other
+//! failure is not retried. At most one run per source: the warehouse refuses a
+//! second one and the job is skipped. On shutdown the running syncs stop after
+//! their current batch, their runs are marked interrupted, and a job is queued
+//! to resume them on the next start.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::prelude::*;
+use apalis_cron::{CronScheduler, Tick};
+use apalis_sqlite::{Config as QueueConfig, SqliteStorage};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::app::Hub;
+use crate::sync::{SyncError, SyncOptions, sync_source};
+use crate::warehouse::{RunStatus, WarehouseError};
+
+/// The apalis queue (`Jobs.job_type`) sync jobs go to.
+pub const QUEUE: &str = "vivres-sync";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    #[error("scheduler database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("scheduler migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot queue a job: {0}")]
+    Queue(String),
+    #[error("source `{source_id}`: schedule `{schedule}`: {reason}")]
+    BadSchedule {
+        source_id: String,
+        schedule: String,
+        reason: String,
+    },
+    #[error("worker `{worker}` stopped: {reason}")]
+    Worker { worker: String, reason: String },
+}
+
+/// Why a job was queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// The source's cron schedule.
+    Schedule,
+    /// `POST /sources/{id}/sync`.
+    Manual,
+    /// `POST /sources/{id}/quarantine/replay`: a full re-read that closes the
+    /// earlier quarantine entries when it succeeds.
+    Replay,
+    /// The hub stopped while the source was syncing: carry on from its checkpoint.
+    Resume,
+}
+
+/// One sync of one source, as stored in the queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncJob {
+    pub source: String,
+    pub trigger: Trigger,
+    #[serde(default)]
+    pub full_refresh: bool,
+    /// The run the API already started and answered with.
+    #[serde(default)]
+    pub run_id: Option<i64>,
+    /// 1 for the first attempt; retries of an unavailable partner count up.
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
+}
+
+fn first_attempt() -> u32 {
+    1
+}
+
+impl SyncJob {
+    pub fn new(source: impl Into<String>, trigger: Trigger) -> SyncJob {
+        SyncJob {
+            source: source.into(),
+            trigger,
+            full_refresh: trigger == Trigger::Replay,
+            run_id: None,
+            attempt: 1,
+        }
+    }
+}
+
+/// Knobs of the scheduler; the defaults suit production, tests shorten them.
+#[derive(Debug, Clone)]
+pub struct SchedulerSettings {
+    /// How often the queue is polled for due jobs.
+    pub poll_interval: Duration,
+    /// Delay before the first retry of an unavailable partner; doubles each time.
+    pub retry_base: Duration,
+    /// Longest delay between two retries.
+    pub retry_max: Duration,
+    /// Attempts in all (the first included) before giving up until the next trigger.
+    pub max_attempts: u32,
+    /// Syncs running at once (of different sources).
+    pub concurrency: usize,
+}
+
+impl Default for SchedulerSettings {
+    fn default() -> Self {
+        SchedulerSettings {
+            poll_interval: Duration::from_secs(1),
+            retry_base: Duration::from_secs(60),
+            retry_max: Duration::from_secs(3600),
+            max_attempts: 6,
+            concurrency: 4,
+        }
+    }
+}
+
+impl SchedulerSettings {
+    /// Delay before attempt `next` (2, 3, …): base × 2^(next−2), capped.
+    pub fn backoff(&self, next: u32) -> Duration {
+        let exp = next.saturating_sub(2).min(30);
+        self.retry_base
+            .saturating_mul(1u32 << exp)
+            .min(self.retry_max)
+    }
+}
+
+/// The queue: where jobs are pushed. Cheap to clone.
+#[derive(Clone)]
+pub struct Queue {
+    storage: SqliteStorage<SyncJob>,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue").field("queue", &QUEUE).finish()
+    }
+}
+
+impl Queue {
+    /// Creates the queue's tables in the warehouse (idempotent).
+    pub async fn open(hub: &Hub) -> Result<Queue, SchedulerError> {
+        let pool = hub.warehouse.pool();
+        let mut migrator = SqliteStorage::<()>::migrations();
+        // apalis keeps its own migration history: the warehouse's stays ours.
+        migrator.dangerous_set_table_name("_apalis_migrations");
+        migrator.run(pool).await?;
+        let storage = SqliteStorage::new(pool).with_config(QueueConfig::default().queue(QUEUE));
+        Ok(Queue { storage })
+    }
+
+    /// Queues a job, due after `delay`. With an idempotency key, a job with
+    /// the same key is never queued twice.
+    pub async fn push(
+        &self,
+        job: SyncJob,
+        delay: Option<Duration>,
+        idempotency_key: Option<String>,
+    ) -> Result<(), SchedulerError> {
+        let mut builder = TaskBuilder::new(job);
+        if let Some(delay) = delay {
+            builder = builder.run_after(delay);
+        }
+        if let Some(key) = idempotency_key {
+            builder = builder.idempotency_key(key);
+        }
+        let mut storage = self.storage.clone();
+        storage
+            .push_task(builder.build())
+            .await
+            .map_err(|e| SchedulerError::Queue(e.to_string()))
+    }
+
+    /// Jobs waiting, by status (`Pending`, `Running`, `Done`, `Failed`, …).
+    pub async fn counts(&self) -> Result<Vec<(String, i64)>, SchedulerError> {
+        Ok(
+            sqlx::query_as("SELECT status, count(*) FROM Jobs WHERE job_type = ? GROUP BY status")
+                .bind(QUEUE)
+                .fetch_all(self.storage.pool())
+                .await?,
+        )
+    }
+
+    /// When the next queued job of a source is due (unix seconds).
+    pub async fn next_due(&self, source: &str) -> Result<Option<i64>, SchedulerError> {
+        Ok(sqlx::query_scalar(
+            "SELECT min(run_at) FROM Jobs WHERE job_type = ? AND status = 'Pending' \
+             AND json_extract(CAST(job AS TEXT), '$.source') = ?",
+        )
+        .bind(QUEUE)
+        .bind(source)
+        .fetch_one(self.storage.pool())
+        .await?)
+    }
+}
+
+/// Parses a source's `schedule` (`sec min hour day month weekday [year]`; a
+/// five-field expression runs at second 0).
+pub fn parse_schedule(source_id: &str, schedule: &str) -> Result<cron::Schedule, SchedulerError> {
+    let expr = if schedule.split_whitespace().count() == 5 {
+        format!("0 {schedule}")
+    } else {
+        schedule.to_string()
+    };
+    expr.parse::<cron::Schedule>()
+        .map_err(|e| SchedulerError::BadSchedule {
+            source_id: source_id.to_string(),
+            schedule: schedule.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+/// The next time a source's schedule fires, RFC 3339.
+pub fn next_tick(schedule: &cron::Schedule) -> Option<String> {
+    schedule
+        .upcoming(chrono::Utc)
+        .next()
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+struct Context {
+    hub: Arc<Hub>,
+    queue: Queue,
+    settings: SchedulerSettings,
+    cancel: CancellationToken,
+    /// Syncs in flight: shutdown waits for them to mark their runs.
+    tracker: TaskTracker,
+}
+
+/// Runs the scheduler until `cancel` is cancelled, then waits for the syncs
+/// in flight to stop at a batch boundary.
+pub async fn run(
+    hub: Arc<Hub>,
+    queue: Queue,
+    settings: SchedulerSettings,
+    cancel: CancellationToken,
+) -> Result<(), SchedulerError> {
+    let mut schedules = Vec::new();
+    for source in &hub.config.sources {
+        if let Some(expr) = &source.schedule {
+            schedules.push((source.id.clone(), parse_schedule(&source.id, expr)?));
+        }
+    }
+    let tracker = TaskTracker::new();
+    let ctx = Arc::new(Context {
+        hub,
+        queue: queue.clone(),
+        settings: settings.clone(),
+        cancel: cancel.clone(),
+        tracker: tracker.clone(),
+    });
+    let instance = format!(
+        "{}-{}-{:08x}",
+        std::process::id(),
+        crate::warehouse::now_rfc3339(),
+        rand::random::<u32>()
+    );
+    let mut workers = futures::stream::FuturesUnordered::new();
+    let stop = |cancel: CancellationToken| async move {
+        cancel.cancelled().await;
+        Ok::<(), std::io::Error>(())
+    };
+    let name = format!("vivres-sync-{instance}");
+    let backend = queue
+        .storage
+        .clone()
+        .poll_with_interval(settings.poll_interval);
+    let worker = WorkerBuilder::new(name.clone())
+        .backend(backend)
+        .data(ctx.clone())
+        .concurrency(settings.concurrency.max(1))
+        .build(handle_job);
+    workers.push(tokio::spawn(named(
+        name,
+        worker.run_until(stop(cancel.clone())),
+    )));
+    for (source, schedule) in schedules {
+        let name = format!("vivres-cron-{source}-{instance}");
+        let worker = WorkerBuilder::new(name.clone())
+            .backend(CronScheduler::new(schedule))
+            .data(Arc::new(CronContext {
+                source,
+                queue: queue.clone(),
+            }))
+            .build(handle_tick);
+        workers.push(tokio::spawn(named(
+            name,
+            worker.run_until(stop(cancel.clone())),
+        )));
+    }
+    use futures::StreamExt as _;
+    let mut first_error = None;
+    while let Some(done) = workers.next().await {
+        let failure = match done {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e),
+            Err(e) => Some(SchedulerError::Worker {
+                worker: "scheduler".into(),
+                reason: e.to_string(),
+            }),
+        };
+        if let Some(e) = failure {
+            tracing::error!(error = %e, "scheduler worker stopped");
+            // One worker down: stop the others too, the hub is not scheduling.
+            cancel.cancel();
+            first_error.get_or_insert(e);
+        }
+    }
+    tracker.close();
+    tracker.wait().await;
+    first_error.map_or(Ok(()), Err)
+}
+
+async fn named(
+    worker: String,
+    run: impl Future<Output = Result<(), WorkerError>>,
+) -> Result<(), SchedulerError> {
+    run.await.map_err(|e| SchedulerError::Worker {
+        worker,
+        reason: e.to_string(),
+    })
+}
+
+struct CronContext {
+    source: String,
+    queue: Queue,
+}
+
+async fn handle_tick(tick: Tick, ctx: Data<Arc<CronContext>>) -> Result<(), BoxDynError> {
+    let key = format!("schedule:{}:{}", ctx.source, tick.get_timestamp());
+    tracing::info!(source = %ctx.source, tick = tick.get_timestamp(), "schedule fired");
+    ctx.queue
+        .push(
+            SyncJob::new(ctx.source.clone(), Trigger::Schedule),
+            None,
+            Some(key),
+        )
+        .await?;
+    Ok(())
+}
+
+async fn handle_job(job: SyncJob, ctx: Data<Arc<Context>>) -> Result<(), BoxDynError> {
+    let ctx: Arc<Context> = (*ctx).clone();
+    // On its own task: syncs of different sources run in parallel.
+    let done = ctx.tracker.spawn(execute(ctx.clone(), job)).await;
+    match done {
+        Ok(result) => result.map_err(Into::into),
+        Err(e) => Err(Box::new(e)),
+    }
+}
+
+/// Runs one job; the outcome is in the run report, so only a failure to queue
+/// the follow-up job is an error.
+async fn execute(ctx: Arc<Context>, job: SyncJob) -> Result<(), SchedulerError> {
+    use tracing::Instrument as _;
+    let span = tracing::info_span!("job", source = %job.source, trigger = ?job.trigger, attempt = job.attempt);
+    execute_in_span(ctx, job).instrument(span).await
+}
+
+async fn execute_in_span(ctx: Arc<Context>, job: SyncJob) -> Result<(), SchedulerError> {
+    let hub = &ctx.hub;
+    // The API started this run when it answered; use it unless it ended since
+    // (a retry of that job, or a run closed by a restart).
+    let run_id = match job.run_id {
+        Some(id) => match hub.warehouse.run(id).await {
+            Ok(r) if r.status == RunStatus::Running => Some(id),
+            _ => None,
+        },
+        None => None,
+    };
+    if ctx.cancel.is_cancelled() {
+        // Shutting down before it began: leave it for the next start.
+        if let Some(id) = run_id {
+            hub.warehouse
+                .finish_run(
+                    id,
+                    RunStatus::Interrupted,
+                    Some((
+                        "interrupted",
+                        "the hub stopped before this run began; it is queued again",
+                    )),
+                    &[],
+                )
+                .await
+                .ok();
+        }
+        let again = SyncJob {
+            run_id: None,
+            ..job
+        };
+        return ctx.queue.push(again, None, None).await;
+    }
+    let options = SyncOptions {
+        full_refresh: job.full_refresh,
+        streams: None,
+        run_id,
+        cancel: Some(ctx.cancel.clone()),
+    };
+    let outcome = sync_source(hub, &job.source, &options).await;
+    match outcome {
+        Ok(report) => match report.status {
+            RunStatus::Succeeded => {
+                if job.trigger == Trigger::Replay {
+                    match hub.warehouse.mark_replayed(&job.source, report.id).await {
+                        Ok(n) => tracing::info!(run = report.id, closed = n, "quarantine replayed"),
+                        Err(e) => {
+                            tracing::error!(run = report.id, error = %e, "closing replayed quarantine entries failed")
+                        }
+                    }
+                }
+                Ok(())
+            }
+            RunStatus::Interrupted => {
+                let resume = SyncJob {
+                    source: job.source.clone(),
+                    // A replay must re-read everything to close its entries.
+                    trigger: if job.trigger == Trigger::Replay {
+                        Trigger::Replay
+                    } else {
+                        Trigger::Resume
+                    },
+                    full_refresh: job.trigger == Trigger::Replay,
+                    run_id: None,
+                    attempt: job.attempt,
+                };
+                tracing::info!(
+                    run = report.id,
+                    "run interrupted; queued to resume at the next start"
+                );
+                ctx.queue.push(resume, None, None).await
+            }
+            RunStatus::Failed
+                if report.error_kind.as_deref() == Some("partner_unavailable")
+                    && job.attempt < ctx.settings.max_attempts =>
+            {
+                let next = job.attempt + 1;
+                let delay = ctx.settings.backoff(next);
+                tracing::warn!(
+                    run = report.id,
+                    next_attempt = next,
+                    delay_secs = delay.as_secs_f64(),
+                    "partner unavailable; retrying later"
+                );
+                let retry = SyncJob {
+                    run_id: None,
+                    attempt: next,
+                    ..job
+                };
+                ctx.queue.push(retry, Some(delay), None).await
+            }
+            RunStatus::Failed => {
+                tracing::warn!(
+                    run = report.id,
+                    kind = report.error_kind.as_deref().unwrap_or("error"),
+                    "run failed; not retried"
+                );
+                Ok(())
+            }
+            RunStatus::Running => Ok(()),
+        },
+        Err(SyncError::Warehouse(WarehouseError::AlreadyRunning { run_id, .. })) => {
+            tracing::info!(running = run_id, "skipped: the source is already syncing");
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "job dropped");
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let s = SchedulerSettings {
+            retry_base: Duration::from_secs(10),
+            retry_max: Duration::from_secs(60),
+            ..SchedulerSettings::default()
+        };
+        assert_eq!(s.backoff(2), Duration::from_secs(10));
+        assert_eq!(s.backoff(3), Duration::from_secs(20));
+        assert_eq!(s.backoff(4), Duration::from_secs(40));
+        assert_eq!(s.backoff(5), Duration::from_secs(60));
+        assert_eq!(s.backoff(40), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn schedules_parse_with_and_without_seconds() {
+        assert!(parse_schedule("s", "*/2 * * * * *").is_ok());
+        assert!(parse_schedule("s", "0 3 * * *").is_ok());
+        let err = parse_schedule("s", "every day").unwrap_err().to_string();
+        assert!(err.contains("source `s`"), "{err}");
+    }
+}

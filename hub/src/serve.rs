@@ -1,0 +1,103 @@
+//! `vivres serve`: the admin API and the scheduler in one process.
+//!
+//! [`launch`] runs both side by side until `shutdown` completes (SIGTERM or
+//! SIGINT in `vivres serve`, a channel in tests) or one of them fails. On
+//! shutdown the API stops accepting connections, running syncs finish the
+//! batch they are committing and their runs are marked interrupted, and a job
+//! is queued so that the next start resumes them.
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{ApiSettings, AppState};
+use crate::app::Hub;
+use crate::scheduler::{Queue, SchedulerError, SchedulerSettings};
+
+/// Settings of a served hub (beyond its configuration file).
+#[derive(Debug, Clone, Default)]
+pub struct ServeSettings {
+    pub api: ApiSettings,
+    pub scheduler: SchedulerSettings,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Scheduler(#[from] SchedulerError),
+    #[error("the API server failed: {0}")]
+    Server(std::io::Error),
+}
+
+/// Serves the API on `listener` and runs the scheduler until `shutdown`
+/// completes, then stops both cleanly.
+pub async fn launch(
+    hub: Arc<Hub>,
+    settings: ServeSettings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    // Refuse to start on a bad schedule rather than silently not scheduling.
+    for s in &hub.config.sources {
+        if let Some(expr) = &s.schedule {
+            crate::scheduler::parse_schedule(&s.id, expr)?;
+        }
+    }
+    let queue = Queue::open(&hub).await?;
+    let cancel = CancellationToken::new();
+    let state = AppState::new(hub.clone(), queue.clone(), settings.api.clone());
+    let app = crate::api::router(state);
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "admin API listening");
+    }
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(cancel.clone().cancelled_owned())
+        .into_future();
+    let scheduler = crate::scheduler::run(hub, queue, settings.scheduler, cancel.clone());
+    tokio::pin!(server, scheduler);
+    let mut server_done = None;
+    let mut scheduler_done = None;
+    tokio::select! {
+        _ = shutdown => tracing::info!("shutting down: running syncs stop after their current batch"),
+        r = &mut server => server_done = Some(r),
+        r = &mut scheduler => scheduler_done = Some(r),
+    }
+    cancel.cancel();
+    let server_result = match server_done {
+        Some(r) => r,
+        None => server.await,
+    };
+    let scheduler_result = match scheduler_done {
+        Some(r) => r,
+        None => scheduler.await,
+    };
+    tracing::info!("stopped");
+    server_result.map_err(ServeError::Server)?;
+    scheduler_result?;
+    Ok(())
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the hub");
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

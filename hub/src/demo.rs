@@ -28,7 +28,9 @@ pub async fn run(config_path: &Path, data_dir: &Path, size: usize) -> anyhow::Re
     );
     let config = Config::load_with(config_path, &vars)?;
     let hub = Hub::start(config, vars).await?;
-    println!("warehouse: {}\n", hub.config.database_url());
+    println!("warehouse: {}", hub.config.database_url());
+    hand_over_files(&hub, data_dir, size)?;
+    println!();
 
     let started = std::time::Instant::now();
     let syncs = hub
@@ -116,6 +118,32 @@ pub async fn run(config_path: &Path, data_dir: &Path, size: usize) -> anyhow::Re
     sim.shutdown().await;
     hub.warehouse.close().await;
     Ok(if failed == 0 { 0 } else { 1 })
+}
+
+/// Writes the partners' export files once and adds them to every file source's
+/// inbox (adding the same file again does nothing).
+fn hand_over_files(hub: &Hub, data_dir: &Path, size: usize) -> anyhow::Result<()> {
+    let out = data_dir.join("partner-files");
+    let sets = partner_sim::files::write_all(&out, 42, (size / 4).max(50))?;
+    let mut added = 0;
+    for source in &hub.config.sources {
+        let Some(inbox) = source.inbox_dir(&hub.config.hub.data_dir) else {
+            continue;
+        };
+        for set in sets.iter().filter(|s| s.connector == source.connector) {
+            for file in &set.files {
+                if !crate::inbox::add_file(&inbox, file)?.duplicate {
+                    added += 1;
+                }
+            }
+        }
+    }
+    println!(
+        "partner files: {} sets written to {}, {added} new files added to inboxes",
+        sets.len(),
+        out.display()
+    );
+    Ok(())
 }
 
 /// The demo's pseudonymisation key, generated once into its data dir.

@@ -20,6 +20,20 @@ use crate::helpers::*;
 /// configuration, and (optionally) a scheduled source.
 fn extra_sources(schedule: Option<&str>) -> String {
     let mut extra = r#"
+[[sources]]
+id = "garden-lyon"
+connector = "cocagne-gardens"
+network = "cocagne"
+territory = "lyon"
+streams = ["subscriptions", "deliveries"]
+allowed_hosts = ["${SIMULATOR}"]
+[sources.config]
+base_url = "http://${SIMULATOR}/lyon"
+token_secret = "api_token"
+garden = "jardin-lyon"
+page_size = 50
+[sources.secrets]
+api_token = { value = "token-garden-lyon" }
 [[territories]]
 id = "toulouse"
 name = "Toulouse Métropole"
@@ -59,6 +73,7 @@ id = "scheduled-lyon"
 connector = "cocagne-gardens"
 network = "cocagne"
 territory = "lyon"
+streams = ["subscriptions", "deliveries"]
 schedule = "{schedule}"
 allowed_hosts = ["${{SIMULATOR}}"]
 [sources.config]
@@ -223,7 +238,7 @@ async fn role_route_matrix() {
 
     // A first run, so that runs, logs, checkpoints and quarantine exist.
     let (status, body) = s
-        .call(Method::POST, "/sources/cocagne-lyon/sync", Some(&admin))
+        .call(Method::POST, "/sources/garden-lyon/sync", Some(&admin))
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let run = s.wait_run(body["run_id"].as_i64().unwrap(), &admin).await;
@@ -258,20 +273,20 @@ async fn role_route_matrix() {
         ),
         (
             Method::GET,
-            "/sources/cocagne-lyon",
+            "/sources/garden-lyon",
             vec!["admin", "coord-lyon"],
             200,
         ),
         (
             Method::GET,
-            "/sources/cocagne-lyon/state",
+            "/sources/garden-lyon/state",
             vec!["admin", "coord-lyon"],
             200,
         ),
         (Method::GET, "/runs", all.to_vec(), 200),
         (
             Method::GET,
-            "/runs?source=cocagne-lyon",
+            "/runs?source=garden-lyon",
             vec!["admin", "coord-lyon", "evaluator"],
             200,
         ),
@@ -290,25 +305,25 @@ async fn role_route_matrix() {
         ),
         (
             Method::GET,
-            "/quarantine?source=cocagne-lyon",
+            "/quarantine?source=garden-lyon",
             vec!["admin", "coord-lyon"],
             200,
         ),
         (
             Method::POST,
-            "/sources/cocagne-lyon/sync",
+            "/sources/garden-lyon/sync",
             vec!["admin", "coord-lyon"],
             202,
         ),
         (
             Method::POST,
-            "/sources/cocagne-lyon/quarantine/replay",
+            "/sources/garden-lyon/quarantine/replay",
             vec!["admin", "coord-lyon"],
             202,
         ),
         (
             Method::DELETE,
-            "/sources/cocagne-lyon/state?stream=deliveries",
+            "/sources/garden-lyon/state?stream=deliveries",
             vec!["admin"],
             204,
         ),
@@ -401,7 +416,7 @@ async fn role_route_matrix() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = s
-        .call(Method::DELETE, "/sources/cocagne-lyon/state", Some(&admin))
+        .call(Method::DELETE, "/sources/garden-lyon/state", Some(&admin))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, body) = s.call(Method::GET, "/no/such/route", Some(&admin)).await;
@@ -415,7 +430,7 @@ async fn trigger_over_http_then_409_while_running_and_cursor_pages() {
     let mut s = Served::start(
         Setup {
             size: 1_000,
-            page_size: 50,
+            extra_sources: extra_sources(None),
             ..Setup::default()
         },
         fast_settings(),
@@ -424,12 +439,12 @@ async fn trigger_over_http_then_409_while_running_and_cursor_pages() {
     let token = s.token("coord", coordinator(&["lyon"])).await;
     s.sim.set_fault(None, Fault::Slow { delay_ms: 30 });
     let (status, body) = s
-        .call(Method::POST, "/sources/cocagne-lyon/sync", Some(&token))
+        .call(Method::POST, "/sources/garden-lyon/sync", Some(&token))
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let run_id = body["run_id"].as_i64().unwrap();
     let (status, body) = s
-        .call(Method::POST, "/sources/cocagne-lyon/sync", Some(&token))
+        .call(Method::POST, "/sources/garden-lyon/sync", Some(&token))
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"]["code"], "already_running");
@@ -453,7 +468,7 @@ async fn trigger_over_http_then_409_while_running_and_cursor_pages() {
     let (status, body) = s
         .call(
             Method::POST,
-            "/sources/cocagne-lyon/sync?full_refresh=true",
+            "/sources/garden-lyon/sync?full_refresh=true",
             Some(&token),
         )
         .await;
@@ -469,14 +484,14 @@ async fn trigger_over_http_then_409_while_running_and_cursor_pages() {
     assert_eq!(page["runs"][0]["id"], run_id);
     assert!(page["next_cursor"].is_null(), "{page}");
     let page = s
-        .get("/runs?status=succeeded&source=cocagne-lyon", &token)
+        .get("/runs?status=succeeded&source=garden-lyon", &token)
         .await;
     assert_eq!(page["runs"].as_array().unwrap().len(), 2);
     let page = s.get("/runs?status=failed", &token).await;
     assert_eq!(page["runs"].as_array().unwrap().len(), 0);
 
     // The state, then an admin resets one stream.
-    let state = s.get("/sources/cocagne-lyon/state", &token).await;
+    let state = s.get("/sources/garden-lyon/state", &token).await;
     let streams: Vec<&str> = state["streams"]
         .as_array()
         .unwrap()
@@ -488,7 +503,7 @@ async fn trigger_over_http_then_409_while_running_and_cursor_pages() {
     let (status, _) = s
         .call(
             Method::DELETE,
-            "/sources/cocagne-lyon/state?stream=deliveries",
+            "/sources/garden-lyon/state?stream=deliveries",
             Some(&admin),
         )
         .await;
@@ -496,7 +511,7 @@ async fn trigger_over_http_then_409_while_running_and_cursor_pages() {
     let (status, _) = s
         .call(
             Method::DELETE,
-            "/sources/cocagne-lyon/state?stream=deliveries",
+            "/sources/garden-lyon/state?stream=deliveries",
             Some(&admin),
         )
         .await;
@@ -554,7 +569,7 @@ async fn upload_twice_stores_one_file_and_the_limit_is_enforced() {
     );
     let resp = s
         .client
-        .post(format!("{}/sources/cocagne-lyon/files", s.base))
+        .post(format!("{}/sources/garden-lyon/files", s.base))
         .bearer_auth(&admin)
         .multipart(form)
         .send()
@@ -569,6 +584,7 @@ async fn openapi_document_validates_and_lists_every_served_route() {
     let mut s = Served::start(
         Setup {
             size: 50,
+            extra_sources: extra_sources(None),
             ..Setup::default()
         },
         fast_settings(),
@@ -645,7 +661,7 @@ async fn openapi_document_validates_and_lists_every_served_route() {
     // document does not list are not.
     let root = s.base.trim_end_matches("/api/v1").to_string();
     for (method, path) in &documented {
-        let concrete = path.replace("{id}", "cocagne-lyon");
+        let concrete = path.replace("{id}", "garden-lyon");
         let concrete = if concrete.starts_with("/api/v1/runs/") {
             path.replace("{id}", "1")
         } else {
@@ -706,7 +722,7 @@ async fn retries_back_off_for_an_unavailable_partner_and_not_for_bad_config() {
     // Two failed attempts, then the partner is back.
     s.sim.set_fault(None, Fault::ServerError { times: Some(2) });
     let (status, body) = s
-        .call(Method::POST, "/sources/cocagne-lyon/sync", Some(&admin))
+        .call(Method::POST, "/sources/garden-lyon/sync", Some(&admin))
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let first = s.wait_run(body["run_id"].as_i64().unwrap(), &admin).await;
@@ -722,7 +738,7 @@ async fn retries_back_off_for_an_unavailable_partner_and_not_for_bad_config() {
     // Retried after 1 s, then 2 s: the third attempt succeeds.
     let deadline = Instant::now() + Duration::from_secs(60);
     let runs = loop {
-        let runs = s.runs_of("cocagne-lyon").await;
+        let runs = s.runs_of("garden-lyon").await;
         if runs
             .first()
             .is_some_and(|r| r.status == vivres::warehouse::RunStatus::Succeeded)
@@ -763,7 +779,7 @@ async fn shutdown_interrupts_a_sync_between_batches_and_the_next_start_resumes_i
     let mut s = Served::start(
         Setup {
             size: 3_000,
-            page_size: 50,
+            extra_sources: extra_sources(None),
             ..Setup::default()
         },
         fast_settings(),
@@ -773,7 +789,7 @@ async fn shutdown_interrupts_a_sync_between_batches_and_the_next_start_resumes_i
     let admin = s.token("admin", Role::Admin).await;
     s.sim.set_fault(None, Fault::Slow { delay_ms: 40 });
     let (status, body) = s
-        .call(Method::POST, "/sources/cocagne-lyon/sync", Some(&admin))
+        .call(Method::POST, "/sources/garden-lyon/sync", Some(&admin))
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let run_id = body["run_id"].as_i64().unwrap();
@@ -791,7 +807,7 @@ async fn shutdown_interrupts_a_sync_between_batches_and_the_next_start_resumes_i
     );
     assert_eq!(interrupted.error_kind.as_deref(), Some("interrupted"));
     assert!(interrupted.batches >= 3);
-    let partial = s.hub.warehouse.checkpoints("cocagne-lyon").await.unwrap();
+    let partial = s.hub.warehouse.checkpoints("garden-lyon").await.unwrap();
     assert!(!partial.is_empty());
 
     // The next start resumes it from its checkpoint, without a trigger.
@@ -799,7 +815,7 @@ async fn shutdown_interrupts_a_sync_between_batches_and_the_next_start_resumes_i
     s.launch().await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let resumed = loop {
-        let runs = s.runs_of("cocagne-lyon").await;
+        let runs = s.runs_of("garden-lyon").await;
         if runs.len() == 2 && runs[0].status != vivres::warehouse::RunStatus::Running {
             break runs[0].clone();
         }
@@ -855,16 +871,16 @@ async fn a_schedule_fires_and_survives_a_restart_with_its_queued_jobs() {
     // While the hub is down a job is queued (as a trigger or a retry would be).
     let queue = Queue::open(&s.hub).await.unwrap();
     queue
-        .push(SyncJob::new("cocagne-lyon", Trigger::Manual), None, None)
+        .push(SyncJob::new("garden-lyon", Trigger::Manual), None, None)
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(s.runs_of("cocagne-lyon").await.len(), 0);
+    assert_eq!(s.runs_of("garden-lyon").await.len(), 0);
 
     s.launch().await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let queued = s.runs_of("cocagne-lyon").await;
+        let queued = s.runs_of("garden-lyon").await;
         let scheduled = s.runs_of("scheduled-lyon").await;
         if succeeded(&queued) == 1 && succeeded(&scheduled) >= before + 2 {
             break;
@@ -876,8 +892,8 @@ async fn a_schedule_fires_and_survives_a_restart_with_its_queued_jobs() {
     s.shutdown().await;
     // The queued job ran exactly once; no run is left running; runs of a
     // source never overlap; each tick was queued once.
-    assert_eq!(s.runs_of("cocagne-lyon").await.len(), 1);
-    for source in ["cocagne-lyon", "scheduled-lyon"] {
+    assert_eq!(s.runs_of("garden-lyon").await.len(), 1);
+    for source in ["garden-lyon", "scheduled-lyon"] {
         let mut runs = s.runs_of(source).await;
         runs.reverse();
         assert!(
@@ -984,7 +1000,7 @@ async fn serve_binary_logs_token_names_never_secrets_and_stops_on_sigterm() {
     let client = reqwest::Client::new();
     let mut bodies = String::new();
     let sync: Value = client
-        .post(format!("{base}/sources/cocagne-lyon/sync"))
+        .post(format!("{base}/sources/garden-lyon/sync"))
         .bearer_auth(&coord)
         .send()
         .await
@@ -1013,12 +1029,12 @@ async fn serve_binary_logs_token_names_never_secrets_and_stops_on_sigterm() {
     }
     for path in [
         "/sources",
-        "/sources/cocagne-lyon",
+        "/sources/garden-lyon",
         "/sources/cocagne-toulouse",
         "/connectors",
         "/runs",
         &format!("/runs/{run_id}/log"),
-        "/sources/cocagne-lyon/state",
+        "/sources/garden-lyon/state",
         "/quarantine",
         "/metrics",
         "/openapi.json",
@@ -1059,6 +1075,7 @@ async fn serve_binary_logs_token_names_never_secrets_and_stops_on_sigterm() {
     assert!(log.contains("\"route\":\"/api/v1/runs/{id}\""), "{log}");
     for secret in [
         "token-lyon",
+        "token-garden-lyon",
         "token-toulouse-s3cret",
         "token-broken",
         admin.as_str(),

@@ -12,11 +12,13 @@ use crate::helpers::*;
 
 /// A hub whose sources are one file connector, its inbox granted.
 async fn file_hub(connector: &str, network: &str, streams: &[&str], config: &str) -> TestHub {
-    let streams = streams
-        .iter()
-        .map(|s| format!("\"{s}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
+    // No list: every stream the connector offers.
+    let streams = if streams.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<String> = streams.iter().map(|s| format!("\"{s}\"")).collect();
+        format!("streams = [{}]", names.join(", "))
+    };
     let extra = format!(
         r#"
 [[sources]]
@@ -25,7 +27,7 @@ connector = "{connector}"
 network = "{network}"
 territory = "lyon"
 inbox = true
-streams = [{streams}]
+{streams}
 [sources.config]
 {config}
 "#
@@ -274,5 +276,26 @@ async fn cocagne_iae_pathway_files() {
         ),
     )
     .await;
+    check_file_set(&t, &set).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secours_catholique_aid_files() {
+    let (_dir, set) = generate(partner_sim::files::secours::write, 300);
+    let t = file_hub("secours-catholique-aid", "secours-catholique", &[], "").await;
+    check_file_set(&t, &set).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ugess_groceries_files() {
+    let (_dir, set) = generate(partner_sim::files::ugess::write, 300);
+    let t = file_hub("ugess-groceries", "ugess", &[], "").await;
+    check_file_set(&t, &set).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vrac_orders_files() {
+    let (_dir, set) = generate(partner_sim::files::vrac::write, 300);
+    let t = file_hub("vrac-orders", "vrac", &[], "").await;
     check_file_set(&t, &set).await;
 }

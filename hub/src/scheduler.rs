@@ -224,6 +224,57 @@ pub fn next_tick(schedule: &cron::Schedule) -> Option<String> {
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
+/// Wakes the queue's worker every `period` so that due jobs are fetched.
+///
+/// apalis 1.0's `IntervalStrategy` re-arms its timer without polling it, so
+/// after the first tick the worker only wakes on its heartbeat (30 s); this
+/// strategy keeps its timer registered with the waker.
+#[derive(Debug)]
+struct Ticker {
+    period: Duration,
+    interval: Option<tokio::time::Interval>,
+}
+
+impl Ticker {
+    fn new(period: Duration) -> Ticker {
+        Ticker {
+            period: period.max(Duration::from_millis(10)),
+            interval: None,
+        }
+    }
+}
+
+impl Clone for Ticker {
+    fn clone(&self) -> Self {
+        Ticker::new(self.period)
+    }
+}
+
+impl PollStrategy for Ticker {
+    fn poll_drive(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        _: &PollSnapshot,
+    ) -> std::task::Poll<Option<()>> {
+        let period = self.period;
+        let interval = self.interval.get_or_insert_with(|| {
+            let mut i = tokio::time::interval(period);
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            i
+        });
+        let mut fired = false;
+        // Poll until pending: the waker is then registered for the next tick.
+        while interval.poll_tick(cx).is_ready() {
+            fired = true;
+        }
+        if fired {
+            std::task::Poll::Ready(Some(()))
+        } else {
+            std::task::Poll::Pending
+        }
+    }
+}
+
 struct Context {
     hub: Arc<Hub>,
     queue: Queue,
@@ -267,10 +318,7 @@ pub async fn run(
         Ok::<(), std::io::Error>(())
     };
     let name = format!("vivres-sync-{instance}");
-    let backend = queue
-        .storage
-        .clone()
-        .poll_with_interval(settings.poll_interval);
+    let backend = PollWith::new(queue.storage.clone(), Ticker::new(settings.poll_interval));
     let worker = WorkerBuilder::new(name.clone())
         .backend(backend)
         .data(ctx.clone())

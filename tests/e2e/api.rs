@@ -33,7 +33,7 @@ token_secret = "api_token"
 garden = "jardin-lyon"
 page_size = 50
 [sources.secrets]
-api_token = { value = "token-garden-lyon" }
+api_token = { value = "token-lyon" }
 [[territories]]
 id = "toulouse"
 name = "Toulouse Métropole"
@@ -1075,7 +1075,6 @@ async fn serve_binary_logs_token_names_never_secrets_and_stops_on_sigterm() {
     assert!(log.contains("\"route\":\"/api/v1/runs/{id}\""), "{log}");
     for secret in [
         "token-lyon",
-        "token-garden-lyon",
         "token-toulouse-s3cret",
         "token-broken",
         admin.as_str(),

@@ -47,7 +47,13 @@ pub async fn run(config_path: &Path, data_dir: &Path, size: usize) -> anyhow::Re
                 )
             }
         });
-    let results = futures::future::join_all(syncs).await;
+    // A few at a time: SQLite has one writer, and the pool four connections.
+    use futures::StreamExt;
+    let mut results: Vec<_> = futures::stream::iter(syncs)
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    results.sort_by(|a, b| a.0.cmp(&b.0));
     let mut failed = 0;
     for (source, result) in &results {
         match result {

@@ -59,6 +59,17 @@ impl Connector for CocagneGardens {
         }
     }
 
+    /// The API streams always; `pathways` only when the source has an inbox
+    /// (the IAE files come from there), so an API-only source syncs cleanly.
+    fn discover(_config: &Config) -> Result<Vec<StreamInfo>, ConnectorError> {
+        let has_inbox = vivres_sdk::inbox_dir().is_some();
+        Ok(Self::spec()
+            .streams
+            .into_iter()
+            .filter(|s| s.name != "pathways" || has_inbox)
+            .collect())
+    }
+
     fn check(config: &Config) -> Result<(), ConnectorError> {
         let token = token(config)?;
         let request =

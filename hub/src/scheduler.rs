@@ -165,7 +165,13 @@ impl Queue {
     ) -> Result<(), SchedulerError> {
         let mut builder = TaskBuilder::new(job);
         if let Some(delay) = delay {
-            builder = builder.run_after(delay);
+            // The queue counts in whole seconds: round up, never run early.
+            let due = std::time::SystemTime::now() + delay;
+            let since = due
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let secs = since.as_secs() + u64::from(since.subsec_nanos() > 0);
+            builder = builder.run_at_timestamp(secs);
         }
         if let Some(key) = idempotency_key {
             builder = builder.idempotency_key(key);

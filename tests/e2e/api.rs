@@ -1085,3 +1085,81 @@ async fn serve_binary_logs_token_names_never_secrets_and_stops_on_sigterm() {
         assert!(!log.contains(secret), "a log line contains a secret");
     }
 }
+
+/// Not a timed test: measures `GET /runs/{id}` and `GET /health` latency at
+/// 500 requests/s while a full sync runs, and prints the percentiles.
+/// `cargo test -p vivres --test e2e api::latency -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, run by hand"]
+async fn latency_under_load_while_a_full_sync_runs() {
+    let mut s = Served::start(
+        Setup {
+            size: 100_000,
+            extra_sources: extra_sources(None),
+            ..Setup::default()
+        },
+        fast_settings(),
+    )
+    .await;
+    let admin = s.token("admin", Role::Admin).await;
+    let (status, body) = s
+        .call(Method::POST, "/sources/garden-lyon/sync", Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let run_id = body["run_id"].as_i64().unwrap();
+    // Let the sync get going.
+    while s.hub.warehouse.run(run_id).await.unwrap().batches < 2 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rate = 500u32;
+    let seconds = 10u32;
+    let mut ticker = tokio::time::interval(Duration::from_secs(1) / rate);
+    let mut tasks = Vec::new();
+    for i in 0..rate * seconds {
+        ticker.tick().await;
+        let client = s.client.clone();
+        let url = if i % 2 == 0 {
+            format!("{}/runs/{run_id}", s.base)
+        } else {
+            format!("{}/health", s.base)
+        };
+        let token = admin.clone();
+        tasks.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let resp = client.get(url).bearer_auth(token).send().await;
+            let ok = match resp {
+                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                Err(_) => false,
+            };
+            (i % 2 == 0, started.elapsed(), ok)
+        }));
+    }
+    let mut runs = Vec::new();
+    let mut health = Vec::new();
+    let mut failed = 0;
+    for t in tasks {
+        let (is_run, elapsed, ok) = t.await.unwrap();
+        if !ok {
+            failed += 1;
+        }
+        if is_run { &mut runs } else { &mut health }.push(elapsed);
+    }
+    let still_running = s.hub.warehouse.run(run_id).await.unwrap();
+    for (name, mut v) in [("GET /runs/{id}", runs), ("GET /health", health)] {
+        v.sort();
+        let p = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)];
+        println!(
+            "{name}: {} requests, p50 {:?}, p90 {:?}, p99 {:?}, max {:?}",
+            v.len(),
+            p(0.50),
+            p(0.90),
+            p(0.99),
+            v[v.len() - 1]
+        );
+    }
+    println!(
+        "failed requests: {failed}; the sync was {:?} with {} batches / {} records read when the load ended",
+        still_running.status, still_running.batches, still_running.counts.read
+    );
+    s.shutdown().await;
+}

@@ -307,7 +307,7 @@ async fn run(
             connector: spec.name.clone(),
             connector_version: spec.version.clone(),
         };
-        let mut state = if options.full_refresh {
+        let state = if options.full_refresh {
             log.push("info", format!("stream {stream}: full refresh"));
             None
         } else {
@@ -319,34 +319,24 @@ async fn run(
                 format!("stream {stream}: resuming from the saved checkpoint"),
             );
         }
-        let mut counts = Counts::default();
-        let mut batch = instance
-            .read(&config_json, &stream, state.as_deref())
-            .await??;
-        loop {
-            let more = batch.more;
-            if let Some(s) = &batch.state {
-                state = Some(s.clone());
-            }
-            let write = prepare(&normaliser, batch, log);
-            if more {
-                // Pull the next batch while this one commits.
-                let (committed, next) = tokio::join!(
-                    hub.warehouse.commit_batch(&prov, write),
-                    instance.read(&config_json, &stream, state.as_deref())
-                );
-                counts += committed?;
-                if options.cancelled() {
-                    // The batch read ahead is not committed: the next run
-                    // reads it again from the saved checkpoint.
-                    return Err(Failure::interrupted());
-                }
-                batch = next??;
-            } else {
-                counts += hub.warehouse.commit_batch(&prov, write).await?;
-                break;
-            }
-        }
+        let (counts, timings) = sync_stream(
+            hub,
+            &mut instance,
+            &normaliser,
+            &prov,
+            &config_json,
+            state,
+            options,
+            log,
+        )
+        .await?;
+        log.push(
+            "debug",
+            format!(
+                "stream {stream}: plugin reads {:.2?}, normalising {:.2?}, commits {:.2?} (alongside the reads)",
+                timings.read, timings.normalise, timings.commit
+            ),
+        );
         let removed = hub.warehouse.finish_stream(&source.id, &stream).await?;
         if removed > 0 {
             log.push(
@@ -378,6 +368,114 @@ async fn run(
         );
     }
     Ok(())
+}
+
+/// Batches are merged up to this many records per transaction: fewer, larger
+/// transactions, each still with the checkpoint of its last batch.
+const COMMIT_RECORDS: usize = 4_000;
+
+#[derive(Debug, Default)]
+struct Timings {
+    read: std::time::Duration,
+    normalise: std::time::Duration,
+    commit: std::time::Duration,
+}
+
+/// Pulls a stream's batches and commits them. Reading (and normalising) and
+/// committing run side by side: the reader hands prepared batches to a
+/// committer task through a short queue; the committer merges what is queued
+/// into one transaction (never across the start of a re-sent file, whose
+/// rows must be set aside before its new rows land).
+#[allow(clippy::too_many_arguments)]
+async fn sync_stream(
+    hub: &Hub,
+    instance: &mut crate::plugin_host::Instance,
+    normaliser: &normalise::Context<'_>,
+    prov: &Provenance,
+    config_json: &str,
+    mut state: Option<String>,
+    options: &SyncOptions,
+    log: &RunLog,
+) -> Result<(Counts, Timings), Failure> {
+    let (queue, mut queued) = tokio::sync::mpsc::channel::<BatchWrite>(2);
+    let warehouse = hub.warehouse.clone();
+    let committer_prov = prov.clone();
+    let committer = tokio::spawn(async move {
+        let mut counts = Counts::default();
+        let mut busy = std::time::Duration::ZERO;
+        let mut carry: Option<BatchWrite> = None;
+        loop {
+            let mut write = match carry.take() {
+                Some(w) => w,
+                None => match queued.recv().await {
+                    Some(w) => w,
+                    None => break,
+                },
+            };
+            while write.rows.len() + write.rejects.len() < COMMIT_RECORDS {
+                match queued.try_recv() {
+                    Ok(next) if next.replace_origins.is_empty() => write.absorb(next),
+                    Ok(next) => {
+                        carry = Some(next);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            let started = std::time::Instant::now();
+            counts += warehouse.commit_batch(&committer_prov, write).await?;
+            busy += started.elapsed();
+        }
+        Ok::<_, WarehouseError>((counts, busy))
+    });
+
+    let mut timings = Timings::default();
+    let mut failure: Option<Failure> = None;
+    loop {
+        if options.cancelled() {
+            // What was read is committed; the next run goes on from there.
+            failure = Some(Failure::interrupted());
+            break;
+        }
+        let started = std::time::Instant::now();
+        let batch = match instance
+            .read(config_json, &prov.stream, state.as_deref())
+            .await
+        {
+            Ok(Ok(batch)) => batch,
+            Ok(Err(e)) => {
+                failure = Some(e.into());
+                break;
+            }
+            Err(e) => {
+                failure = Some(e.into());
+                break;
+            }
+        };
+        timings.read += started.elapsed();
+        let more = batch.more;
+        if let Some(s) = &batch.state {
+            state = Some(s.clone());
+        }
+        let started = std::time::Instant::now();
+        let write = prepare(normaliser, batch, log);
+        timings.normalise += started.elapsed();
+        if queue.send(write).await.is_err() || !more {
+            // A closed queue means the committer failed: its error says why.
+            break;
+        }
+    }
+    drop(queue);
+    let committed = committer.await.map_err(|e| Failure {
+        kind: FailureKind::Warehouse,
+        message: format!("the commit task stopped: {e}"),
+    })?;
+    let (counts, commit) = committed?;
+    timings.commit = commit;
+    match failure {
+        Some(f) => Err(f),
+        None => Ok((counts, timings)),
+    }
 }
 
 /// Normalises a batch into what the warehouse commits.

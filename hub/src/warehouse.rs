@@ -107,6 +107,20 @@ pub struct BatchWrite {
     pub read: u64,
 }
 
+impl BatchWrite {
+    /// Appends a later batch: its rows after ours, its checkpoint replacing ours.
+    pub fn absorb(&mut self, later: BatchWrite) {
+        self.rows.extend(later.rows);
+        self.rejects.extend(later.rejects);
+        if later.state.is_some() {
+            self.state = later.state;
+        }
+        self.replace_origins.extend(later.replace_origins);
+        self.logs.extend(later.logs);
+        self.read += later.read;
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
     pub read: u64,

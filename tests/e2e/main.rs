@@ -111,7 +111,8 @@ async fn equal_updated_at_across_page_boundaries() {
     let exp = t.sim.expected("lyon");
     let report = t.sync("cocagne-lyon").await;
     assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
-    assert!(report.batches > 30, "{report:?}");
+    // 300 deliveries at 10 a page: dozens of pages (merged into fewer commits).
+    assert!(t.sim.requests_served() > 30, "{report:?}");
     // Every delivery stored exactly once: keys are unique by construction of the
     // table, so equal counts mean nothing skipped and nothing duplicated.
     assert_eq!(

@@ -234,9 +234,10 @@ pub fn sniff_separator(prefix: &[u8]) -> u8 {
     }
 }
 
-/// Turns CRLF and lone CR line ends into LF and ends the input with a line end,
-/// streaming, so that a record's physical line can be computed from the
-/// parser's position after it (see [`CsvReader::current_line`]).
+/// Turns CRLF into space + LF and lone CR into LF (lengths unchanged, so byte
+/// offsets are the file's) and ends the input with a line end, streaming, so
+/// that a record's physical line can be computed from the parser's position
+/// after it (see [`CsvReader::current_line`]).
 struct LfReader<R> {
     inner: R,
     buf: Vec<u8>,
@@ -277,10 +278,9 @@ impl<R: Read> LfReader<R> {
             for &b in &self.buf[..n] {
                 if self.pending_cr {
                     self.pending_cr = false;
-                    self.out.push(b'\n');
-                    if b == b'\n' {
-                        continue;
-                    }
+                    // CRLF → space LF (the space is trimmed away), lone CR → LF:
+                    // byte offsets stay those of the file.
+                    self.out.push(if b == b'\n' { b' ' } else { b'\n' });
                 }
                 if b == b'\r' {
                     self.pending_cr = true;
@@ -309,6 +309,15 @@ impl<R: Read> Read for LfReader<R> {
     }
 }
 
+/// Where to resume reading a file without re-reading it: the byte offset just
+/// after the last record read, and the physical line number there. Store it
+/// in a checkpoint (see [`crate::inbox::read_next_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ResumePoint {
+    pub offset: u64,
+    pub line: u64,
+}
+
 /// A streaming reader of one CSV export.
 pub struct CsvReader {
     reader: ::csv::Reader<Box<dyn Read>>,
@@ -318,6 +327,8 @@ pub struct CsvReader {
     record: ::csv::ByteRecord,
     /// A record read ahead by [`CsvReader::skip_through`].
     pending: bool,
+    /// Where the parser started: absolute byte offset and physical line.
+    base: ResumePoint,
 }
 
 impl fmt::Debug for CsvReader {
@@ -338,30 +349,68 @@ impl CsvReader {
         Self::from_reader(file)
     }
 
+    /// Opens a file and resumes at `at` (from [`CsvReader::resume_point`] of an
+    /// earlier reader of the same file) without re-reading what is before it;
+    /// `None` is [`CsvReader::open`]. The header is read from the start.
+    pub fn open_at(path: &Path, at: Option<ResumePoint>) -> Result<CsvReader, CsvError> {
+        let mut me = Self::open(path)?;
+        let Some(at) = at else { return Ok(me) };
+        let start = me.base.offset.max(at.offset);
+        let mut file = File::open(path).map_err(|e| CsvError::new(format!("cannot open: {e}")))?;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(start))
+            .map_err(|e| CsvError::new(format!("cannot seek: {e}")))?;
+        me.reader = Self::parser(me.separator, Box::new(LfReader::new(file)));
+        me.base = ResumePoint {
+            offset: start,
+            line: at.line,
+        };
+        me.pending = false;
+        Ok(me)
+    }
+
+    fn parser(separator: u8, source: Box<dyn Read>) -> ::csv::Reader<Box<dyn Read>> {
+        ::csv::ReaderBuilder::new()
+            .delimiter(separator)
+            .has_headers(false)
+            .flexible(true)
+            .buffer_capacity(BUFFER_BYTES)
+            .from_reader(source)
+    }
+
+    /// Where reading would resume after the last record returned (call it
+    /// after `next_row`/`next_record`, not right after `skip_through`).
+    pub fn resume_point(&self) -> ResumePoint {
+        let p = self.reader.position();
+        ResumePoint {
+            offset: self.base.offset + p.byte(),
+            line: self.base.line + p.line() - 1,
+        }
+    }
+
     /// As [`CsvReader::open`], from any reader (tests: `Cursor<Vec<u8>>`).
     pub fn from_reader(mut r: impl Read + 'static) -> Result<CsvReader, CsvError> {
         let prefix = read_prefix(&mut r, SNIFF_BYTES)
             .map_err(|e| CsvError::new(format!("cannot read: {e}")))?;
         let encoding = sniff_encoding(&prefix);
-        let prefix = match encoding {
-            TextEncoding::Utf8Bom => prefix[3..].to_vec(),
-            _ => prefix,
+        let skip = if encoding == TextEncoding::Utf8Bom {
+            3
+        } else {
+            0
         };
+        let prefix = prefix[skip..].to_vec();
         let separator = sniff_separator(&prefix);
         let source: Box<dyn Read> = Box::new(LfReader::new(Cursor::new(prefix).chain(r)));
-        let reader = ::csv::ReaderBuilder::new()
-            .delimiter(separator)
-            .has_headers(false)
-            .flexible(true)
-            .buffer_capacity(BUFFER_BYTES)
-            .from_reader(source);
         let mut me = CsvReader {
-            reader,
+            reader: Self::parser(separator, source),
             encoding,
             separator,
             header: Header::new(0, Vec::new()),
             record: ::csv::ByteRecord::new(),
             pending: false,
+            base: ResumePoint {
+                offset: skip as u64,
+                line: 1,
+            },
         };
         loop {
             match me.next_record()? {
@@ -424,7 +473,7 @@ impl CsvReader {
     /// position after the record is exact: every record ends with a LF (see
     /// [`LfReader`]), and line breaks inside quoted fields are LFs.
     fn current_line(&self) -> u64 {
-        let after = self.reader.position().line();
+        let after = self.base.line + self.reader.position().line() - 1;
         let inside: usize = self
             .record
             .iter()
@@ -438,7 +487,13 @@ impl CsvReader {
         if !self.read_raw()? {
             return Ok(None);
         }
-        let fields = self.record.iter().map(|f| self.decode(f)).collect();
+        let mut fields: Vec<String> = self.record.iter().map(|f| self.decode(f)).collect();
+        // The space standing for the CR of a CRLF line end (see `LfReader`).
+        if let Some(last) = fields.last_mut()
+            && last.ends_with(' ')
+        {
+            last.truncate(last.trim_end_matches(' ').len());
+        }
         Ok(Some(Record {
             line: self.current_line(),
             fields,
@@ -604,8 +659,48 @@ mod tests {
                 [2, 4, 6],
                 "{bytes:?}"
             );
-            assert_eq!(got[1].1[1], "x\ny");
+            assert_eq!(got[1].1[1].replace(" \n", "\n"), "x\ny");
         }
+    }
+
+    #[test]
+    fn resumes_at_a_byte_offset() {
+        let dir = std::env::temp_dir().join(format!("vivres-csv-resume-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, body) in [
+            &b"\xEF\xBB\xBFa;b\r\n1;x\r\n\r\n2;\"y\r\nz\"\r\n3;w\r\n4;v"[..],
+            &b"a;b\n1;x\n\n2;\"y\nz\"\n3;w\n4;v\n"[..],
+        ]
+        .iter()
+        .enumerate()
+        {
+            let path = dir.join(format!("f{i}.csv"));
+            std::fs::write(&path, body).unwrap();
+            let mut all = Vec::new();
+            let mut at = None;
+            loop {
+                let mut r = CsvReader::open_at(&path, at).unwrap();
+                assert_eq!(r.header().index("b"), Some(1));
+                match r.next_row().unwrap() {
+                    Some(rec) => {
+                        all.push((rec.line, rec.get(1).replace(" \n", "\n")));
+                        at = Some(r.resume_point());
+                    }
+                    None => break,
+                }
+            }
+            assert_eq!(
+                all,
+                [
+                    (2, "x".into()),
+                    (4, "y\nz".into()),
+                    (6, "w".into()),
+                    (7, "v".into())
+                ],
+                "{i}"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -614,7 +709,7 @@ mod tests {
         LfReader::new(Cursor::new(b"a\r\nb\rc\r\r\nd\r".to_vec()))
             .read_to_string(&mut out)
             .unwrap();
-        assert_eq!(out, "a\nb\nc\n\nd\n");
+        assert_eq!(out, "a \nb\nc\n \nd\n");
         let mut out = String::new();
         LfReader::new(Cursor::new(b"a\nb".to_vec()))
             .read_to_string(&mut out)

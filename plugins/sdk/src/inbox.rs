@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::csv::ResumePoint;
 use crate::model::{Batch, ConnectorError};
 
 /// Rows (items + rejects) a file connector should return per batch, about.
@@ -165,6 +166,9 @@ pub struct FileCheckpoint {
 pub struct FilePosition {
     pub id: String,
     pub line: u64,
+    /// Where a CSV reader resumes without re-reading (see [`read_next_at`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<ResumePoint>,
 }
 
 impl FileCheckpoint {
@@ -176,13 +180,24 @@ impl FileCheckpoint {
     /// it, a first batch that must replace its origin): the current file if it
     /// is still listed, else the first file not done, in the order given.
     pub fn next<'a>(&self, files: &'a [InboxFile]) -> Option<(&'a InboxFile, u64)> {
+        self.next_at(files).map(|(f, line, _)| (f, line))
+    }
+
+    /// As [`FileCheckpoint::next`], with the byte position to resume at, if known.
+    pub fn next_at<'a>(
+        &self,
+        files: &'a [InboxFile],
+    ) -> Option<(&'a InboxFile, u64, Option<ResumePoint>)> {
         if let Some(cur) = &self.current
             && let Some(f) = files.iter().find(|f| f.id == cur.id)
             && !self.is_done(&f.id)
         {
-            return Some((f, cur.line));
+            return Some((f, cur.line, cur.at));
         }
-        files.iter().find(|f| !self.is_done(&f.id)).map(|f| (f, 0))
+        files
+            .iter()
+            .find(|f| !self.is_done(&f.id))
+            .map(|f| (f, 0, None))
     }
 
     /// Lines up to `line` of file `id` are emitted.
@@ -190,6 +205,7 @@ impl FileCheckpoint {
         self.current = Some(FilePosition {
             id: id.to_string(),
             line,
+            at: None,
         });
     }
 
@@ -230,13 +246,33 @@ pub fn read_next(
     files: &[InboxFile],
     process: impl FnOnce(&InboxFile, u64, &mut Batch) -> Result<FileProgress, ConnectorError>,
 ) -> Result<Batch, ConnectorError> {
+    read_next_at(state, files, |file, after, _, batch| {
+        process(file, after, batch).map(|p| (p, None))
+    })
+}
+
+/// As [`read_next`], for a streaming CSV connector that resumes by byte offset
+/// (no re-reading of what is done, whatever the file's size): `process` also
+/// gets the [`ResumePoint`] saved by the previous batch of the file (open the
+/// file with [`crate::csv::CsvReader::open_at`]) and returns the new one
+/// ([`crate::csv::CsvReader::resume_point`] after its last row).
+pub fn read_next_at(
+    state: Option<&str>,
+    files: &[InboxFile],
+    process: impl FnOnce(
+        &InboxFile,
+        u64,
+        Option<ResumePoint>,
+        &mut Batch,
+    ) -> Result<(FileProgress, Option<ResumePoint>), ConnectorError>,
+) -> Result<Batch, ConnectorError> {
     let mut checkpoint: FileCheckpoint = crate::state::load(state)?;
     let mut batch = Batch::new();
-    let Some((file, after)) = checkpoint.next(files) else {
+    let Some((file, after, at)) = checkpoint.next_at(files) else {
         batch.state = Some(crate::state::save(&checkpoint)?);
         return Ok(batch);
     };
-    let progress = process(file, after, &mut batch)?;
+    let (progress, resume) = process(file, after, at, &mut batch)?;
     for item in &mut batch.items {
         if item.origin.is_none() {
             item.origin = Some(file.name.clone());
@@ -254,6 +290,9 @@ pub fn read_next(
         checkpoint.finish(&file.id);
     } else {
         checkpoint.advance(&file.id, progress.last_line.max(after));
+        if let Some(c) = &mut checkpoint.current {
+            c.at = resume;
+        }
     }
     batch.more = checkpoint.remaining(files) > 0;
     batch.state = Some(crate::state::save(&checkpoint)?);

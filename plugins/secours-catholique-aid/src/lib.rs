@@ -22,7 +22,7 @@
 pub mod mapping;
 
 use serde::Deserialize;
-use vivres_sdk::csv::CsvReader;
+use vivres_sdk::csv::{CsvReader, ResumePoint};
 use vivres_sdk::inbox::{self, BATCH_ROWS, FileProgress, InboxFile};
 use vivres_sdk::model::*;
 use vivres_sdk::{Connector, log};
@@ -84,17 +84,19 @@ fn read_file(
     stream: &str,
     file: &InboxFile,
     after: u64,
+    at: Option<ResumePoint>,
     batch_rows: usize,
     batch: &mut Batch,
-) -> Result<FileProgress, ConnectorError> {
+) -> Result<(FileProgress, Option<ResumePoint>), ConnectorError> {
     let team = file_team(&file.name).unwrap_or_default().to_string();
     let finished = |line| {
-        Ok(FileProgress {
+        let progress = FileProgress {
             last_line: line,
             finished: true,
-        })
+        };
+        Ok((progress, None))
     };
-    let mut csv = match CsvReader::open(&file.path) {
+    let mut csv = match CsvReader::open_at(&file.path, at) {
         Ok(c) => c,
         Err(e) => {
             batch
@@ -113,7 +115,9 @@ fn read_file(
             return finished(line);
         }
     };
-    csv.skip_through(after)?;
+    if at.is_none() {
+        csv.skip_through(after)?;
+    }
     let sep = csv.separator();
     let mut rows = 0;
     let mut last_line = after;
@@ -133,10 +137,11 @@ fn read_file(
             );
         }
         if rows >= batch_rows {
-            return Ok(FileProgress {
+            let progress = FileProgress {
                 last_line,
                 finished: false,
-            });
+            };
+            return Ok((progress, Some(csv.resume_point())));
         }
     }
     finished(last_line)
@@ -155,8 +160,8 @@ pub fn read_files(
         )));
     }
     let batch_rows = config.batch_rows()?;
-    let batch = inbox::read_next(state, files, |file, after, batch| {
-        read_file(stream, file, after, batch_rows, batch)
+    let batch = inbox::read_next_at(state, files, |file, after, at, batch| {
+        read_file(stream, file, after, at, batch_rows, batch)
     })?;
     log::info(format!(
         "{stream}: {} records, {} rejected",

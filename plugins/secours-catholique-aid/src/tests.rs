@@ -289,7 +289,15 @@ fn sim_check() {
         let mut state: Option<String> = None;
         let t = keys.entry(table.to_string()).or_default();
         loop {
-            let b = read_files(&Config::default(), &files, stream, state.as_deref()).unwrap();
+            let b = read_files(
+                &Config {
+                    batch_rows: Some(7),
+                },
+                &files,
+                stream,
+                state.as_deref(),
+            )
+            .unwrap();
             for o in &b.replace_origins {
                 t.retain(|_, origin| origin != o);
             }

@@ -89,6 +89,28 @@ impl Record {
     }
 }
 
+/// Could `s` hold mojibake (UTF-8 read as Windows-1252)? Only if a character
+/// standing for a UTF-8 lead byte (U+00C2–U+00F4) is followed by one standing
+/// for a continuation byte (0x80–0xBF: U+0080–U+00BF or a Windows-1252 sign).
+/// A cheap test before [`repair_mojibake`] (most fields are plain).
+fn might_be_mojibake(s: &str) -> bool {
+    if s.is_ascii() {
+        return false;
+    }
+    let mut lead = false;
+    for c in s.chars() {
+        if lead
+            && (matches!(u32::from(c), 0x80..=0xBF)
+                || (u32::from(c) > 0xFF && !c.is_alphanumeric())
+                || matches!(c, 'Š' | 'Œ' | 'Ž' | 'š' | 'œ' | 'ž' | 'Ÿ' | 'ƒ'))
+        {
+            return true;
+        }
+        lead = matches!(u32::from(c), 0xC2..=0xF4);
+    }
+    false
+}
+
 /// Empty, or only separators and spaces: skipped, not counted.
 pub fn is_blank(record: &Record) -> bool {
     record.fields.iter().all(|f| f.trim().is_empty())
@@ -97,6 +119,22 @@ pub fn is_blank(record: &Record) -> bool {
 /// A copy of the header line inside the file (an export concatenated from
 /// several): every non-empty header column matches the record's field.
 pub fn is_header_repeat(record: &Record, header: &Header) -> bool {
+    // Cheap test first: the first named column's first letter or digit.
+    if let Some((i, name)) = header
+        .normalised
+        .iter()
+        .enumerate()
+        .find(|(_, n)| !n.is_empty())
+    {
+        let first = record.get(i).chars().find(|c| c.is_alphanumeric());
+        let wanted = name.chars().next();
+        if let (Some(a), Some(b)) = (first, wanted)
+            && a.is_ascii()
+            && a.to_ascii_lowercase() != b
+        {
+            return false;
+        }
+    }
     let mut compared = 0;
     for (i, name) in header.normalised.iter().enumerate() {
         if name.is_empty() {
@@ -121,6 +159,9 @@ pub fn is_total_line(record: &Record) -> bool {
     else {
         return false;
     };
+    if !first.starts_with(['t', 'T']) {
+        return false;
+    }
     let f = fold_label(first);
     let f = f.trim_end_matches([':', ' ']);
     f == "total" || f == "totaux" || f.starts_with("total ") || f.starts_with("total:")
@@ -452,6 +493,9 @@ impl CsvReader {
                     .into_owned(),
             },
         };
+        if !might_be_mojibake(&text) {
+            return text;
+        }
         match repair_mojibake(&text) {
             std::borrow::Cow::Borrowed(_) => text,
             std::borrow::Cow::Owned(r) => r,
@@ -634,6 +678,10 @@ mod tests {
         assert!(is_total_line(&rec(&["total général"])));
         assert!(!is_total_line(&rec(&["Totalement", "3"])));
         assert!(!is_total_line(&rec(&["15/03/2024", "TOTAL"])));
+        assert!(might_be_mojibake("DÃ©cÃ¨s"));
+        assert!(might_be_mojibake("15 â‚¬"));
+        assert!(!might_be_mojibake("Décès à Noël 15 €"));
+        assert!(!might_be_mojibake("ASCII"));
         let h = Header::new(1, vec!["N° dossier".into(), "Equipe".into(), "".into()]);
         assert!(is_header_repeat(&rec(&["N°dossier", "ÉQUIPE", ""]), &h));
         assert!(!is_header_repeat(&rec(&["12", "Equipe"]), &h));

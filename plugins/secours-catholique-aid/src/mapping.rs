@@ -133,6 +133,24 @@ pub fn parse_aid_type(s: &str) -> Result<AidType, Refusal> {
             "no aid type",
         ));
     }
+    // The partners' own labels, as written (the common case, no folding).
+    let exact = match text.as_str() {
+        "Chèque alimentaire" => Some((AidKind::FoodVoucher, "food-voucher")),
+        "Carte prépayée" => Some((AidKind::PrepaidCard, "prepaid-card")),
+        "Colis" => Some((AidKind::Parcel, "parcel")),
+        "Repas" => Some((AidKind::Meal, "meal")),
+        "Orientation" => Some((AidKind::Referral, "referral")),
+        _ => None,
+    };
+    if let Some((kind, id)) = exact {
+        return Ok(AidType {
+            count: 1,
+            kind,
+            key: id.to_string(),
+            label: None,
+            unit_amount: None,
+        });
+    }
     // `N x …`
     let mut count = 1;
     let mut rest = text.as_str();
@@ -158,8 +176,11 @@ pub fn parse_aid_type(s: &str) -> Result<AidType, Refusal> {
     // A trailing amount: `15€`, `15,50 €`, `de 15 euros`.
     let mut unit_amount = None;
     let mut label = rest.trim();
-    let lower = label.to_lowercase();
-    let money = lower.ends_with('€') || lower.ends_with("euros") || lower.ends_with("eur");
+    let money = label.ends_with('€') || {
+        let tail = label.get(label.len().saturating_sub(5)..).unwrap_or("");
+        let tail = tail.to_ascii_lowercase();
+        tail.ends_with("euros") || tail.ends_with("eur")
+    };
     if money {
         let without = label
             .trim_end_matches('€')

@@ -366,3 +366,33 @@ const STREAMS: [(&str, &str); 2] = [(AIDS, "distributions"), (HOUSEHOLDS, "house
 fn own_files_for(_stream: &str, all: Vec<InboxFile>) -> Vec<InboxFile> {
     own_files(all)
 }
+
+/// `VIVRES_BENCH_DIR=<dir with accueils files> cargo test --release -p secours-catholique-aid bench_dir -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn bench_dir() {
+    let Ok(dir) = std::env::var("VIVRES_BENCH_DIR") else {
+        return;
+    };
+    let files = own_files(inbox::files_in(Path::new(&dir)).unwrap());
+    let bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(&f.path).unwrap().len())
+        .sum();
+    let start = std::time::Instant::now();
+    let (mut state, mut n) = (None, 0);
+    loop {
+        let b = read_files(&Config::default(), &files, AIDS, state.as_deref()).unwrap();
+        n += b.items.len() + b.rejects.len();
+        state = b.state;
+        if !b.more {
+            break;
+        }
+    }
+    let s = start.elapsed().as_secs_f64();
+    eprintln!(
+        "{n} records, {:.1} MB in {s:.2} s: {:.0} MB/s",
+        bytes as f64 / 1e6,
+        bytes as f64 / 1e6 / s
+    );
+}

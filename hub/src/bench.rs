@@ -141,7 +141,7 @@ api_token = {{ value = "token-lyon" }}
     let mut copied = 0u64;
     loop {
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {} FROM {} ORDER BY key LIMIT 10000 OFFSET {offset}",
+            "SELECT {} FROM {} ORDER BY rowid LIMIT 10000 OFFSET {offset}",
             columns.join(","),
             table.name
         )))
@@ -197,6 +197,11 @@ api_token = {{ value = "token-lyon" }}
         "  run             {} batches, read {}, quarantined {}",
         report.batches, report.counts.read, report.counts.quarantined
     );
+    for line in hub.warehouse.run_logs(report.id).await? {
+        if line.message.contains("plugin reads") || line.message.starts_with("http:") {
+            println!("  {}", line.message);
+        }
+    }
     hub.warehouse.close().await;
     ceiling.close().await;
     let _ = std::fs::remove_dir_all(&dir);

@@ -250,7 +250,7 @@ impl Warehouse {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(false)
-            .pragma("cache_size", "-32000")
+            .pragma("cache_size", "-16000")
             .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)

@@ -3,6 +3,9 @@
 -- Every fact row carries: source, stream, key (a keyed hash of the partner's
 -- key), territory, network, run_id, extracted_at, connector, connector_version,
 -- origin (the export file it came from), row_hash (to detect unchanged rows).
+-- Fact tables keep their rowid: rows append in arrival order and only the
+-- narrow (source, stream, key) index takes the random keys (much faster than
+-- WITHOUT ROWID tables, whose whole rows would be placed by random key).
 
 CREATE TABLE territories (
     id TEXT PRIMARY KEY,
@@ -118,7 +121,7 @@ CREATE TABLE households (
     programme TEXT, solidarity INTEGER, price_paid_cents INTEGER, reference_price_cents INTEGER,
     prescriber TEXT, enrolment_start TEXT, enrolment_end TEXT, enrolment_site TEXT,
     PRIMARY KEY (source, stream, key)
-) WITHOUT ROWID;
+);
 
 CREATE TABLE sites (
     source TEXT NOT NULL, stream TEXT NOT NULL, key TEXT NOT NULL,
@@ -129,7 +132,7 @@ CREATE TABLE sites (
     location_postcode TEXT, location_insee TEXT, location_epci TEXT, location_in_territory INTEGER,
     site_group TEXT, short_circuit INTEGER, siret TEXT,
     PRIMARY KEY (source, stream, key)
-) WITHOUT ROWID;
+);
 
 CREATE TABLE products (
     source TEXT NOT NULL, stream TEXT NOT NULL, key TEXT NOT NULL,
@@ -139,7 +142,7 @@ CREATE TABLE products (
     label TEXT NOT NULL, category TEXT, dfc_type TEXT NOT NULL, unit TEXT,
     organic INTEGER, producer TEXT, ean TEXT,
     PRIMARY KEY (source, stream, key)
-) WITHOUT ROWID;
+);
 
 CREATE TABLE distributions (
     source TEXT NOT NULL, stream TEXT NOT NULL, key TEXT NOT NULL,
@@ -150,7 +153,7 @@ CREATE TABLE distributions (
     kind TEXT NOT NULL, label TEXT, status TEXT, amount_cents INTEGER,
     quantity_kg REAL, contents TEXT, ordinal INTEGER NOT NULL,
     PRIMARY KEY (source, stream, key)
-) WITHOUT ROWID;
+);
 
 CREATE TABLE order_lines (
     source TEXT NOT NULL, stream TEXT NOT NULL, key TEXT NOT NULL,
@@ -163,7 +166,7 @@ CREATE TABLE order_lines (
     price_paid_cents INTEGER, reference_price_cents INTEGER,
     discount_percent REAL, food_bank_donation INTEGER NOT NULL,
     PRIMARY KEY (source, stream, key)
-) WITHOUT ROWID;
+);
 
 CREATE TABLE supplies (
     source TEXT NOT NULL, stream TEXT NOT NULL, key TEXT NOT NULL,
@@ -174,7 +177,7 @@ CREATE TABLE supplies (
     producer_postcode TEXT, producer_insee TEXT, producer_epci TEXT, producer_in_territory INTEGER,
     distance_km REAL, organic INTEGER, product TEXT, month TEXT,
     PRIMARY KEY (source, stream, key)
-) WITHOUT ROWID;
+);
 
 CREATE TABLE diagnostics (
     source TEXT NOT NULL, stream TEXT NOT NULL, key TEXT NOT NULL,
@@ -185,7 +188,7 @@ CREATE TABLE diagnostics (
     area_ha REAL, workers REAL, farm_type TEXT, departement TEXT,
     scores TEXT NOT NULL,
     PRIMARY KEY (source, stream, key)
-) WITHOUT ROWID;
+);
 
 CREATE TABLE participation (
     source TEXT NOT NULL, stream TEXT NOT NULL, key TEXT NOT NULL,
@@ -195,7 +198,7 @@ CREATE TABLE participation (
     household TEXT, site TEXT, date TEXT, kind TEXT NOT NULL, role TEXT,
     hours REAL, attendees INTEGER,
     PRIMARY KEY (source, stream, key)
-) WITHOUT ROWID;
+);
 
 CREATE TABLE pathways (
     source TEXT NOT NULL, stream TEXT NOT NULL, key TEXT NOT NULL,
@@ -205,7 +208,7 @@ CREATE TABLE pathways (
     worker TEXT NOT NULL, site TEXT, entry_date TEXT NOT NULL, exit_date TEXT,
     weekly_hours REAL, exit_label TEXT, exit_category TEXT, training_hours REAL,
     PRIMARY KEY (source, stream, key)
-) WITHOUT ROWID;
+);
 
 CREATE TABLE survey_responses (
     source TEXT NOT NULL, stream TEXT NOT NULL, key TEXT NOT NULL,
@@ -216,4 +219,4 @@ CREATE TABLE survey_responses (
     residence_postcode TEXT, residence_insee TEXT, residence_epci TEXT, residence_in_territory INTEGER,
     instrument TEXT NOT NULL, answers TEXT NOT NULL, raw_score INTEGER,
     PRIMARY KEY (source, stream, key)
-) WITHOUT ROWID;
+);

@@ -82,7 +82,8 @@ pub async fn openapi_json(
 }
 
 /// Prometheus metrics: runs by status, records by outcome, run durations,
-/// partner HTTP responses by status, queued jobs, API requests (admin).
+/// partner HTTP responses by status, plugin read time, queued jobs, API
+/// requests (admin).
 #[utoipa::path(get, path = "/metrics", tag = "ops", security(("bearer" = [])),
     responses(
         (status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain"),
@@ -222,6 +223,31 @@ async fn render(state: &AppState) -> Result<String, ApiError> {
         );
     }
 
+    // And per stream: "stream S: plugin reads 1.20s, normalising …".
+    out.push_str("# HELP vivres_plugin_read_seconds_total Time connector plugins spent answering reads.\n# TYPE vivres_plugin_read_seconds_total counter\n");
+    let rows = sqlx::query(
+        "SELECT r.source AS source, l.message AS message FROM run_logs l JOIN runs r ON r.id = l.run_id \
+         WHERE l.message LIKE 'stream %: plugin reads %'",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    let mut plugin: BTreeMap<String, f64> = BTreeMap::new();
+    for r in &rows {
+        let source: String = r.try_get("source").map_err(db)?;
+        let message: String = r.try_get("message").map_err(db)?;
+        if let Some(secs) = plugin_read_seconds(&message) {
+            *plugin.entry(source).or_default() += secs;
+        }
+    }
+    for (source, secs) in &plugin {
+        let _ = writeln!(
+            out,
+            "vivres_plugin_read_seconds_total{{source=\"{}\"}} {secs}",
+            esc(source)
+        );
+    }
+
     out.push_str("# HELP vivres_jobs Scheduler jobs by status.\n# TYPE vivres_jobs gauge\n");
     for (status, n) in state.inner.queue.counts().await? {
         let _ = writeln!(out, "vivres_jobs{{status=\"{}\"}} {n}", esc(&status));
@@ -285,6 +311,22 @@ fn http_statuses(message: &str) -> Vec<(String, u64)> {
         .collect()
 }
 
+/// `stream s: plugin reads 1.25s, …` → 1.25 (a `Duration` printed with `{:.2?}`).
+fn plugin_read_seconds(message: &str) -> Option<f64> {
+    let rest = &message[message.find("plugin reads ")? + "plugin reads ".len()..];
+    let value = rest.split([',', ' ']).next()?;
+    let (number, scale) = if let Some(n) = value.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = value.strip_suffix("µs") {
+        (n, 1e-6)
+    } else if let Some(n) = value.strip_suffix("ns") {
+        (n, 1e-9)
+    } else {
+        (value.strip_suffix('s')?, 1.0)
+    };
+    number.parse::<f64>().ok().map(|n| n * scale)
+}
+
 /// Escapes a Prometheus label value.
 fn esc(s: &str) -> String {
     s.replace('\\', "\\\\")
@@ -302,5 +344,9 @@ mod tests {
             vec![("200".to_string(), 12), ("429".to_string(), 2)]
         );
         assert!(super::http_statuses("http: 0 requests").is_empty());
+        let line = "stream deliveries: plugin reads 1.25s, normalising 3.00ms, commits 2.00s";
+        assert_eq!(super::plugin_read_seconds(line), Some(1.25));
+        let line = "stream x: plugin reads 850.00ms, normalising 1.00ms";
+        assert!((super::plugin_read_seconds(line).unwrap() - 0.85).abs() < 1e-9);
     }
 }

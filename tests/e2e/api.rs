@@ -490,6 +490,40 @@ async fn trigger_over_http_then_409_while_running_and_cursor_pages() {
     let page = s.get("/runs?status=failed", &token).await;
     assert_eq!(page["runs"].as_array().unwrap().len(), 0);
 
+    // Prometheus text: runs, records, durations, partner HTTP, plugin time, API.
+    let admin = s.token("admin", Role::Admin).await;
+    let metrics = s
+        .client
+        .get(format!("{}/metrics", s.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        metrics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let metrics = metrics.text().await.unwrap();
+    for expected in [
+        "vivres_runs{source=\"garden-lyon\",status=\"succeeded\"} 2",
+        &format!(
+            "vivres_records_total{{source=\"garden-lyon\",outcome=\"read\"}} {}",
+            read + second["counts"]["read"].as_u64().unwrap()
+        ),
+        "vivres_run_duration_seconds_count{source=\"garden-lyon\"} 2",
+        "vivres_partner_http_responses_total{source=\"garden-lyon\",status=\"200\"}",
+        "vivres_plugin_read_seconds_total{source=\"garden-lyon\"}",
+        "vivres_jobs{status=\"Done\"}",
+        "vivres_api_request_duration_seconds_count{method=\"POST\",route=\"/api/v1/sources/{id}/sync\",status=\"202\"} 2",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "{expected} missing in\n{metrics}"
+        );
+    }
+
     // The state, then an admin resets one stream.
     let state = s.get("/sources/garden-lyon/state", &token).await;
     let streams: Vec<&str> = state["streams"]
@@ -499,7 +533,6 @@ async fn trigger_over_http_then_409_while_running_and_cursor_pages() {
         .filter_map(|s| s["stream"].as_str())
         .collect();
     assert!(streams.contains(&"deliveries"), "{state}");
-    let admin = s.token("admin", Role::Admin).await;
     let (status, _) = s
         .call(
             Method::DELETE,

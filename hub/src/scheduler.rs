@@ -304,6 +304,9 @@ pub async fn run(
             schedules.push((source.id.clone(), parse_schedule(&source.id, expr)?));
         }
     }
+    for (source, schedule) in &schedules {
+        catch_up(&queue, source, schedule).await?;
+    }
     let tracker = TaskTracker::new();
     let ctx = Arc::new(Context {
         hub,
@@ -381,6 +384,54 @@ async fn named(
     })
 }
 
+/// Queues the latest tick a source's schedule missed while the hub was down
+/// (one run catches up, however many ticks were missed). Keyed like the tick
+/// itself, so it is never queued twice.
+async fn catch_up(
+    queue: &Queue,
+    source: &str,
+    schedule: &cron::Schedule,
+) -> Result<(), SchedulerError> {
+    let prefix = format!("schedule:{source}:");
+    let keys: Vec<String> = sqlx::query_scalar(
+        "SELECT idempotency_key FROM Jobs WHERE job_type = ? AND idempotency_key LIKE ? || '%'",
+    )
+    .bind(QUEUE)
+    .bind(&prefix)
+    .fetch_all(queue.storage.pool())
+    .await?;
+    let Some(last) = keys
+        .iter()
+        .filter_map(|k| k.strip_prefix(&prefix)?.parse::<i64>().ok())
+        .max()
+    else {
+        // Never scheduled before: nothing was missed.
+        return Ok(());
+    };
+    let (Some(last), now) = (
+        chrono::DateTime::<chrono::Utc>::from_timestamp(last, 0),
+        chrono::Utc::now(),
+    ) else {
+        return Ok(());
+    };
+    let missed = schedule
+        .after(&last)
+        .take(1_000_000)
+        .take_while(|t| *t <= now)
+        .last();
+    if let Some(tick) = missed {
+        tracing::info!(source, tick = %tick.to_rfc3339(), "catching up a tick missed while the hub was down");
+        queue
+            .push(
+                SyncJob::new(source, Trigger::Schedule),
+                None,
+                Some(format!("{prefix}{}", tick.timestamp())),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
 struct CronContext {
     source: String,
     queue: Queue,
@@ -401,11 +452,46 @@ async fn handle_tick(tick: Tick, ctx: Data<Arc<CronContext>>) -> Result<(), BoxD
 
 async fn handle_job(job: SyncJob, ctx: Data<Arc<Context>>) -> Result<(), BoxDynError> {
     let ctx: Arc<Context> = (*ctx).clone();
+    let source = job.source.clone();
+    let preset = job.run_id;
+    let began = crate::warehouse::now_rfc3339();
     // On its own task: syncs of different sources run in parallel.
     let done = ctx.tracker.spawn(execute(ctx.clone(), job)).await;
     match done {
         Ok(result) => result.map_err(Into::into),
-        Err(e) => Err(Box::new(e)),
+        Err(e) => {
+            // A panic in the sync: close its run, or the source stays blocked.
+            tracing::error!(source = %source, error = %e, "sync task failed");
+            let warehouse = &ctx.hub.warehouse;
+            if let Ok(running) = warehouse
+                .runs_page(
+                    Some(std::slice::from_ref(&source)),
+                    Some(RunStatus::Running),
+                    None,
+                    1,
+                )
+                .await
+            {
+                // Only a run this job started (not another process's).
+                let ours = running
+                    .into_iter()
+                    .filter(|r| Some(r.id) == preset || r.started_at >= began);
+                for run in ours {
+                    let _ = warehouse
+                        .finish_run(
+                            run.id,
+                            RunStatus::Failed,
+                            Some((
+                                "internal",
+                                "the sync stopped unexpectedly (logged on the hub)",
+                            )),
+                            &[],
+                        )
+                        .await;
+                }
+            }
+            Err(Box::new(e))
+        }
     }
 }
 

@@ -90,16 +90,18 @@ api_token = {{ value = "token-lyon" }}
 }
 
 fn fast_settings() -> ServeSettings {
-    let mut s = ServeSettings::default();
-    s.scheduler = SchedulerSettings {
-        poll_interval: Duration::from_millis(100),
-        retry_base: Duration::from_secs(1),
-        retry_max: Duration::from_secs(2),
-        max_attempts: 3,
-        concurrency: 4,
-    };
-    s.api.upload_limit_bytes = 64 * 1024;
-    s
+    ServeSettings {
+        scheduler: SchedulerSettings {
+            poll_interval: Duration::from_millis(100),
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(2),
+            max_attempts: 3,
+            concurrency: 4,
+        },
+        api: vivres::api::ApiSettings {
+            upload_limit_bytes: 64 * 1024,
+        },
+    }
 }
 
 /// A hub served in-process.

@@ -634,6 +634,16 @@ async fn openapi_document_validates_and_lists_every_served_route() {
         doc["openapi"]
     );
     assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
+    // It parses as an OpenAPI 3.1 document.
+    let spec: oas3::Spec =
+        serde_json::from_value(doc.clone()).expect("a valid OpenAPI 3.1 document");
+    assert_eq!(spec.paths.as_ref().map(|p| p.len()), Some(14));
+    for (path, _, op) in spec.operations() {
+        assert!(
+            op.responses.as_ref().is_some_and(|r| !r.is_empty()),
+            "{path}"
+        );
+    }
     // Every $ref resolves, every operation has responses.
     fn refs(v: &Value, out: &mut Vec<String>) {
         match v {

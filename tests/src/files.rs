@@ -56,14 +56,20 @@ pub enum Outcome {
         key: String,
         values: BTreeMap<String, serde_json::Value>,
     },
-    Quarantined { reason: String, field: String },
+    Quarantined {
+        reason: String,
+        field: String,
+    },
 }
 
 /// Writes every network's files under `out/<network>/`.
 pub fn write_all(out: &Path, seed: u64, size: usize) -> anyhow::Result<Vec<FileSet>> {
     let mut sets = Vec::new();
     for (name, write) in [
-        ("secours-catholique", secours::write as fn(&Path, u64, usize) -> anyhow::Result<FileSet>),
+        (
+            "secours-catholique",
+            secours::write as fn(&Path, u64, usize) -> anyhow::Result<FileSet>,
+        ),
         ("ugess", ugess::write),
         ("vrac", vrac::write),
         ("civam", civam::write),

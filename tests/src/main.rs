@@ -38,7 +38,12 @@ fn files(args: FilesArgs) -> anyhow::Result<()> {
     let expected = args.out.join("expected.json");
     std::fs::write(&expected, serde_json::to_vec_pretty(&sets)?)?;
     for set in &sets {
-        println!("{:<24} {} files, {} rows", set.connector, set.files.len(), set.rows_total);
+        println!(
+            "{:<24} {} files, {} rows",
+            set.connector,
+            set.files.len(),
+            set.rows_total
+        );
     }
     println!("expected outcomes: {}", expected.display());
     Ok(())

@@ -372,7 +372,7 @@ async fn run(
 
 /// Batches are merged up to this many records per transaction: fewer, larger
 /// transactions, each still with the checkpoint of its last batch.
-const COMMIT_RECORDS: usize = 4_000;
+const COMMIT_RECORDS: usize = 8_000;
 
 #[derive(Debug, Default)]
 struct Timings {
@@ -397,7 +397,8 @@ async fn sync_stream(
     options: &SyncOptions,
     log: &RunLog,
 ) -> Result<(Counts, Timings), Failure> {
-    let (queue, mut queued) = tokio::sync::mpsc::channel::<BatchWrite>(2);
+    // Room for about one transaction of typical batches, so the committer can merge them.
+    let (queue, mut queued) = tokio::sync::mpsc::channel::<BatchWrite>(16);
     let warehouse = hub.warehouse.clone();
     let committer_prov = prov.clone();
     let committer = tokio::spawn(async move {

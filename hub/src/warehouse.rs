@@ -251,7 +251,13 @@ impl Warehouse {
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(false)
             .pragma("cache_size", "-16000")
+            // Random keys dirty many index pages per commit; checkpointing less
+            // often writes each page to the database file once instead of per commit.
+            .pragma("wal_autocheckpoint", "16384")
             .pragma("temp_store", "memory");
+        // Each connection caches its prepared statements; multi-row ones are
+        // large, so keep the cache to the handful of lengths `pow2_chunks` makes.
+        let options = options.statement_cache_capacity(48);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -807,7 +813,7 @@ async fn upsert_rows(
     }
     let mut existing: HashMap<String, (i64, Option<String>)> = HashMap::with_capacity(rows.len());
     let keys: Vec<&str> = latest.keys().copied().collect();
-    for chunk in keys.chunks(900) {
+    for chunk in pow2_chunks(&keys, 512) {
         let placeholders = vec!["?"; chunk.len()].join(",");
         let sql = format!(
             "SELECT key, row_hash, origin FROM {} WHERE source = ? AND stream = ? AND key IN ({placeholders})",
@@ -866,7 +872,7 @@ async fn upsert_rows(
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
     let row_placeholder = format!("({})", vec!["?"; ncols].join(","));
-    for chunk in to_write.chunks(per_stmt) {
+    for chunk in pow2_chunks(&to_write, per_stmt) {
         let sql = format!(
             "INSERT INTO {} ({}) VALUES {} ON CONFLICT(source, stream, key) DO UPDATE SET {}",
             table.name,
@@ -909,7 +915,7 @@ async fn insert_rejects(
     at: &str,
     rejects: &[Reject],
 ) -> Result<(), WarehouseError> {
-    for chunk in rejects.chunks(500) {
+    for chunk in pow2_chunks(rejects, 256) {
         let sql = format!(
             "INSERT INTO quarantine (source, stream, run_id, key, origin, line, reason, field, detail, payload_hash, created_at) VALUES {}",
             vec!["(?,?,?,?,?,?,?,?,?,?,?)"; chunk.len()].join(",")
@@ -966,6 +972,23 @@ async fn insert_logs(
     Ok(())
 }
 
+/// Splits into runs whose lengths are powers of two (at most `max`): a
+/// multi-row statement is prepared and cached per length, so a few lengths
+/// keep the statement cache small however batch sizes vary.
+fn pow2_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let cap = if max == 0 { 1 } else { 1usize << max.ilog2() };
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let len = cap.min(1usize << rest.len().ilog2());
+        let (head, tail) = rest.split_at(len);
+        rest = tail;
+        Some(head)
+    })
+}
+
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
@@ -994,6 +1017,20 @@ fn owner_is_alive(pid: Option<i64>, host: Option<&str>, heartbeat: &str) -> bool
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pow2_chunks_cover_everything_with_few_lengths() {
+        let items: Vec<u32> = (0..1_000).collect();
+        let chunks: Vec<&[u32]> = pow2_chunks(&items, 300).collect();
+        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 1_000);
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c.len().is_power_of_two() && c.len() <= 256)
+        );
+        assert_eq!(chunks.concat(), items);
+        assert_eq!(pow2_chunks(&items[..0], 8).count(), 0);
+    }
 
     #[tokio::test]
     async fn schema_matches_the_migrations() {

@@ -207,3 +207,108 @@ api_token = {{ value = "token-lyon" }}
     let _ = std::fs::remove_dir_all(&dir);
     Ok(0)
 }
+
+/// Writes Secours Catholique exports (in this child process, so the bench's
+/// peak RSS is the hub's own) and their file list as `set.json`.
+pub fn write_files(rows: usize, out: &std::path::Path) -> anyhow::Result<i32> {
+    std::fs::create_dir_all(out)?;
+    let set = partner_sim::files::secours::write(out, 1, rows)?;
+    std::fs::write(out.join("set.json"), serde_json::to_vec(&set)?)?;
+    Ok(0)
+}
+
+/// Syncs ~`mb` MB of Secours Catholique CSV exports from an inbox.
+pub async fn run_files(mb: usize, data_dir: Option<PathBuf>) -> anyhow::Result<i32> {
+    let dir = data_dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("vivres-bench-files-{}", std::process::id()))
+    });
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    let files_dir = dir.join("partner-files");
+    // About 100 bytes a line, two team files.
+    let rows = (mb * 1_000_000 / 100 / 2).max(100);
+    let status = std::process::Command::new(std::env::current_exe()?)
+        .args(["bench-files", "--rows", &rows.to_string(), "--out"])
+        .arg(&files_dir)
+        .status()?;
+    if !status.success() {
+        bail!("writing the partner files failed");
+    }
+    let set: partner_sim::files::FileSet =
+        serde_json::from_slice(&std::fs::read(files_dir.join("set.json"))?)?;
+    let plugins_dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../plugins/target/wasm32-wasip2/release"
+    );
+    let toml = format!(
+        r#"
+[hub]
+data_dir = "{dir}"
+plugins_dir = "{plugins_dir}"
+[[territories]]
+id = "lyon"
+name = "Métropole de Lyon"
+epci = ["200046977"]
+[[sources]]
+id = "bench"
+connector = "secours-catholique-aid"
+network = "secours-catholique"
+territory = "lyon"
+inbox = true
+"#,
+        dir = dir.display()
+    );
+    let mut vars = BTreeMap::new();
+    vars.insert(
+        "VIVRES_PSEUDONYM_KEY".to_string(),
+        crate::privacy::Pseudonymiser::generate_key()
+            .expose()
+            .to_string(),
+    );
+    let config = Config::parse("bench", &toml, &vars)?;
+    let hub = Hub::start(config, vars).await?;
+    let inbox = dir.join("inbox").join("bench");
+    let mut bytes = 0u64;
+    for f in &set.files {
+        bytes += std::fs::metadata(f)?.len();
+        crate::inbox::add_file(&inbox, f)?;
+    }
+    let rss_before = peak_rss_mib().unwrap_or(0.0);
+    let t = Instant::now();
+    let report = sync_source(&hub, "bench", &SyncOptions::default()).await?;
+    let secs = t.elapsed().as_secs_f64();
+    if report.status != crate::warehouse::RunStatus::Succeeded {
+        bail!("the sync failed: {}", report.error.unwrap_or_default());
+    }
+    // Each stream (aids, households) reads every file once.
+    println!(
+        "vivres bench: {} Secours Catholique files, {:.1} MB (Windows-1252, ;), streams aids + households",
+        set.files.len(),
+        bytes as f64 / 1e6
+    );
+    println!(
+        "  end to end      {:>9.1} MB/s of file per stream pass ({:.1} MB read twice in {secs:.2} s)",
+        2.0 * bytes as f64 / 1e6 / secs,
+        bytes as f64 / 1e6
+    );
+    println!(
+        "  records         {:>9} read = {} stored + {} quarantined, {:.0} records/s",
+        report.counts.read,
+        report.counts.inserted + report.counts.updated + report.counts.unchanged,
+        report.counts.quarantined,
+        report.counts.read as f64 / secs
+    );
+    println!(
+        "  peak RSS        {:>9.1} MiB (hub started at {rss_before:.1} MiB)",
+        peak_rss_mib().unwrap_or(0.0)
+    );
+    for line in hub.warehouse.run_logs(report.id).await? {
+        if line.message.contains("plugin reads") {
+            println!("  {}", line.message);
+        }
+    }
+    hub.warehouse.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(0)
+}

@@ -98,6 +98,9 @@ pub enum Command {
         /// Deliveries to sync.
         #[arg(long, default_value_t = 100_000)]
         records: usize,
+        /// Instead: sync Secours Catholique CSV exports (Windows-1252) of about this many MB.
+        #[arg(long)]
+        files_mb: Option<usize>,
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
@@ -114,6 +117,14 @@ pub enum Command {
     Token {
         #[command(subcommand)]
         action: TokenAction,
+    },
+    /// (internal) write the partner files for `vivres bench --files-mb`.
+    #[command(hide = true)]
+    BenchFiles {
+        #[arg(long)]
+        rows: usize,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// (internal) serve the partner simulator for `vivres bench`.
     #[command(hide = true)]
@@ -323,7 +334,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Quarantine { action } => quarantine(&cli.config, action).await,
         Command::Connector { action } => connector(action).await,
         Command::Demo { size, data_dir } => crate::demo::run(&cli.config, &data_dir, size).await,
-        Command::Bench { records, data_dir } => crate::bench::run(records, data_dir).await,
+        Command::Bench {
+            files_mb: Some(mb),
+            data_dir,
+            ..
+        } => crate::bench::run_files(mb, data_dir).await,
+        Command::Bench {
+            records, data_dir, ..
+        } => crate::bench::run(records, data_dir).await,
+        Command::BenchFiles { rows, out } => crate::bench::write_files(rows, &out),
         Command::BenchSimulator { size } => crate::bench::serve_simulator(size).await,
         Command::Serve {
             listen,

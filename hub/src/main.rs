@@ -1,6 +1,7 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    limit_malloc_arenas();
     let cli = vivres::cli::Cli::parse();
     vivres::cli::init_tracing(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -19,5 +20,16 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {e:#}");
             std::process::ExitCode::from(1)
         }
+    }
+}
+
+/// glibc gives each thread that allocates its own malloc arena; with wasmtime,
+/// tokio and SQLite threads that is most of the hub's resident memory. Two
+/// arenas cost nothing measurable in throughput.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }

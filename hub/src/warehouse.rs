@@ -250,7 +250,7 @@ impl Warehouse {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(false)
-            .pragma("cache_size", "-16000")
+            .pragma("cache_size", "-8000")
             // Random keys dirty many index pages per commit; checkpointing less
             // often writes each page to the database file once instead of per commit.
             .pragma("wal_autocheckpoint", "16384")

@@ -24,7 +24,8 @@ fn main() -> std::process::ExitCode {
 fn run() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let task = args.next().unwrap_or_default();
-    let rest: Vec<String> = args.collect();
+    // `cargo xtask bench -- --records 10` and `cargo xtask bench --records 10` alike.
+    let rest: Vec<String> = args.skip_while(|a| a == "--").collect();
     let root = root();
     match task.as_str() {
         "build-plugins" => build_plugins(&root),

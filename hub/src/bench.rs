@@ -40,18 +40,7 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 pub async fn run(records: usize, data_dir: Option<PathBuf>) -> anyhow::Result<i32> {
-    let tmp;
-    let dir = match data_dir {
-        Some(d) => d,
-        None => {
-            tmp = std::env::temp_dir().join(format!("vivres-bench-{}", std::process::id()));
-            tmp.clone()
-        }
-    };
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
-    }
-    std::fs::create_dir_all(&dir)?;
+    let dir = fresh_dir(data_dir, "vivres-bench")?;
 
     let exe = std::env::current_exe()?;
     let mut child = std::process::Command::new(exe)
@@ -70,19 +59,8 @@ pub async fn run(records: usize, data_dir: Option<PathBuf>) -> anyhow::Result<i3
         bail!("the simulator process did not start");
     }
 
-    let plugins_dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../plugins/target/wasm32-wasip2/release"
-    );
-    let toml = format!(
+    let source = format!(
         r#"
-[hub]
-data_dir = "{dir}"
-plugins_dir = "{plugins_dir}"
-[[territories]]
-id = "lyon"
-name = "Métropole de Lyon"
-epci = ["200046977"]
 [[sources]]
 id = "bench"
 connector = "cocagne-gardens"
@@ -97,18 +75,9 @@ garden = "bench"
 page_size = 500
 [sources.secrets]
 api_token = {{ value = "token-lyon" }}
-"#,
-        dir = dir.display()
+"#
     );
-    let mut vars = BTreeMap::new();
-    vars.insert(
-        "VIVRES_PSEUDONYM_KEY".to_string(),
-        crate::privacy::Pseudonymiser::generate_key()
-            .expose()
-            .to_string(),
-    );
-    let config = Config::parse("bench", &toml, &vars)?;
-    let hub = Hub::start(config, vars).await?;
+    let hub = bench_hub(&dir, &source).await?;
     let rss_before = peak_rss_mib().unwrap_or(0.0);
 
     let t = Instant::now();
@@ -219,12 +188,7 @@ pub fn write_files(rows: usize, out: &std::path::Path) -> anyhow::Result<i32> {
 
 /// Syncs ~`mb` MB of Secours Catholique CSV exports from an inbox.
 pub async fn run_files(mb: usize, data_dir: Option<PathBuf>) -> anyhow::Result<i32> {
-    let dir = data_dir.unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("vivres-bench-files-{}", std::process::id()))
-    });
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
-    }
+    let dir = fresh_dir(data_dir, "vivres-bench-files")?;
     let files_dir = dir.join("partner-files");
     // About 100 bytes a line, two team files.
     let rows = (mb * 1_000_000 / 100 / 2).max(100);
@@ -237,19 +201,9 @@ pub async fn run_files(mb: usize, data_dir: Option<PathBuf>) -> anyhow::Result<i
     }
     let set: partner_sim::files::FileSet =
         serde_json::from_slice(&std::fs::read(files_dir.join("set.json"))?)?;
-    let plugins_dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../plugins/target/wasm32-wasip2/release"
-    );
-    let toml = format!(
+    let hub = bench_hub(
+        &dir,
         r#"
-[hub]
-data_dir = "{dir}"
-plugins_dir = "{plugins_dir}"
-[[territories]]
-id = "lyon"
-name = "Métropole de Lyon"
-epci = ["200046977"]
 [[sources]]
 id = "bench"
 connector = "secours-catholique-aid"
@@ -257,17 +211,8 @@ network = "secours-catholique"
 territory = "lyon"
 inbox = true
 "#,
-        dir = dir.display()
-    );
-    let mut vars = BTreeMap::new();
-    vars.insert(
-        "VIVRES_PSEUDONYM_KEY".to_string(),
-        crate::privacy::Pseudonymiser::generate_key()
-            .expose()
-            .to_string(),
-    );
-    let config = Config::parse("bench", &toml, &vars)?;
-    let hub = Hub::start(config, vars).await?;
+    )
+    .await?;
     let inbox = dir.join("inbox").join("bench");
     let mut bytes = 0u64;
     for f in &set.files {
@@ -311,4 +256,45 @@ inbox = true
     hub.warehouse.close().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(0)
+}
+
+/// A clean directory for a bench run (`data_dir`, or a temporary one).
+fn fresh_dir(data_dir: Option<PathBuf>, prefix: &str) -> anyhow::Result<PathBuf> {
+    let dir = data_dir
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("{prefix}-{}", std::process::id())));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// A hub on a fresh warehouse in `dir` with the Lyon territory, one `source`
+/// (TOML, id `bench`) and a throwaway pseudonymisation key.
+async fn bench_hub(dir: &std::path::Path, source: &str) -> anyhow::Result<Hub> {
+    let plugins_dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../plugins/target/wasm32-wasip2/release"
+    );
+    let toml = format!(
+        r#"
+[hub]
+data_dir = "{dir}"
+plugins_dir = "{plugins_dir}"
+[[territories]]
+id = "lyon"
+name = "Métropole de Lyon"
+epci = ["200046977"]
+{source}"#,
+        dir = dir.display()
+    );
+    let mut vars = BTreeMap::new();
+    vars.insert(
+        "VIVRES_PSEUDONYM_KEY".to_string(),
+        crate::privacy::Pseudonymiser::generate_key()
+            .expose()
+            .to_string(),
+    );
+    let config = Config::parse("bench", &toml, &vars)?;
+    Ok(Hub::start(config, vars).await?)
 }

@@ -15,7 +15,7 @@ use tracing::Instrument as _;
 
 use crate::app::Hub;
 use crate::model::{Batch, ConnectorError};
-use crate::plugin_host::{Grants, HostError, LogLevel, LogLine};
+use crate::plugin_host::{Grants, HostError, LogLine};
 use crate::warehouse::{
     BatchWrite, Counts, LogRecord, Provenance, RunReport, RunStatus, WarehouseError,
 };
@@ -164,14 +164,7 @@ impl RunLog {
     fn sink(&self, redactor: crate::privacy::Redactor) -> crate::plugin_host::LogSink {
         let log = self.clone();
         Arc::new(move |line: LogLine| {
-            let level = match line.level {
-                LogLevel::Trace => "trace",
-                LogLevel::Debug => "debug",
-                LogLevel::Info => "info",
-                LogLevel::Warn => "warn",
-                LogLevel::Error => "error",
-            };
-            log.push(level, redactor.redact(&line.message));
+            log.push(line.level.as_str(), redactor.redact(&line.message));
         })
     }
 }

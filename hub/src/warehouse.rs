@@ -50,6 +50,9 @@ impl Value {
     pub fn opt_text(s: Option<String>) -> Value {
         s.map(Value::Text).unwrap_or(Value::Null)
     }
+    pub fn opt_int(v: Option<i64>) -> Value {
+        v.map(Value::Int).unwrap_or(Value::Null)
+    }
     pub fn opt_u32(v: Option<u32>) -> Value {
         v.map(|v| Value::Int(i64::from(v))).unwrap_or(Value::Null)
     }

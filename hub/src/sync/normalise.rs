@@ -2,10 +2,12 @@
 //! pseudonymise person identifiers and keys, resolve residences. A record that
 //! fails becomes a quarantine entry with its reason and field.
 
+use std::borrow::Cow;
+
 use sha2::{Digest, Sha256};
 
 use crate::geo::{Gazetteer, Residence};
-use crate::model::{self, Date, Entity, Item, Location, PersonId, Reject, RejectReason};
+use crate::model::{Date, Entity, Item, Location, PersonId, Reject, RejectReason};
 use crate::privacy::Pseudonymiser;
 use crate::warehouse::{Row, Value};
 
@@ -21,7 +23,7 @@ pub struct Context<'a> {
 
 struct Refusal {
     reason: RejectReason,
-    field: &'static str,
+    field: Cow<'static, str>,
     detail: String,
 }
 
@@ -46,7 +48,7 @@ impl Context<'_> {
                 origin: item.origin,
                 line: None,
                 reason: refusal.reason,
-                field: refusal.field.to_string(),
+                field: refusal.field.into_owned(),
                 detail: refusal.detail,
             }),
         }
@@ -56,7 +58,7 @@ impl Context<'_> {
         if p.local_id.trim().is_empty() {
             return Err(Refusal {
                 reason: RejectReason::MissingRequired,
-                field,
+                field: field.into(),
                 detail: "empty person identifier".into(),
             });
         }
@@ -77,19 +79,8 @@ impl Context<'_> {
         };
         let r: Residence = self.gazetteer.resolve(loc).map_err(|e| Refusal {
             reason: e.reason,
-            field: if e.field == "postcode" {
-                match field {
-                    "residence" => "residence.postcode",
-                    "location" => "location.postcode",
-                    _ => "producer_location.postcode",
-                }
-            } else {
-                match field {
-                    "residence" => "residence.commune",
-                    "location" => "location.commune",
-                    _ => "producer_location.commune",
-                }
-            },
+            // `residence.postcode`, `location.commune`, `producer_location.insee`…
+            field: format!("{field}.{}", e.field).into(),
             detail: e.detail,
         })?;
         let in_territory = r
@@ -125,14 +116,11 @@ impl Context<'_> {
                     V::opt_label(h.reste_a_vivre),
                     date(h.rights_from, "rights_from")?,
                     date(h.rights_to, "rights_to")?,
-                    amount(h.monthly_cap, "monthly_cap")?,
+                    V::opt_int(h.monthly_cap),
                     V::opt_text(e.map(|e| e.programme.clone())),
                     e.map(|e| V::Bool(e.solidarity)).unwrap_or(V::Null),
-                    amount(e.and_then(|e| e.price_paid), "enrolment.price_paid")?,
-                    amount(
-                        e.and_then(|e| e.reference_price),
-                        "enrolment.reference_price",
-                    )?,
+                    V::opt_int(e.and_then(|e| e.price_paid)),
+                    V::opt_int(e.and_then(|e| e.reference_price)),
                     V::opt_text(e.and_then(|e| e.prescriber.clone())),
                     date(e.and_then(|e| e.start), "enrolment.start")?,
                     date(e.and_then(|e| e.end), "enrolment.end")?,
@@ -175,7 +163,7 @@ impl Context<'_> {
                 V::label(d.kind),
                 V::opt_text(d.label.clone()),
                 V::opt_label(d.status),
-                amount(d.amount, "amount")?,
+                V::opt_int(d.amount),
                 quantity(d.quantity_kg, "quantity_kg")?,
                 V::opt_text(d.contents.clone()),
                 V::Int(i64::from(d.ordinal)),
@@ -184,7 +172,7 @@ impl Context<'_> {
                 if !o.quantity.is_finite() {
                     return Err(Refusal {
                         reason: RejectReason::InvalidQuantity,
-                        field: "quantity",
+                        field: "quantity".into(),
                         detail: "not a number".into(),
                     });
                 }
@@ -199,10 +187,10 @@ impl Context<'_> {
                     dfc(&o.dfc_type),
                     V::Real(o.quantity),
                     V::opt_text(o.unit.clone()),
-                    amount(o.unit_price_paid, "unit_price_paid")?,
-                    amount(o.unit_reference_price, "unit_reference_price")?,
-                    amount(o.price_paid, "price_paid")?,
-                    amount(o.reference_price, "reference_price")?,
+                    V::opt_int(o.unit_price_paid),
+                    V::opt_int(o.unit_reference_price),
+                    V::opt_int(o.price_paid),
+                    V::opt_int(o.reference_price),
                     finite(
                         o.discount_percent,
                         "discount_percent",
@@ -256,7 +244,7 @@ impl Context<'_> {
                 {
                     return Err(Refusal {
                         reason: RejectReason::InconsistentDates,
-                        field: "exit",
+                        field: "exit".into(),
                         detail: "exit before entry".into(),
                     });
                 }
@@ -281,7 +269,7 @@ impl Context<'_> {
                     })
                     .ok_or(Refusal {
                         reason: RejectReason::InvalidDate,
-                        field: "submitted_at",
+                        field: "submitted_at".into(),
                         detail: "timestamp out of range".into(),
                     })?;
                 vec![
@@ -314,14 +302,10 @@ fn date(d: Option<Date>, field: &'static str) -> Refused<Value> {
         ))),
         None => Err(Refusal {
             reason: RejectReason::InvalidDate,
-            field,
+            field: field.into(),
             detail: "no such calendar date".into(),
         }),
     }
-}
-
-fn amount(a: Option<i64>, _field: &'static str) -> Refused<Value> {
-    Ok(a.map(Value::Int).unwrap_or(Value::Null))
 }
 
 fn quantity(q: Option<f64>, field: &'static str) -> Refused<Value> {
@@ -330,7 +314,7 @@ fn quantity(q: Option<f64>, field: &'static str) -> Refused<Value> {
         Some(q) if q.is_finite() && q >= 0.0 => Ok(Value::Real(q)),
         Some(_) => Err(Refusal {
             reason: RejectReason::InvalidQuantity,
-            field,
+            field: field.into(),
             detail: "negative or not a number".into(),
         }),
     }
@@ -342,7 +326,7 @@ fn finite(q: Option<f64>, field: &'static str, reason: RejectReason) -> Refused<
         Some(q) if q.is_finite() => Ok(Value::Real(q)),
         Some(_) => Err(Refusal {
             reason,
-            field,
+            field: field.into(),
             detail: "not a number".into(),
         }),
     }
@@ -352,7 +336,7 @@ fn required(s: &str, field: &'static str) -> Refused<Value> {
     if s.trim().is_empty() {
         Err(Refusal {
             reason: RejectReason::MissingRequired,
-            field,
+            field: field.into(),
             detail: "empty".into(),
         })
     } else {
@@ -396,15 +380,11 @@ pub fn row_hash(values: &[Value]) -> i64 {
     i64::from_le_bytes(first)
 }
 
-/// The quarantine keeps only a hash of what was refused. Debug output of the
-/// model masks person identifiers, so hash the fields through it plus the
-/// raw ids' own hash.
+/// The quarantine keeps only a hash of what was refused: the partner's key
+/// (unique within the source) and the record's fields.
 fn payload_hash(item: &Item) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(item.key.as_bytes());
     h.update(format!("{:?}", item.entity).as_bytes());
-    if let Entity::Household(model::Household { person, .. }) = &item.entity {
-        h.update(person.local_id.as_bytes());
-    }
     h.finalize().into()
 }

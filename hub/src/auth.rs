@@ -7,17 +7,16 @@
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::Row as _;
 
-use crate::warehouse::{Warehouse, now_rfc3339};
+use crate::warehouse::{Warehouse, WarehouseError};
 
 /// Prefix of every token, so that a leaked one is recognisable in a scan.
 pub const TOKEN_PREFIX: &str = "vvr_";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
     #[error("a live token is already named `{0}` (revoke it first)")]
     NameTaken(String),
     #[error("`{0}` is not a token name (letters, digits, `-`, `_`, `.`, `@`; at most 64)")]
@@ -151,57 +150,34 @@ pub async fn create(warehouse: &Warehouse, name: &str, role: &Role) -> Result<St
         Role::Coordinator { territories } => territories.join(","),
         _ => String::new(),
     };
-    let done = sqlx::query(
-        "INSERT INTO api_tokens (name, role, territories, token_sha256, created_at) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(name)
-    .bind(role.name())
-    .bind(territories)
-    .bind(hash_token(&token))
-    .bind(now_rfc3339())
-    .execute(warehouse.pool())
-    .await;
-    match done {
-        Ok(_) => Ok(token),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            Err(AuthError::NameTaken(name.to_string()))
-        }
+    match warehouse
+        .create_token(name, role.name(), &territories, &hash_token(&token))
+        .await
+    {
+        Ok(()) => Ok(token),
+        Err(WarehouseError::NameTaken(_)) => Err(AuthError::NameTaken(name.to_string())),
         Err(e) => Err(e.into()),
     }
 }
 
 /// Every token, live and revoked, oldest first.
 pub async fn list(warehouse: &Warehouse) -> Result<Vec<TokenInfo>, AuthError> {
-    let rows = sqlx::query(
-        "SELECT name, role, territories, created_at, revoked_at FROM api_tokens ORDER BY id",
-    )
-    .fetch_all(warehouse.pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(TokenInfo {
-                name: r.try_get("name")?,
-                role: role_of(
-                    &r.try_get::<String, _>("role")?,
-                    &r.try_get::<String, _>("territories")?,
-                ),
-                created_at: r.try_get("created_at")?,
-                revoked_at: r.try_get("revoked_at")?,
-            })
+    Ok(warehouse
+        .list_tokens()
+        .await?
+        .into_iter()
+        .map(|t| TokenInfo {
+            role: role_of(&t.role, &t.territories),
+            name: t.name,
+            created_at: t.created_at,
+            revoked_at: t.revoked_at,
         })
-        .collect()
+        .collect())
 }
 
 /// Revokes the live token of that name: it stops working at once.
 pub async fn revoke(warehouse: &Warehouse, name: &str) -> Result<(), AuthError> {
-    let done =
-        sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL")
-            .bind(now_rfc3339())
-            .bind(name)
-            .execute(warehouse.pool())
-            .await?
-            .rows_affected();
-    if done == 0 {
+    if !warehouse.revoke_token(name).await? {
         return Err(AuthError::NoSuchToken(name.to_string()));
     }
     Ok(())
@@ -215,21 +191,12 @@ pub async fn authenticate(
     if !token.starts_with(TOKEN_PREFIX) {
         return Ok(None);
     }
-    let row = sqlx::query(
-        "SELECT name, role, territories FROM api_tokens WHERE token_sha256 = ? AND revoked_at IS NULL",
-    )
-    .bind(hash_token(token))
-    .fetch_optional(warehouse.pool())
-    .await?;
-    let Some(row) = row else {
+    let Some((name, role, territories)) = warehouse.live_token(&hash_token(token)).await? else {
         return Ok(None);
     };
     Ok(Some(Principal {
-        name: row.try_get("name")?,
-        role: role_of(
-            &row.try_get::<String, _>("role")?,
-            &row.try_get::<String, _>("territories")?,
-        ),
+        name,
+        role: role_of(&role, &territories),
     }))
 }
 
@@ -239,30 +206,26 @@ mod tests {
 
     #[tokio::test]
     async fn tokens_are_stored_hashed_and_revocable() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("w.sqlite").display());
-        let w = Warehouse::open(&url).await.unwrap();
+        let db = crate::warehouse::testing::TestDb::new().await;
+        let w = &db.warehouse;
         let role = role_from("coordinator", &["lyon".into()], &["lyon"]).unwrap();
-        let token = create(&w, "alice", &role).await.unwrap();
+        let token = create(w, "alice", &role).await.unwrap();
         assert!(token.starts_with(TOKEN_PREFIX));
         assert_eq!(token.len(), TOKEN_PREFIX.len() + 64);
-        let stored: Vec<String> = sqlx::query_scalar("SELECT token_sha256 FROM api_tokens")
-            .fetch_all(w.pool())
-            .await
-            .unwrap();
-        assert_eq!(stored, vec![hash_token(&token)]);
-        let p = authenticate(&w, &token).await.unwrap().unwrap();
+        let stored = w.inspect("SELECT token_sha256 FROM api_tokens").await.unwrap();
+        assert_eq!(stored, vec![vec![Some(hash_token(&token))]]);
+        let p = authenticate(w, &token).await.unwrap().unwrap();
         assert_eq!(p.name, "alice");
         assert!(p.can_act_on("lyon") && !p.can_act_on("toulouse"));
         assert!(matches!(
-            create(&w, "alice", &Role::Admin).await,
+            create(w, "alice", &Role::Admin).await,
             Err(AuthError::NameTaken(_))
         ));
-        revoke(&w, "alice").await.unwrap();
-        assert!(authenticate(&w, &token).await.unwrap().is_none());
+        revoke(w, "alice").await.unwrap();
+        assert!(authenticate(w, &token).await.unwrap().is_none());
         // The name is free again once revoked.
-        create(&w, "alice", &Role::Evaluator).await.unwrap();
-        assert_eq!(list(&w).await.unwrap().len(), 2);
+        create(w, "alice", &Role::Evaluator).await.unwrap();
+        assert_eq!(list(w).await.unwrap().len(), 2);
         assert!(matches!(
             role_from("coordinator", &[], &["lyon"]),
             Err(AuthError::NoTerritory)

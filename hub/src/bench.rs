@@ -10,24 +10,38 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use sqlx::{AssertSqlSafe, Row as _};
 
 use crate::app::Hub;
 use crate::config::Config;
 use crate::sync::{SyncOptions, sync_source};
-use crate::warehouse::{Warehouse, schema};
 
 pub async fn serve_simulator(size: usize) -> anyhow::Result<i32> {
     let mut config = partner_sim::SimConfig::demo(7, size);
     config.gardens.truncate(1);
+    let garden = config
+        .gardens
+        .first()
+        .map(|g| g.id.clone())
+        .unwrap_or_default();
     let sim = partner_sim::start(config).await?;
     println!("{}", sim.addr());
-    // Serve until the parent closes our stdin.
-    let _ = tokio::task::spawn_blocking(|| {
-        let mut buf = String::new();
-        let _ = std::io::stdin().read_line(&mut buf);
-    })
-    .await;
+    // Serve until the parent closes our stdin; `change <share>` changes that
+    // share of the garden's deliveries and answers how many.
+    let (lines, mut commands) = tokio::sync::mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    while let Some(line) = commands.recv().await {
+        if let Some(share) = line.strip_prefix("change ") {
+            let share: f64 = share.trim().parse().unwrap_or(0.0);
+            println!("{}", sim.change_share(&garden, share).len());
+        }
+    }
     sim.shutdown().await;
     Ok(0)
 }
@@ -39,26 +53,71 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-pub async fn run(records: usize, data_dir: Option<PathBuf>) -> anyhow::Result<i32> {
+/// The simulator in a child process (so the hub's peak RSS is its own).
+struct SimChild {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    addr: String,
+}
+
+impl SimChild {
+    fn start(records: usize) -> anyhow::Result<SimChild> {
+        let exe = std::env::current_exe()?;
+        let mut child = std::process::Command::new(exe)
+            .args(["bench-simulator", "--size", &records.to_string()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .context("cannot start the simulator process")?;
+        let stdin = child.stdin.take();
+        let Some(out) = child.stdout.take() else {
+            let _ = child.kill();
+            bail!("the simulator process has no output");
+        };
+        let mut stdout = std::io::BufReader::new(out);
+        let mut addr = String::new();
+        stdout.read_line(&mut addr)?;
+        let addr = addr.trim().to_string();
+        if addr.is_empty() {
+            let _ = child.kill();
+            bail!("the simulator process did not start");
+        }
+        Ok(SimChild {
+            child,
+            stdin,
+            stdout,
+            addr,
+        })
+    }
+
+    /// Changes a share of the deliveries; returns how many changed.
+    fn change(&mut self, share: f64) -> anyhow::Result<usize> {
+        use std::io::Write as _;
+        let stdin = self.stdin.as_mut().context("the simulator's input is closed")?;
+        writeln!(stdin, "change {share}")?;
+        stdin.flush()?;
+        let mut line = String::new();
+        self.stdout.read_line(&mut line)?;
+        Ok(line.trim().parse()?)
+    }
+
+    fn stop(mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// `vivres bench --records N [--database URL]`: a full sync of N deliveries,
+/// the physical ceiling, then the incremental cost (nothing new; 1 % changed).
+pub async fn run(
+    records: usize,
+    data_dir: Option<PathBuf>,
+    database: Option<String>,
+) -> anyhow::Result<i32> {
     let dir = fresh_dir(data_dir, "vivres-bench")?;
-
-    let exe = std::env::current_exe()?;
-    let mut child = std::process::Command::new(exe)
-        .args(["bench-simulator", "--size", &records.to_string()])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .context("cannot start the simulator process")?;
-    let mut addr = String::new();
-    if let Some(out) = child.stdout.take() {
-        std::io::BufReader::new(out).read_line(&mut addr)?;
-    }
-    let addr = addr.trim().to_string();
-    if addr.is_empty() {
-        let _ = child.kill();
-        bail!("the simulator process did not start");
-    }
-
+    let sim = SimChild::start(records)?;
+    let addr = sim.addr.clone();
     let source = format!(
         r#"
 [[sources]]
@@ -77,84 +136,49 @@ page_size = 500
 api_token = {{ value = "token-lyon" }}
 "#
     );
-    let hub = bench_hub(&dir, &source).await?;
+    let db = BenchDb::create(&dir, database.as_deref()).await?;
+    let hub = bench_hub(&dir, &db.url, &source).await?;
     let rss_before = peak_rss_mib().unwrap_or(0.0);
 
     let t = Instant::now();
     let report = sync_source(&hub, "bench", &SyncOptions::default()).await?;
     let sync_secs = t.elapsed().as_secs_f64();
     let rss_sync = peak_rss_mib().unwrap_or(0.0);
-    drop(child.stdin.take());
-    let _ = child.wait();
     if report.status != crate::warehouse::RunStatus::Succeeded {
+        sim.stop();
         bail!("the sync failed: {}", report.error.unwrap_or_default());
     }
     let stored = report.counts.inserted;
+    let streams = hub.warehouse.run_streams(report.id).await?;
 
-    // The ceiling: the same rows, straight through sqlx, multi-row INSERTs of
-    // 1,000 rows in transactions, into a fresh file.
-    let ceiling = Warehouse::open(&format!(
-        "sqlite://{}",
-        dir.join("ceiling.sqlite").display()
-    ))
-    .await?;
-    let table = schema::table(crate::model::EntityKind::Distribution);
-    let columns: Vec<&str> = schema::PROVENANCE
-        .iter()
-        .chain(table.columns.iter())
-        .copied()
-        .collect();
-    let ncols = columns.len();
-    let mut offset = 0i64;
-    let mut ceiling_secs = 0.0;
-    let mut copied = 0u64;
-    loop {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {} FROM {} ORDER BY rowid LIMIT 10000 OFFSET {offset}",
-            columns.join(","),
-            table.name
-        )))
-        .fetch_all(hub.warehouse.pool())
+    // Incremental cost: a run with nothing new, then one after 1 % changed.
+    let mut sim = sim;
+    let t = Instant::now();
+    let nothing = sync_source(&hub, "bench", &SyncOptions::default()).await?;
+    let nothing_secs = t.elapsed().as_secs_f64();
+    let changed = sim.change(0.01)?;
+    let t = Instant::now();
+    let one_percent = sync_source(&hub, "bench", &SyncOptions::default()).await?;
+    let one_percent_secs = t.elapsed().as_secs_f64();
+    sim.stop();
+
+    let (copied, ceiling_secs) = hub
+        .warehouse
+        .bench_ceiling(crate::model::EntityKind::Distribution)
         .await?;
-        if rows.is_empty() {
-            break;
-        }
-        offset += rows.len() as i64;
-        let t = Instant::now();
-        let mut tx = ceiling.pool().begin().await?;
-        for chunk in rows.chunks(1000) {
-            let sql = format!(
-                "INSERT INTO {} ({}) VALUES {}",
-                table.name,
-                columns.join(","),
-                vec![format!("({})", vec!["?"; ncols].join(",")); chunk.len()].join(",")
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for r in chunk {
-                for i in 0..ncols {
-                    let v: sqlx::sqlite::SqliteValueRef = r.try_get_raw(i)?;
-                    use sqlx::{TypeInfo, ValueRef};
-                    let ty = v.type_info().name().to_string();
-                    q = match ty.as_str() {
-                        "NULL" => q.bind(None::<i64>),
-                        "INTEGER" => q.bind(r.try_get::<i64, _>(i)?),
-                        "REAL" => q.bind(r.try_get::<f64, _>(i)?),
-                        _ => q.bind(r.try_get::<String, _>(i)?),
-                    };
-                }
-            }
-            q.execute(&mut *tx).await?;
-            copied += chunk.len() as u64;
-        }
-        tx.commit().await?;
-        ceiling_secs += t.elapsed().as_secs_f64();
-    }
 
+    let backend = hub.warehouse.backend().as_str();
+    let bulk = match hub.warehouse.backend() {
+        crate::warehouse::Backend::Sqlite => "multi-row INSERTs",
+        crate::warehouse::Backend::Postgres => "COPY",
+    };
     let e2e = stored as f64 / sync_secs;
     let raw = copied as f64 / ceiling_secs.max(1e-9);
-    println!("vivres bench: {records} deliveries, cocagne-gardens plugin, simulator on {addr}");
+    println!("vivres bench: {records} deliveries, cocagne-gardens plugin, simulator on {addr}, {backend}");
     println!("  end to end      {stored:>9} records in {sync_secs:>7.2} s = {e2e:>10.0} records/s");
-    println!("  sqlx ceiling    {copied:>9} rows    in {ceiling_secs:>7.2} s = {raw:>10.0} rows/s");
+    println!(
+        "  ceiling         {copied:>9} rows    in {ceiling_secs:>7.2} s = {raw:>10.0} rows/s ({bulk} into a table with no index)"
+    );
     println!(
         "  ratio           {:>9.1} % of the ceiling",
         100.0 * e2e / raw.max(1e-9)
@@ -166,15 +190,53 @@ api_token = {{ value = "token-lyon" }}
         "  run             {} batches, read {}, quarantined {}",
         report.batches, report.counts.read, report.counts.quarantined
     );
-    for line in hub.warehouse.run_logs(report.id).await? {
-        if line.message.contains("plugin reads") || line.message.starts_with("http:") {
-            println!("  {}", line.message);
-        }
+    for s in &streams {
+        println!(
+            "  stream {}: plugin reads {:.2} s, normalising {:.2} s, commits {:.2} s (alongside the reads)",
+            s.stream,
+            s.read_ms as f64 / 1e3,
+            s.normalise_ms as f64 / 1e3,
+            s.commit_ms as f64 / 1e3
+        );
     }
+    println!(
+        "  nothing new     {nothing_secs:>9.3} s (read {}, inserted {}, updated {})",
+        nothing.counts.read, nothing.counts.inserted, nothing.counts.updated
+    );
+    println!(
+        "  1 % changed     {one_percent_secs:>9.3} s ({changed} changed at the partner; read {}, updated {})",
+        one_percent.counts.read, one_percent.counts.updated
+    );
     hub.warehouse.close().await;
-    ceiling.close().await;
+    drop(hub);
+    drop(db);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(0)
+}
+
+/// The bench's own database: a fresh SQLite file, or a database created on
+/// the PostgreSQL server `--database` names (and dropped afterwards).
+struct BenchDb {
+    url: String,
+    _guard: Option<crate::warehouse::testing::Guard>,
+}
+
+impl BenchDb {
+    async fn create(dir: &std::path::Path, database: Option<&str>) -> anyhow::Result<BenchDb> {
+        match database {
+            None => Ok(BenchDb {
+                url: format!("sqlite://{}", dir.join("vivres.sqlite").display()),
+                _guard: None,
+            }),
+            Some(server) => {
+                let guard = crate::warehouse::testing::Guard::create_on(server, dir).await?;
+                Ok(BenchDb {
+                    url: guard.url.clone(),
+                    _guard: Some(guard),
+                })
+            }
+        }
+    }
 }
 
 /// Writes Secours Catholique exports (in this child process, so the bench's
@@ -201,8 +263,10 @@ pub async fn run_files(mb: usize, data_dir: Option<PathBuf>) -> anyhow::Result<i
     }
     let set: partner_sim::files::FileSet =
         serde_json::from_slice(&std::fs::read(files_dir.join("set.json"))?)?;
+    let url = format!("sqlite://{}", dir.join("vivres.sqlite").display());
     let hub = bench_hub(
         &dir,
+        &url,
         r#"
 [[sources]]
 id = "bench"
@@ -248,10 +312,14 @@ inbox = true
         "  peak RSS        {:>9.1} MiB (hub started at {rss_before:.1} MiB)",
         peak_rss_mib().unwrap_or(0.0)
     );
-    for line in hub.warehouse.run_logs(report.id).await? {
-        if line.message.contains("plugin reads") {
-            println!("  {}", line.message);
-        }
+    for s in hub.warehouse.run_streams(report.id).await? {
+        println!(
+            "  stream {}: plugin reads {:.2} s, normalising {:.2} s, commits {:.2} s",
+            s.stream,
+            s.read_ms as f64 / 1e3,
+            s.normalise_ms as f64 / 1e3,
+            s.commit_ms as f64 / 1e3
+        );
     }
     hub.warehouse.close().await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -271,7 +339,7 @@ fn fresh_dir(data_dir: Option<PathBuf>, prefix: &str) -> anyhow::Result<PathBuf>
 
 /// A hub on a fresh warehouse in `dir` with the Lyon territory, one `source`
 /// (TOML, id `bench`) and a throwaway pseudonymisation key.
-async fn bench_hub(dir: &std::path::Path, source: &str) -> anyhow::Result<Hub> {
+async fn bench_hub(dir: &std::path::Path, database_url: &str, source: &str) -> anyhow::Result<Hub> {
     let plugins_dir = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../plugins/target/wasm32-wasip2/release"
@@ -280,6 +348,7 @@ async fn bench_hub(dir: &std::path::Path, source: &str) -> anyhow::Result<Hub> {
         r#"
 [hub]
 data_dir = "{dir}"
+database_url = "{database_url}"
 plugins_dir = "{plugins_dir}"
 [[territories]]
 id = "lyon"

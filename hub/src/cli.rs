@@ -103,6 +103,11 @@ pub enum Command {
         files_mb: Option<usize>,
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// A PostgreSQL server to measure on (the bench creates and drops its
+        /// own database there), e.g. postgres://postgres@127.0.0.1/postgres;
+        /// default: a fresh SQLite file.
+        #[arg(long)]
+        database: Option<String>,
     },
     /// Run the hub as a service: the admin API and the scheduler (stops cleanly on SIGTERM/SIGINT).
     Serve {
@@ -333,17 +338,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Quarantine { action } => quarantine(&cli.config, action).await,
         Command::Connector { action } => connector(action).await,
+        #[cfg(feature = "demo")]
         Command::Demo { size, data_dir } => crate::demo::run(&cli.config, &data_dir, size).await,
+        #[cfg(feature = "demo")]
         Command::Bench {
             files_mb: Some(mb),
             data_dir,
             ..
         } => crate::bench::run_files(mb, data_dir).await,
+        #[cfg(feature = "demo")]
         Command::Bench {
-            records, data_dir, ..
-        } => crate::bench::run(records, data_dir).await,
+            records,
+            data_dir,
+            database,
+            ..
+        } => crate::bench::run(records, data_dir, database).await,
+        #[cfg(feature = "demo")]
         Command::BenchFiles { rows, out } => crate::bench::write_files(rows, &out),
+        #[cfg(feature = "demo")]
         Command::BenchSimulator { size } => crate::bench::serve_simulator(size).await,
+        #[cfg(not(feature = "demo"))]
+        Command::Demo { .. }
+        | Command::Bench { .. }
+        | Command::BenchFiles { .. }
+        | Command::BenchSimulator { .. } => anyhow::bail!(
+            "this hub was built without the `demo` feature (the partner simulator): \
+             build it with `cargo install --path hub` to run the demo and the benchmarks"
+        ),
         Command::Serve {
             listen,
             upload_limit_mib,

@@ -5,9 +5,11 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+#[cfg(feature = "demo")]
 pub mod bench;
 pub mod cli;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod geo;
 pub mod inbox;

@@ -226,6 +226,17 @@ pub enum ScoreLevel {
     Dimension,
 }
 
+impl ScoreLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScoreLevel::Item => "item",
+            ScoreLevel::Indicator => "indicator",
+            ScoreLevel::Component => "component",
+            ScoreLevel::Dimension => "dimension",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Score {
     pub level: ScoreLevel,

@@ -54,24 +54,31 @@ impl Pseudonymiser {
         Secret::new(hex::encode(bytes))
     }
 
-    fn digest(&self, parts: &[&str]) -> String {
+    fn digest(&self, parts: &[&str]) -> [u8; 16] {
         let mut mac = self.mac.clone();
         for part in parts {
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part.as_bytes());
         }
         let out = mac.finalize().into_bytes();
-        hex::encode(&out[..16])
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&out[..16]);
+        first
     }
 
     /// Pseudonym = HMAC(key, network, scope, local id).
     pub fn person(&self, network: &str, person: &PersonId) -> String {
-        self.digest(&["person", network, &person.scope, person.local_id.trim()])
+        hex::encode(self.digest(&["person", network, &person.scope, person.local_id.trim()]))
     }
 
     /// Partner keys are hashed too: natural keys often embed a person's
     /// identifier (a Secours Catholique dossier number).
     pub fn record_key(&self, source: &str, key: &str) -> String {
+        hex::encode(self.record_key_bytes(source, key))
+    }
+
+    /// The same pseudonym as 16 bytes: how the warehouse stores keys.
+    pub fn record_key_bytes(&self, source: &str, key: &str) -> [u8; 16] {
         self.digest(&["record", source, key])
     }
 }

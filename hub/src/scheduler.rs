@@ -1,8 +1,8 @@
-//! The scheduler: apalis workers on the warehouse's own SQLite database.
+//! The scheduler: apalis workers on the warehouse's own database.
 //!
-//! One queue of [`SyncJob`]s (`apalis_sqlite`, tables `Jobs` and `Workers`,
-//! migrated with their own history table so the warehouse's migrations stay
-//! ours). Sources with a `schedule` get an `apalis_cron` worker whose ticks
+//! One queue of [`SyncJob`]s (`scheduler/queue.rs`: `apalis_sqlite` or
+//! `apalis_postgres`, whichever the warehouse is on, migrated with their own
+//! history table so the warehouse's migrations stay ours). Sources with a `schedule` get an `apalis_cron` worker whose ticks
 //! enqueue a job, keyed by (source, tick) so a tick is never queued twice.
 //! Manual triggers and quarantine replays are jobs too.
 //!
@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use apalis::prelude::*;
 use apalis_cron::{CronScheduler, Tick};
-use apalis_sqlite::{Config as QueueConfig, SqliteStorage};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -27,15 +26,13 @@ use crate::app::Hub;
 use crate::sync::{SyncError, SyncOptions, sync_source};
 use crate::warehouse::{RunStatus, WarehouseError};
 
-/// The apalis queue (`Jobs.job_type`) sync jobs go to.
-pub const QUEUE: &str = "vivres-sync";
+mod queue;
+pub use queue::{QUEUE, Queue};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
     #[error("scheduler database: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("scheduler migration: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Warehouse(#[from] crate::warehouse::WarehouseError),
     #[error("cannot queue a job: {0}")]
     Queue(String),
     #[error("source `{source_id}`: schedule `{schedule}`: {reason}")]
@@ -131,81 +128,6 @@ impl SchedulerSettings {
     }
 }
 
-/// The queue: where jobs are pushed. Cheap to clone.
-#[derive(Clone)]
-pub struct Queue {
-    storage: SqliteStorage<SyncJob>,
-}
-
-impl std::fmt::Debug for Queue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Queue").field("queue", &QUEUE).finish()
-    }
-}
-
-impl Queue {
-    /// Creates the queue's tables in the warehouse (idempotent).
-    pub async fn open(hub: &Hub) -> Result<Queue, SchedulerError> {
-        let pool = hub.warehouse.pool();
-        let mut migrator = SqliteStorage::<()>::migrations();
-        // apalis keeps its own migration history: the warehouse's stays ours.
-        migrator.dangerous_set_table_name("_apalis_migrations");
-        migrator.run(pool).await?;
-        let storage = SqliteStorage::new(pool).with_config(QueueConfig::default().queue(QUEUE));
-        Ok(Queue { storage })
-    }
-
-    /// Queues a job, due after `delay`. With an idempotency key, a job with
-    /// the same key is never queued twice.
-    pub async fn push(
-        &self,
-        job: SyncJob,
-        delay: Option<Duration>,
-        idempotency_key: Option<String>,
-    ) -> Result<(), SchedulerError> {
-        let mut builder = TaskBuilder::new(job);
-        if let Some(delay) = delay {
-            // The queue counts in whole seconds: round up, never run early.
-            let due = std::time::SystemTime::now() + delay;
-            let since = due
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            let secs = since.as_secs() + u64::from(since.subsec_nanos() > 0);
-            builder = builder.run_at_timestamp(secs);
-        }
-        if let Some(key) = idempotency_key {
-            builder = builder.idempotency_key(key);
-        }
-        let mut storage = self.storage.clone();
-        storage
-            .push_task(builder.build())
-            .await
-            .map_err(|e| SchedulerError::Queue(e.to_string()))
-    }
-
-    /// Jobs waiting, by status (`Pending`, `Running`, `Done`, `Failed`, …).
-    pub async fn counts(&self) -> Result<Vec<(String, i64)>, SchedulerError> {
-        Ok(
-            sqlx::query_as("SELECT status, count(*) FROM Jobs WHERE job_type = ? GROUP BY status")
-                .bind(QUEUE)
-                .fetch_all(self.storage.pool())
-                .await?,
-        )
-    }
-
-    /// When the next queued job of a source is due (unix seconds).
-    pub async fn next_due(&self, source: &str) -> Result<Option<i64>, SchedulerError> {
-        Ok(sqlx::query_scalar(
-            "SELECT min(run_at) FROM Jobs WHERE job_type = ? AND status = 'Pending' \
-             AND json_extract(CAST(job AS TEXT), '$.source') = ?",
-        )
-        .bind(QUEUE)
-        .bind(source)
-        .fetch_one(self.storage.pool())
-        .await?)
-    }
-}
-
 /// Parses a source's `schedule` (`sec min hour day month weekday [year]`; a
 /// five-field expression runs at second 0).
 pub fn parse_schedule(source_id: &str, schedule: &str) -> Result<cron::Schedule, SchedulerError> {
@@ -236,7 +158,7 @@ pub fn next_tick(schedule: &cron::Schedule) -> Option<String> {
 /// after the first tick the worker only wakes on its heartbeat (30 s); this
 /// strategy keeps its timer registered with the waker.
 #[derive(Debug)]
-struct Ticker {
+pub(crate) struct Ticker {
     period: Duration,
     interval: Option<tokio::time::Interval>,
 }
@@ -281,7 +203,7 @@ impl PollStrategy for Ticker {
     }
 }
 
-struct Context {
+pub(crate) struct Context {
     hub: Arc<Hub>,
     queue: Queue,
     settings: SchedulerSettings,
@@ -327,16 +249,16 @@ pub async fn run(
         Ok::<(), std::io::Error>(())
     };
     let name = format!("vivres-sync-{instance}");
-    let backend = PollWith::new(queue.storage.clone(), Ticker::new(settings.poll_interval));
-    let worker = WorkerBuilder::new(name.clone())
-        .backend(backend)
-        .data(ctx.clone())
-        .concurrency(settings.concurrency.max(1))
-        .build(handle_job);
-    workers.push(tokio::spawn(named(
-        name,
-        worker.run_until(stop(cancel.clone())),
-    )));
+    let sync_queue = queue.clone();
+    let sync_ctx = ctx.clone();
+    let concurrency = settings.concurrency.max(1);
+    let ticker = Ticker::new(settings.poll_interval);
+    let sync_stop = stop(cancel.clone());
+    workers.push(tokio::spawn(named(name.clone(), async move {
+        sync_queue
+            .run_worker(name, sync_ctx, concurrency, ticker, sync_stop)
+            .await
+    })));
     for (source, schedule) in schedules {
         let name = format!("vivres-cron-{source}-{instance}");
         let worker = WorkerBuilder::new(name.clone())
@@ -393,16 +315,10 @@ async fn catch_up(
     schedule: &cron::Schedule,
 ) -> Result<(), SchedulerError> {
     let prefix = format!("schedule:{source}:");
-    let keys: Vec<String> = sqlx::query_scalar(
-        "SELECT idempotency_key FROM Jobs WHERE job_type = ? AND idempotency_key LIKE ? || '%'",
-    )
-    .bind(QUEUE)
-    .bind(&prefix)
-    .fetch_all(queue.storage.pool())
-    .await?;
+    let keys = queue.keys(&prefix).await?;
     let Some(last) = keys
         .iter()
-        .filter_map(|k| k.strip_prefix(&prefix)?.parse::<i64>().ok())
+        .filter_map(|(k, _)| k.strip_prefix(&prefix)?.parse::<i64>().ok())
         .max()
     else {
         // Never scheduled before: nothing was missed.
@@ -450,7 +366,7 @@ async fn handle_tick(tick: Tick, ctx: Data<Arc<CronContext>>) -> Result<(), BoxD
     Ok(())
 }
 
-async fn handle_job(job: SyncJob, ctx: Data<Arc<Context>>) -> Result<(), BoxDynError> {
+pub(crate) async fn handle_job(job: SyncJob, ctx: Data<Arc<Context>>) -> Result<(), BoxDynError> {
     let ctx: Arc<Context> = (*ctx).clone();
     let source = job.source.clone();
     let preset = job.run_id;

@@ -17,7 +17,8 @@ use crate::app::Hub;
 use crate::model::{Batch, ConnectorError};
 use crate::plugin_host::{Grants, HostError, LogLine};
 use crate::warehouse::{
-    BatchWrite, Counts, LogRecord, Provenance, RunReport, RunStatus, WarehouseError,
+    BatchWrite, Counts, HttpFigures, LogRecord, Provenance, RunReport, RunStatus, StreamFigures,
+    WarehouseError,
 };
 
 #[derive(Debug, Clone, Default)]
@@ -297,8 +298,6 @@ async fn run(
             territory: territory.id.clone(),
             network: source.network.as_str().to_string(),
             run_id,
-            connector: spec.name.clone(),
-            connector_version: spec.version.clone(),
         };
         let state = if options.full_refresh {
             log.push("info", format!("stream {stream}: full refresh"));
@@ -312,7 +311,7 @@ async fn run(
                 format!("stream {stream}: resuming from the saved checkpoint"),
             );
         }
-        let (counts, timings) = sync_stream(
+        let (counts, batches, timings) = sync_stream(
             hub,
             &mut instance,
             &normaliser,
@@ -323,13 +322,6 @@ async fn run(
             log,
         )
         .await?;
-        log.push(
-            "debug",
-            format!(
-                "stream {stream}: plugin reads {:.2?}, normalising {:.2?}, commits {:.2?} (alongside the reads)",
-                timings.read, timings.normalise, timings.commit
-            ),
-        );
         let removed = hub.warehouse.finish_stream(&source.id, &stream).await?;
         if removed > 0 {
             log.push(
@@ -344,8 +336,40 @@ async fn run(
                 counts.read, counts.inserted, counts.updated, counts.unchanged, counts.quarantined
             ),
         );
+        let ms = |d: std::time::Duration| d.as_millis().min(u128::from(u64::MAX)) as u64;
+        hub.warehouse
+            .record_stream(
+                run_id,
+                &StreamFigures {
+                    stream: stream.clone(),
+                    batches,
+                    counts,
+                    removed,
+                    read_ms: ms(timings.read),
+                    normalise_ms: ms(timings.normalise),
+                    commit_ms: ms(timings.commit),
+                },
+            )
+            .await?;
     }
     let stats = instance.http_stats();
+    hub.warehouse
+        .record_http(
+            run_id,
+            &HttpFigures {
+                requests: u64::from(stats.requests),
+                retries: u64::from(stats.retries),
+                denied: u64::from(stats.denied),
+                failures: u64::from(stats.failures),
+                waited_ms: stats.waited.as_millis().min(u128::from(u64::MAX)) as u64,
+                by_status: stats
+                    .by_status
+                    .iter()
+                    .map(|(s, n)| (*s, u64::from(*n)))
+                    .collect(),
+            },
+        )
+        .await?;
     if stats.requests > 0 {
         log.push(
             "info",
@@ -389,13 +413,14 @@ async fn sync_stream(
     mut state: Option<String>,
     options: &SyncOptions,
     log: &RunLog,
-) -> Result<(Counts, Timings), Failure> {
+) -> Result<(Counts, u64, Timings), Failure> {
     // Room for about one transaction of typical batches, so the committer can merge them.
     let (queue, mut queued) = tokio::sync::mpsc::channel::<BatchWrite>(16);
     let warehouse = hub.warehouse.clone();
     let committer_prov = prov.clone();
     let committer = tokio::spawn(async move {
         let mut counts = Counts::default();
+        let mut batches = 0u64;
         let mut busy = std::time::Duration::ZERO;
         let mut carry: Option<BatchWrite> = None;
         loop {
@@ -417,10 +442,11 @@ async fn sync_stream(
                 }
             }
             let started = std::time::Instant::now();
+            batches += write.batches;
             counts += warehouse.commit_batch(&committer_prov, write).await?;
             busy += started.elapsed();
         }
-        Ok::<_, WarehouseError>((counts, busy))
+        Ok::<_, WarehouseError>((counts, batches, busy))
     });
 
     let mut timings = Timings::default();
@@ -464,11 +490,11 @@ async fn sync_stream(
         kind: FailureKind::Warehouse,
         message: format!("the commit task stopped: {e}"),
     })?;
-    let (counts, commit) = committed?;
+    let (counts, batches, commit) = committed?;
     timings.commit = commit;
     match failure {
         Some(f) => Err(f),
-        None => Ok((counts, timings)),
+        None => Ok((counts, batches, timings)),
     }
 }
 
@@ -476,7 +502,15 @@ async fn sync_stream(
 fn prepare(normaliser: &normalise::Context<'_>, batch: Batch, log: &RunLog) -> BatchWrite {
     let read = (batch.items.len() + batch.rejects.len()) as u64;
     let mut rows = Vec::with_capacity(batch.items.len());
-    let mut rejects = batch.rejects;
+    // A plugin's own rejects carry its raw key: store its pseudonym only.
+    let mut rejects: Vec<_> = batch
+        .rejects
+        .into_iter()
+        .map(|mut r| {
+            r.key = r.key.map(|k| normaliser.reject_key(&k));
+            r
+        })
+        .collect();
     for item in batch.items {
         match normaliser.normalise(item) {
             Ok(row) => rows.push(row),
@@ -490,5 +524,6 @@ fn prepare(normaliser: &normalise::Context<'_>, batch: Batch, log: &RunLog) -> B
         replace_origins: batch.replace_origins,
         logs: log.drain(),
         read,
+        batches: 1,
     }
 }

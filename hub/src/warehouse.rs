@@ -1,19 +1,30 @@
-//! The warehouse: schema, migrations and the queries the hub runs on it.
+//! The warehouse: the one door to the hub's database. Every SQL statement of
+//! the hub lives under this module.
 //!
-//! SQLite by default (WAL, embedded migrations). A batch is committed in one
-//! transaction: its rows (multi-row upserts on (source, stream, key)), its
-//! rejects, the connector's checkpoint and the run's counters.
+//! Two backends sit behind [`Warehouse`], chosen from `database_url`
+//! (`sqlite://…` or `postgres://…`):
+//!
+//! - `warehouse/sqlite.rs` and `warehouse/postgres.rs` hold what really
+//!   differs: opening, migrations, write locking, bulk loading, the catalogue;
+//! - the portable statements are written once, by concern, in
+//!   `warehouse/{runs, batches, quarantine, reference, tokens, metrics,
+//!   queue}.rs`, and compiled once per backend (each dialect module
+//!   `include!`s them with its own `DB` type), so placeholders and types are
+//!   checked against each database's driver; `QueryBuilder::push_bind` emits
+//!   each backend's placeholders.
+//!
+//! [`Warehouse`] dispatches each call to its backend's module, as
+//! `plugin_host/bindings.rs` dispatches WIT versions: one enum, one arm per
+//! backend.
 
 pub mod schema;
+pub mod testing;
 
-use std::collections::HashMap;
-use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
+mod postgres;
+mod sqlite;
 
 use serde::Serialize;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{AssertSqlSafe, Row as _, SqlitePool};
+use time::OffsetDateTime;
 
 use crate::model::{EntityKind, Label, Reject};
 
@@ -32,8 +43,21 @@ pub enum WarehouseError {
         path: String,
         source: std::io::Error,
     },
-    #[error("unsupported database URL `{0}` (expected sqlite://path)")]
+    #[error(
+        "unsupported database URL `{0}`: expected `sqlite://path/to/file.sqlite` or `postgres://user@host/database`"
+    )]
     UnsupportedUrl(String),
+    #[error("a token named `{0}` is already live")]
+    NameTaken(String),
+    #[error("the job queue: {0}")]
+    Queue(String),
+}
+
+impl WarehouseError {
+    /// Whether the statement broke a unique constraint.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, WarehouseError::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
 }
 
 /// A column value of a fact row.
@@ -44,6 +68,10 @@ pub enum Value {
     Real(f64),
     Text(String),
     Bool(bool),
+    Date(time::Date),
+    Timestamp(OffsetDateTime),
+    /// A 16-byte keyed hash (a reference to another record's key).
+    Key([u8; 16]),
 }
 
 impl Value {
@@ -67,15 +95,37 @@ impl Value {
     }
 }
 
-/// A normalised fact row: entity columns only; provenance comes from the batch.
+/// A normalised fact row: the entity's columns by name; provenance comes
+/// from the batch. Children are rows of the entity's child table
+/// (`diagnostic_scores`, `survey_answers`), replaced with their parent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     pub kind: EntityKind,
     /// Keyed hash of the partner's key.
-    pub key: String,
+    pub key: [u8; 16],
+    /// The export file it came from (a file name, never a path).
     pub origin: Option<String>,
-    pub values: Vec<Value>,
+    pub values: Vec<(&'static str, Value)>,
+    pub children: Vec<Child>,
     pub hash: i64,
+}
+
+impl Row {
+    /// The value of a column (`Null` when the row does not name it).
+    pub fn get(&self, column: &str) -> &Value {
+        self.values
+            .iter()
+            .find(|(c, _)| *c == column)
+            .map(|(_, v)| v)
+            .unwrap_or(&Value::Null)
+    }
+}
+
+/// A row of a child table: its columns after the parent's (stream_id, key).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Child {
+    pub table: &'static str,
+    pub values: Vec<(&'static str, Value)>,
 }
 
 /// Provenance shared by every row of a batch.
@@ -86,8 +136,6 @@ pub struct Provenance {
     pub territory: String,
     pub network: String,
     pub run_id: i64,
-    pub connector: String,
-    pub connector_version: String,
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +156,8 @@ pub struct BatchWrite {
     pub logs: Vec<LogRecord>,
     /// Records the connector returned (rows + rejects, before deduplication).
     pub read: u64,
+    /// Batches merged into this write.
+    pub batches: u64,
 }
 
 impl BatchWrite {
@@ -121,6 +171,7 @@ impl BatchWrite {
         self.replace_origins.extend(later.replace_origins);
         self.logs.extend(later.logs);
         self.read += later.read;
+        self.batches += later.batches;
     }
 }
 
@@ -141,6 +192,33 @@ impl std::ops::AddAssign for Counts {
         self.unchanged += o.unchanged;
         self.quarantined += o.quarantined;
     }
+}
+
+/// One stream's figures in a run: what the run report, `/runs/{id}` and
+/// `/metrics` read (columns of `run_streams`, never log lines).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StreamFigures {
+    pub stream: String,
+    pub batches: u64,
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Records of re-sent files that their new version no longer holds.
+    pub removed: u64,
+    pub read_ms: u64,
+    pub normalise_ms: u64,
+    pub commit_ms: u64,
+}
+
+/// A run's partner HTTP figures (columns of `runs` and rows of `run_http`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HttpFigures {
+    pub requests: u64,
+    pub retries: u64,
+    pub denied: u64,
+    pub failures: u64,
+    pub waited_ms: u64,
+    /// Responses by status code.
+    pub by_status: Vec<(u16, u64)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -185,6 +263,8 @@ pub struct RunReport {
     pub batches: u64,
     #[serde(flatten)]
     pub counts: Counts,
+    /// Records removed because their file was re-sent without them.
+    pub removed: u64,
     pub error_kind: Option<String>,
     pub error: Option<String>,
 }
@@ -212,209 +292,159 @@ pub struct Checkpoint {
     pub updated_at: String,
 }
 
+/// An API token as listed (never the token itself).
+#[derive(Debug, Clone)]
+pub struct TokenRow {
+    pub name: String,
+    pub role: String,
+    pub territories: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// A source's figures summed over its runs (`/metrics`).
+#[derive(Debug, Clone, Default)]
+pub struct SourceTotals {
+    pub source: String,
+    pub counts: Counts,
+    pub plugin_read_seconds: f64,
+}
+
+/// A finished run's duration (`/metrics`).
+#[derive(Debug, Clone)]
+pub struct RunDuration {
+    pub source: String,
+    pub seconds: f64,
+}
+
 pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
+    rfc3339(OffsetDateTime::now_utc())
+}
+
+/// An instant as RFC 3339, in UTC, to the second.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    let t = t
+        .to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
 
-/// Marks rows of an origin whose file was re-sent, until the stream ends.
-const REPLACED: &str = "\u{1}replaced";
+/// Now, truncated to the microsecond (what both backends keep).
+fn now() -> OffsetDateTime {
+    let t = OffsetDateTime::now_utc();
+    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(t)
+}
 
-/// SQLite allows 32,766 bound values per statement; stay well below.
-const MAX_BINDS: usize = 30_000;
-const MAX_ROWS_PER_INSERT: usize = 1_000;
+/// The 16 bytes of a hex-encoded keyed hash; anything else (a raw key a
+/// plugin handed back) is hashed, never stored as such.
+fn key_bytes(hex_key: &str) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    if hex_key.len() == 32 && hex::decode_to_slice(hex_key, &mut out).is_ok() {
+        return out;
+    }
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(hex_key.as_bytes());
+    out.copy_from_slice(&digest[..16]);
+    out
+}
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Db {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
 
 #[derive(Clone)]
 pub struct Warehouse {
-    pool: SqlitePool,
+    db: Db,
+}
+
+/// Calls the same portable function on whichever backend the warehouse has.
+macro_rules! dispatch {
+    ($self:expr, $module:ident :: $f:ident ( $($arg:expr),* $(,)? )) => {
+        match &$self.db {
+            Db::Sqlite(pool) => sqlite::$module::$f(pool, $($arg),*).await,
+            Db::Postgres(pool) => postgres::$module::$f(pool, $($arg),*).await,
+        }
+    };
 }
 
 impl Warehouse {
     /// Opens (creating if needed) and migrates the warehouse.
     pub async fn open(url: &str) -> Result<Warehouse, WarehouseError> {
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .ok_or_else(|| WarehouseError::UnsupportedUrl(url.to_string()))?;
-        if let Some(dir) = Path::new(path).parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir).map_err(|source| WarehouseError::Io {
-                path: dir.display().to_string(),
-                source,
-            })?;
+        let db = match Backend::of_url(url) {
+            Some(Backend::Sqlite) => Db::Sqlite(sqlite::open(url).await?),
+            Some(Backend::Postgres) => Db::Postgres(postgres::open(url).await?),
+            None => return Err(WarehouseError::UnsupportedUrl(url.to_string())),
+        };
+        Ok(Warehouse { db })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.db {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
         }
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // WAL + NORMAL: a killed process loses no committed transaction;
-            // only a power cut may lose the last ones, never half of one.
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(30))
-            .foreign_keys(false)
-            .pragma("cache_size", "-8000")
-            // Random keys dirty many index pages per commit; checkpointing less
-            // often writes each page to the database file once instead of per commit.
-            .pragma("wal_autocheckpoint", "16384")
-            .pragma("temp_store", "memory");
-        // Each connection caches its prepared statements; multi-row ones are
-        // large, so keep the cache to the handful of lengths `pow2_chunks` makes.
-        let options = options.statement_cache_capacity(48);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
-        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(Warehouse { pool })
     }
 
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    pub async fn close(&self) {
+        match &self.db {
+            Db::Sqlite(p) => p.close().await,
+            Db::Postgres(p) => p.close().await,
+        }
     }
 
-    /// A write transaction takes SQLite's write lock up front: a deferred one
-    /// that reads first and writes later fails with SQLITE_BUSY_SNAPSHOT when
-    /// another source commits in between, and no busy timeout can save it.
-    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
-    }
+    // Reference data.
 
-    /// Loads territories, networks, EPCIs and communes (idempotent).
+    /// Loads territories, networks, sources, EPCIs and communes (idempotent).
     pub async fn seed_reference(
         &self,
         config: &crate::config::Config,
         gazetteer: &crate::geo::Gazetteer,
     ) -> Result<(), WarehouseError> {
-        let mut tx = self.write_tx().await?;
-        for t in &config.territories {
-            sqlx::query(
-                "INSERT INTO territories (id, name, active) VALUES (?, ?, ?) \
-                 ON CONFLICT(id) DO UPDATE SET name = excluded.name, active = excluded.active",
-            )
-            .bind(&t.id)
-            .bind(&t.name)
-            .bind(t.active)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("DELETE FROM territory_epcis WHERE territory = ?")
-                .bind(&t.id)
-                .execute(&mut *tx)
-                .await?;
-            for e in &t.epci {
-                sqlx::query("INSERT INTO territory_epcis (territory, epci_siren) VALUES (?, ?)")
-                    .bind(&t.id)
-                    .bind(e)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        use crate::config::Network;
-        for n in [
-            Network::Cocagne,
-            Network::SecoursCatholique,
-            Network::Vrac,
-            Network::Ugess,
-            Network::Civam,
-            Network::Coalition,
-        ] {
-            sqlx::query("INSERT OR REPLACE INTO networks (id, name) VALUES (?, ?)")
-                .bind(n.as_str())
-                .bind(n.label())
-                .execute(&mut *tx)
-                .await?;
-        }
-        for s in &config.sources {
-            sqlx::query(
-                "INSERT OR REPLACE INTO sources (id, connector, network, territory) VALUES (?, ?, ?, ?)",
-            )
-            .bind(&s.id)
-            .bind(&s.connector)
-            .bind(s.network.as_str())
-            .bind(&s.territory)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let have: i64 = sqlx::query_scalar("SELECT count(*) FROM communes")
-            .fetch_one(&mut *tx)
-            .await?;
-        if have == 0 {
-            for e in gazetteer.epcis() {
-                sqlx::query("INSERT OR REPLACE INTO epcis (siren, name, kind, population) VALUES (?, ?, ?, ?)")
-                    .bind(&e.siren)
-                    .bind(&e.name)
-                    .bind(&e.kind)
-                    .bind(e.population.map(|p| p as i64))
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for c in gazetteer.communes() {
-                sqlx::query(
-                    "INSERT OR REPLACE INTO communes (insee, name, kind, departement, parent_insee, epci_siren, postcodes, population) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(&c.insee)
-                .bind(&c.name)
-                .bind(&c.kind)
-                .bind(&c.departement)
-                .bind(&c.parent_insee)
-                .bind(&c.epci_siren)
-                .bind(c.postcodes.join("|"))
-                .bind(c.population.map(|p| p as i64))
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(())
+        dispatch!(self, reference::seed(config, gazetteer))
     }
 
-    /// Starts a run, refusing if the source already has a live one. A run left
-    /// `running` by a process that no longer exists is marked interrupted.
+    /// Rows per fact table and territory (the demo's summary).
+    pub async fn territory_summary(&self) -> Result<Vec<(String, String, i64)>, WarehouseError> {
+        dispatch!(self, reference::territory_summary())
+    }
+
+    // Runs.
+
+    /// Starts a run, refusing if the source already has a live one (a partial
+    /// unique index on running runs decides). A run left `running` by a
+    /// process that no longer exists is marked interrupted.
     pub async fn start_run(&self, source: &str, full_refresh: bool) -> Result<i64, WarehouseError> {
-        let mut tx = self.write_tx().await?;
-        let running = sqlx::query(
-            "SELECT id, owner_pid, owner_host, heartbeat_at FROM runs WHERE source = ? AND status = 'running'",
-        )
-        .bind(source)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = running {
-            let id: i64 = row.try_get("id")?;
-            let pid: Option<i64> = row.try_get("owner_pid")?;
-            let host: Option<String> = row.try_get("owner_host")?;
-            let heartbeat: String = row.try_get("heartbeat_at")?;
-            if owner_is_alive(pid, host.as_deref(), &heartbeat) {
-                return Err(WarehouseError::AlreadyRunning {
-                    source_id: source.to_string(),
-                    run_id: id,
-                });
-            }
-            sqlx::query(
-                "UPDATE runs SET status = 'interrupted', ended_at = ?, error_kind = 'interrupted', \
-                 error = 'the process running it stopped before it finished; the next run resumed from its last checkpoint' \
-                 WHERE id = ?",
-            )
-            .bind(now_rfc3339())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let now = now_rfc3339();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO runs (source, status, full_refresh, started_at, heartbeat_at, owner_pid, owner_host) \
-             VALUES (?, 'running', ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(source)
-        .bind(full_refresh)
-        .bind(&now)
-        .bind(&now)
-        .bind(i64::from(std::process::id()))
-        .bind(hostname())
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(id)
+        dispatch!(self, runs::start_run(source, full_refresh))
     }
 
     pub async fn set_run_connector(
@@ -423,13 +453,7 @@ impl Warehouse {
         name: &str,
         version: &str,
     ) -> Result<(), WarehouseError> {
-        sqlx::query("UPDATE runs SET connector = ?, connector_version = ? WHERE id = ?")
-            .bind(name)
-            .bind(version)
-            .bind(run_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        dispatch!(self, runs::set_connector(run_id, name, version))
     }
 
     pub async fn finish_run(
@@ -439,160 +463,35 @@ impl Warehouse {
         error: Option<(&str, &str)>,
         logs: &[LogRecord],
     ) -> Result<(), WarehouseError> {
-        let mut tx = self.write_tx().await?;
-        insert_logs(&mut tx, run_id, logs).await?;
-        sqlx::query(
-            "UPDATE runs SET status = ?, ended_at = ?, error_kind = ?, error = ? WHERE id = ?",
-        )
-        .bind(status.as_str())
-        .bind(now_rfc3339())
-        .bind(error.map(|e| e.0))
-        .bind(error.map(|e| e.1))
-        .bind(run_id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        dispatch!(self, runs::finish_run(run_id, status, error, logs))
     }
 
-    pub async fn checkpoint(
+    /// Records a stream's figures for the run (after its pass).
+    pub async fn record_stream(
         &self,
-        source: &str,
-        stream: &str,
-    ) -> Result<Option<String>, WarehouseError> {
-        let state: Option<Option<String>> =
-            sqlx::query_scalar("SELECT state FROM checkpoints WHERE source = ? AND stream = ?")
-                .bind(source)
-                .bind(stream)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(state.flatten())
+        run_id: i64,
+        figures: &StreamFigures,
+    ) -> Result<(), WarehouseError> {
+        dispatch!(self, runs::record_stream(run_id, figures))
     }
 
-    /// Commits one batch: rows, rejects, checkpoint, logs and counters, in one
-    /// transaction. Returns what happened to the rows.
-    pub async fn commit_batch(
-        &self,
-        prov: &Provenance,
-        batch: BatchWrite,
-    ) -> Result<Counts, WarehouseError> {
-        let mut tx = self.write_tx().await?;
-        let mut counts = Counts {
-            read: batch.read,
-            quarantined: batch.rejects.len() as u64,
-            ..Counts::default()
-        };
-        if !batch.replace_origins.is_empty() {
-            // A re-sent file replaces its earlier version: its rows are set
-            // aside; those the new version emits again are taken back (and
-            // count as unchanged when equal), the rest are removed when the
-            // stream ends (`finish_stream`).
-            for kind in EntityKind::ALL {
-                let table = schema::table(kind);
-                for origin in &batch.replace_origins {
-                    sqlx::query(AssertSqlSafe(format!(
-                        "UPDATE {} SET origin = ? WHERE source = ? AND stream = ? AND origin = ?",
-                        table.name
-                    )))
-                    .bind(format!("{origin}{REPLACED}"))
-                    .bind(&prov.source)
-                    .bind(&prov.stream)
-                    .bind(origin)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
-        }
-        let extracted_at = now_rfc3339();
-        let mut by_kind: Vec<(EntityKind, Vec<Row>)> = Vec::new();
-        for row in batch.rows {
-            match by_kind.iter_mut().find(|(k, _)| *k == row.kind) {
-                Some((_, rows)) => rows.push(row),
-                None => by_kind.push((row.kind, vec![row])),
-            }
-        }
-        for (kind, rows) in by_kind {
-            let c = upsert_rows(&mut tx, prov, &extracted_at, kind, rows).await?;
-            counts.inserted += c.inserted;
-            counts.updated += c.updated;
-            counts.unchanged += c.unchanged;
-        }
-        insert_rejects(&mut tx, prov, &extracted_at, &batch.rejects).await?;
-        if let Some(state) = &batch.state {
-            sqlx::query(
-                "INSERT INTO checkpoints (source, stream, state, run_id, updated_at) VALUES (?, ?, ?, ?, ?) \
-                 ON CONFLICT(source, stream) DO UPDATE SET state = excluded.state, run_id = excluded.run_id, \
-                 updated_at = excluded.updated_at",
-            )
-            .bind(&prov.source)
-            .bind(&prov.stream)
-            .bind(state)
-            .bind(prov.run_id)
-            .bind(&extracted_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        insert_logs(&mut tx, prov.run_id, &batch.logs).await?;
-        sqlx::query(
-            "UPDATE runs SET batches = batches + 1, read = read + ?, inserted = inserted + ?, updated = updated + ?, \
-             unchanged = unchanged + ?, quarantined = quarantined + ?, heartbeat_at = ? WHERE id = ?",
-        )
-        .bind(counts.read as i64)
-        .bind(counts.inserted as i64)
-        .bind(counts.updated as i64)
-        .bind(counts.unchanged as i64)
-        .bind(counts.quarantined as i64)
-        .bind(&extracted_at)
-        .bind(prov.run_id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(counts)
-    }
-
-    /// Ends a stream's pass: rows of a re-sent file that its new version no
-    /// longer holds are removed. Returns how many.
-    pub async fn finish_stream(&self, source: &str, stream: &str) -> Result<u64, WarehouseError> {
-        let mut tx = self.write_tx().await?;
-        let mut removed = 0;
-        for kind in EntityKind::ALL {
-            let table = schema::table(kind);
-            removed += sqlx::query(AssertSqlSafe(format!(
-                "DELETE FROM {} WHERE source = ? AND stream = ? AND origin LIKE ?",
-                table.name
-            )))
-            .bind(source)
-            .bind(stream)
-            .bind(format!("%{REPLACED}"))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        }
-        tx.commit().await?;
-        Ok(removed)
-    }
-
-    /// Marks a source's open quarantine entries older than `run_id` as replayed by it.
-    pub async fn mark_replayed(&self, source: &str, run_id: i64) -> Result<u64, WarehouseError> {
-        let done = sqlx::query(
-            "UPDATE quarantine SET replayed_by = ? WHERE source = ? AND run_id < ? AND replayed_by IS NULL",
-        )
-        .bind(run_id)
-        .bind(source)
-        .bind(run_id)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(done)
+    /// Records the run's partner HTTP figures.
+    pub async fn record_http(&self, run_id: i64, http: &HttpFigures) -> Result<(), WarehouseError> {
+        dispatch!(self, runs::record_http(run_id, http))
     }
 
     pub async fn run(&self, run_id: i64) -> Result<RunReport, WarehouseError> {
-        let row = sqlx::query("SELECT * FROM runs WHERE id = ?")
-            .bind(run_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(WarehouseError::NoSuchRun(run_id))?;
-        run_from_row(&row)
+        dispatch!(self, runs::run(run_id))
+    }
+
+    /// A run's figures per stream.
+    pub async fn run_streams(&self, run_id: i64) -> Result<Vec<StreamFigures>, WarehouseError> {
+        dispatch!(self, runs::run_streams(run_id))
+    }
+
+    /// A run's partner HTTP figures.
+    pub async fn run_http(&self, run_id: i64) -> Result<HttpFigures, WarehouseError> {
+        dispatch!(self, runs::run_http(run_id))
     }
 
     pub async fn runs(
@@ -600,14 +499,8 @@ impl Warehouse {
         source: Option<&str>,
         limit: i64,
     ) -> Result<Vec<RunReport>, WarehouseError> {
-        let rows = sqlx::query(
-            "SELECT * FROM runs WHERE (?1 IS NULL OR source = ?1) ORDER BY id DESC LIMIT ?2",
-        )
-        .bind(source)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(run_from_row).collect()
+        let sources = source.map(|s| vec![s.to_string()]);
+        self.runs_page(sources.as_deref(), None, None, limit).await
     }
 
     /// Runs newest first, filtered, one page at a time: `before` is the id the
@@ -620,55 +513,29 @@ impl Warehouse {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<RunReport>, WarehouseError> {
-        let mut sql = String::from("SELECT * FROM runs WHERE 1 = 1");
-        if let Some(sources) = sources {
-            if sources.is_empty() {
-                return Ok(Vec::new());
-            }
-            sql.push_str(&format!(
-                " AND source IN ({})",
-                vec!["?"; sources.len()].join(",")
-            ));
+        if sources.is_some_and(|s| s.is_empty()) {
+            return Ok(Vec::new());
         }
-        if status.is_some() {
-            sql.push_str(" AND status = ?");
-        }
-        if before.is_some() {
-            sql.push_str(" AND id < ?");
-        }
-        sql.push_str(" ORDER BY id DESC LIMIT ?");
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for s in sources.unwrap_or_default() {
-            q = q.bind(s);
-        }
-        if let Some(status) = status {
-            q = q.bind(status.as_str());
-        }
-        if let Some(before) = before {
-            q = q.bind(before);
-        }
-        let rows = q.bind(limit).fetch_all(&self.pool).await?;
-        rows.iter().map(run_from_row).collect()
+        dispatch!(self, runs::runs_page(sources, status, before, limit))
+    }
+
+    pub async fn run_logs(&self, run_id: i64) -> Result<Vec<LogRecord>, WarehouseError> {
+        dispatch!(self, runs::run_logs(run_id))
+    }
+
+    // Batches and checkpoints.
+
+    pub async fn checkpoint(
+        &self,
+        source: &str,
+        stream: &str,
+    ) -> Result<Option<String>, WarehouseError> {
+        dispatch!(self, batches::checkpoint(source, stream))
     }
 
     /// The saved checkpoint of each stream of a source.
     pub async fn checkpoints(&self, source: &str) -> Result<Vec<Checkpoint>, WarehouseError> {
-        let rows = sqlx::query(
-            "SELECT stream, state, run_id, updated_at FROM checkpoints WHERE source = ? ORDER BY stream",
-        )
-        .bind(source)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Checkpoint {
-                    stream: r.try_get("stream")?,
-                    state: r.try_get("state")?,
-                    run_id: r.try_get("run_id")?,
-                    updated_at: r.try_get("updated_at")?,
-                })
-            })
-            .collect()
+        dispatch!(self, batches::checkpoints(source))
     }
 
     /// Forgets one stream's checkpoint: its next run reads it from the start.
@@ -678,31 +545,27 @@ impl Warehouse {
         source: &str,
         stream: &str,
     ) -> Result<bool, WarehouseError> {
-        let done = sqlx::query("DELETE FROM checkpoints WHERE source = ? AND stream = ?")
-            .bind(source)
-            .bind(stream)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(done > 0)
+        dispatch!(self, batches::delete_checkpoint(source, stream))
     }
 
-    pub async fn run_logs(&self, run_id: i64) -> Result<Vec<LogRecord>, WarehouseError> {
-        let rows =
-            sqlx::query("SELECT at, level, message FROM run_logs WHERE run_id = ? ORDER BY seq")
-                .bind(run_id)
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(LogRecord {
-                    at: r.try_get("at")?,
-                    level: r.try_get("level")?,
-                    message: r.try_get("message")?,
-                })
-            })
-            .collect()
+    /// Commits one batch: rows, rejects, checkpoint, logs and counters, in one
+    /// transaction. Returns what happened to the rows.
+    pub async fn commit_batch(
+        &self,
+        prov: &Provenance,
+        batch: BatchWrite,
+    ) -> Result<Counts, WarehouseError> {
+        dispatch!(self, batches::commit_batch(prov, batch))
     }
+
+    /// Ends a stream's pass: rows of a re-sent file that its new version no
+    /// longer holds are removed. Returns how many. Costs nothing when no file
+    /// was re-sent.
+    pub async fn finish_stream(&self, source: &str, stream: &str) -> Result<u64, WarehouseError> {
+        dispatch!(self, batches::finish_stream(source, stream))
+    }
+
+    // Quarantine.
 
     pub async fn quarantine(
         &self,
@@ -710,269 +573,200 @@ impl Warehouse {
         run: Option<i64>,
         limit: i64,
     ) -> Result<Vec<QuarantineEntry>, WarehouseError> {
-        let rows = sqlx::query(
-            "SELECT id, source, stream, run_id, origin, line, reason, field, detail, payload_hash FROM quarantine \
-             WHERE (?1 IS NULL OR source = ?1) AND (?2 IS NULL OR run_id = ?2) \
-             AND (?2 IS NOT NULL OR replayed_by IS NULL) ORDER BY id LIMIT ?3",
-        )
-        .bind(source)
-        .bind(run)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(QuarantineEntry {
-                    id: r.try_get("id")?,
-                    source: r.try_get("source")?,
-                    stream: r.try_get("stream")?,
-                    run_id: r.try_get("run_id")?,
-                    origin: r.try_get("origin")?,
-                    line: r.try_get("line")?,
-                    reason: r.try_get("reason")?,
-                    field: r.try_get("field")?,
-                    detail: r.try_get("detail")?,
-                    payload_hash: r.try_get("payload_hash")?,
-                })
-            })
-            .collect()
+        dispatch!(self, quarantine::list(source, run, limit))
     }
 
-    /// Rows per fact table and territory (the demo's summary).
-    pub async fn territory_summary(&self) -> Result<Vec<(String, String, i64)>, WarehouseError> {
-        let mut out = Vec::new();
-        for kind in EntityKind::ALL {
-            let table = schema::table(kind);
-            let rows = sqlx::query(AssertSqlSafe(format!(
-                "SELECT territory, count(*) AS n FROM {} GROUP BY territory",
-                table.name
-            )))
-            .fetch_all(&self.pool)
-            .await?;
-            for r in rows {
-                out.push((
-                    r.try_get("territory")?,
-                    table.name.to_string(),
-                    r.try_get("n")?,
-                ));
-            }
-        }
-        Ok(out)
+    /// Marks a source's open quarantine entries older than `run_id` as replayed by it.
+    pub async fn mark_replayed(&self, source: &str, run_id: i64) -> Result<u64, WarehouseError> {
+        dispatch!(self, quarantine::mark_replayed(source, run_id))
     }
 
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
-}
+    // API tokens.
 
-fn run_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RunReport, WarehouseError> {
-    let n = |c: &str| -> Result<u64, sqlx::Error> { Ok(row.try_get::<i64, _>(c)?.max(0) as u64) };
-    Ok(RunReport {
-        id: row.try_get("id")?,
-        source: row.try_get("source")?,
-        status: RunStatus::parse(&row.try_get::<String, _>("status")?),
-        full_refresh: row.try_get("full_refresh")?,
-        started_at: row.try_get("started_at")?,
-        ended_at: row.try_get("ended_at")?,
-        connector: row.try_get("connector")?,
-        connector_version: row.try_get("connector_version")?,
-        batches: n("batches")?,
-        counts: Counts {
-            read: n("read")?,
-            inserted: n("inserted")?,
-            updated: n("updated")?,
-            unchanged: n("unchanged")?,
-            quarantined: n("quarantined")?,
-        },
-        error_kind: row.try_get("error_kind")?,
-        error: row.try_get("error")?,
-    })
-}
+    /// Stores a token's hash; a live token of the same name is refused.
+    pub async fn create_token(
+        &self,
+        name: &str,
+        role: &str,
+        territories: &str,
+        token_sha256: &str,
+    ) -> Result<(), WarehouseError> {
+        dispatch!(self, tokens::create(name, role, territories, token_sha256))
+    }
 
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
+    pub async fn list_tokens(&self) -> Result<Vec<TokenRow>, WarehouseError> {
+        dispatch!(self, tokens::list())
+    }
 
-async fn upsert_rows(
-    tx: &mut Tx<'_>,
-    prov: &Provenance,
-    extracted_at: &str,
-    kind: EntityKind,
-    rows: Vec<Row>,
-) -> Result<Counts, WarehouseError> {
-    let table = schema::table(kind);
-    let mut counts = Counts::default();
-    // Within a batch the later record of a key wins; the earlier one counts as
-    // updated (or unchanged when identical) so that read = stored + quarantined.
-    let mut latest: HashMap<&str, usize> = HashMap::with_capacity(rows.len());
-    let mut superseded = vec![false; rows.len()];
-    for (i, row) in rows.iter().enumerate() {
-        if let Some(prev) = latest.insert(row.key.as_str(), i) {
-            superseded[prev] = true;
-            if rows[prev].hash == row.hash {
-                counts.unchanged += 1;
-            } else {
-                counts.updated += 1;
-            }
-        }
+    /// Revokes the live token of that name; returns whether there was one.
+    pub async fn revoke_token(&self, name: &str) -> Result<bool, WarehouseError> {
+        dispatch!(self, tokens::revoke(name))
     }
-    let mut existing: HashMap<String, (i64, Option<String>)> = HashMap::with_capacity(rows.len());
-    let keys: Vec<&str> = latest.keys().copied().collect();
-    for chunk in pow2_chunks(&keys, 512) {
-        let placeholders = vec!["?"; chunk.len()].join(",");
-        let sql = format!(
-            "SELECT key, row_hash, origin FROM {} WHERE source = ? AND stream = ? AND key IN ({placeholders})",
-            table.name
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql))
-            .bind(&prov.source)
-            .bind(&prov.stream);
-        for k in chunk {
-            q = q.bind(*k);
-        }
-        for r in q.fetch_all(&mut **tx).await? {
-            existing.insert(
-                r.try_get("key")?,
-                (r.try_get("row_hash")?, r.try_get("origin")?),
-            );
-        }
-    }
-    let mut to_write: Vec<&Row> = Vec::with_capacity(rows.len());
-    for (i, row) in rows.iter().enumerate() {
-        if superseded[i] {
-            continue;
-        }
-        match existing.get(&row.key) {
-            None => {
-                counts.inserted += 1;
-                to_write.push(row);
-            }
-            Some((h, origin)) if *h == row.hash => {
-                counts.unchanged += 1;
-                // Same values, but taken back from a replaced file (or moved to
-                // another file): only the origin is rewritten.
-                if *origin != row.origin {
-                    to_write.push(row);
-                }
-            }
-            Some(_) => {
-                counts.updated += 1;
-                to_write.push(row);
-            }
-        }
-    }
-    if to_write.is_empty() {
-        return Ok(counts);
-    }
-    let ncols = schema::PROVENANCE.len() + table.columns.len();
-    let per_stmt = (MAX_BINDS / ncols).clamp(1, MAX_ROWS_PER_INSERT);
-    let columns: Vec<&str> = schema::PROVENANCE
-        .iter()
-        .chain(table.columns.iter())
-        .copied()
-        .collect();
-    let updates: Vec<String> = columns
-        .iter()
-        .filter(|c| !matches!(**c, "source" | "stream" | "key"))
-        .map(|c| format!("{c} = excluded.{c}"))
-        .collect();
-    let row_placeholder = format!("({})", vec!["?"; ncols].join(","));
-    for chunk in pow2_chunks(&to_write, per_stmt) {
-        let sql = format!(
-            "INSERT INTO {} ({}) VALUES {} ON CONFLICT(source, stream, key) DO UPDATE SET {}",
-            table.name,
-            columns.join(","),
-            vec![row_placeholder.as_str(); chunk.len()].join(","),
-            updates.join(",")
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for row in chunk {
-            q = q
-                .bind(&prov.source)
-                .bind(&prov.stream)
-                .bind(&row.key)
-                .bind(&prov.territory)
-                .bind(&prov.network)
-                .bind(prov.run_id)
-                .bind(extracted_at)
-                .bind(&prov.connector)
-                .bind(&prov.connector_version)
-                .bind(&row.origin)
-                .bind(row.hash);
-            for v in &row.values {
-                q = match v {
-                    Value::Null => q.bind(None::<i64>),
-                    Value::Int(i) => q.bind(*i),
-                    Value::Real(f) => q.bind(*f),
-                    Value::Text(s) => q.bind(s.as_str()),
-                    Value::Bool(b) => q.bind(*b),
-                };
-            }
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(counts)
-}
 
-async fn insert_rejects(
-    tx: &mut Tx<'_>,
-    prov: &Provenance,
-    at: &str,
-    rejects: &[Reject],
-) -> Result<(), WarehouseError> {
-    for chunk in pow2_chunks(rejects, 256) {
-        let sql = format!(
-            "INSERT INTO quarantine (source, stream, run_id, key, origin, line, reason, field, detail, payload_hash, created_at) VALUES {}",
-            vec!["(?,?,?,?,?,?,?,?,?,?,?)"; chunk.len()].join(",")
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for r in chunk {
-            q = q
-                .bind(&prov.source)
-                .bind(&prov.stream)
-                .bind(prov.run_id)
-                .bind(&r.key)
-                .bind(&r.origin)
-                .bind(r.line.map(|l| l as i64))
-                .bind(r.reason.as_str())
-                .bind(&r.field)
-                .bind(&r.detail)
-                .bind(hex::encode(r.payload_hash))
-                .bind(at);
-        }
-        q.execute(&mut **tx).await?;
+    /// The live token with that hash: (name, role, territories).
+    pub async fn live_token(
+        &self,
+        token_sha256: &str,
+    ) -> Result<Option<(String, String, String)>, WarehouseError> {
+        dispatch!(self, tokens::live(token_sha256))
     }
-    Ok(())
-}
 
-async fn insert_logs(
-    tx: &mut Tx<'_>,
-    run_id: i64,
-    logs: &[LogRecord],
-) -> Result<(), WarehouseError> {
-    if logs.is_empty() {
-        return Ok(());
+    // Metrics.
+
+    /// Runs by source and status.
+    pub async fn run_status_counts(&self) -> Result<Vec<(String, String, i64)>, WarehouseError> {
+        dispatch!(self, metrics::run_status_counts())
     }
-    let next: i64 =
-        sqlx::query_scalar("SELECT coalesce(max(seq), 0) + 1 FROM run_logs WHERE run_id = ?")
-            .bind(run_id)
-            .fetch_one(&mut **tx)
-            .await?;
-    for (chunk_start, chunk) in logs.chunks(500).enumerate() {
-        let sql = format!(
-            "INSERT INTO run_logs (run_id, seq, at, level, message) VALUES {}",
-            vec!["(?,?,?,?,?)"; chunk.len()].join(",")
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for (i, l) in chunk.iter().enumerate() {
-            q = q
+
+    /// Records and plugin read time per source, summed over runs.
+    pub async fn source_totals(&self) -> Result<Vec<SourceTotals>, WarehouseError> {
+        dispatch!(self, metrics::source_totals())
+    }
+
+    pub async fn run_durations(&self) -> Result<Vec<RunDuration>, WarehouseError> {
+        dispatch!(self, metrics::run_durations())
+    }
+
+    /// Partner HTTP responses by source and status, summed over runs.
+    pub async fn http_responses(&self) -> Result<Vec<(String, u16, i64)>, WarehouseError> {
+        dispatch!(self, metrics::http_responses())
+    }
+
+    // Job queue (the scheduler's apalis tables).
+
+    /// The job queue on this database, for jobs of type `J` in queue `name`.
+    pub async fn job_store<J>(&self, name: &str) -> Result<JobStore<J>, WarehouseError> {
+        match &self.db {
+            Db::Sqlite(p) => sqlite::job_store(p, name).await.map(JobStore::Sqlite),
+            Db::Postgres(p) => postgres::job_store(p, name).await.map(JobStore::Postgres),
+        }
+    }
+
+    /// Jobs of a queue by status.
+    pub async fn job_counts(&self, queue: &str) -> Result<Vec<(String, i64)>, WarehouseError> {
+        match &self.db {
+            Db::Sqlite(p) => sqlite::job_counts(p, queue).await,
+            Db::Postgres(p) => postgres::job_counts(p, queue).await,
+        }
+    }
+
+    /// When the next pending job of a source is due (unix seconds).
+    pub async fn job_next_due(
+        &self,
+        queue: &str,
+        source: &str,
+    ) -> Result<Option<i64>, WarehouseError> {
+        match &self.db {
+            Db::Sqlite(p) => sqlite::job_next_due(p, queue, source).await,
+            Db::Postgres(p) => postgres::job_next_due(p, queue, source).await,
+        }
+    }
+
+    /// Idempotency keys of a queue's jobs starting with `prefix`, with how
+    /// many jobs carry each.
+    pub async fn job_keys(
+        &self,
+        queue: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, i64)>, WarehouseError> {
+        match &self.db {
+            Db::Sqlite(p) => sqlite::job_keys(p, queue, prefix).await,
+            Db::Postgres(p) => postgres::job_keys(p, queue, prefix).await,
+        }
+    }
+
+    /// The physical ceiling of the bench: `kind`'s rows appended again,
+    /// through the backend's bulk path, into an unindexed table: (rows, seconds).
+    pub async fn bench_ceiling(&self, kind: EntityKind) -> Result<(u64, f64), WarehouseError> {
+        dispatch!(self, bench::ceiling(kind))
+    }
+
+    /// Pretends a run's process is `pid` (tests of the dead-owner rule).
+    #[cfg(test)]
+    async fn set_owner_for_tests(&self, run_id: i64, pid: i64) {
+        let done = match &self.db {
+            Db::Sqlite(p) => sqlx::query("UPDATE runs SET owner_pid = $1 WHERE id = $2")
+                .bind(pid)
                 .bind(run_id)
-                .bind(next + (chunk_start * 500 + i) as i64)
-                .bind(&l.at)
-                .bind(&l.level)
-                .bind(&l.message);
+                .execute(p)
+                .await
+                .map(|_| ()),
+            Db::Postgres(p) => sqlx::query("UPDATE runs SET owner_pid = $1 WHERE id = $2")
+                .bind(pid)
+                .bind(run_id)
+                .execute(p)
+                .await
+                .map(|_| ()),
+        };
+        if let Err(e) = done {
+            panic!("{e}");
         }
-        q.execute(&mut **tx).await?;
     }
-    Ok(())
+
+    // Inspection.
+
+    /// Runs a read-only query and renders every cell as text (NULL as
+    /// `None`, bytes as hex, booleans as `true`/`false`): for tests, the
+    /// bench and operators' checks, never for the hub's own logic.
+    pub async fn inspect(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, WarehouseError> {
+        match &self.db {
+            Db::Sqlite(p) => sqlite::inspect(p, sql, None).await,
+            Db::Postgres(p) => postgres::inspect(p, sql, None).await,
+        }
+    }
+
+    /// [`Warehouse::inspect`] with `$1` bound to a 16-byte key.
+    pub async fn inspect_key(
+        &self,
+        sql: &str,
+        key: [u8; 16],
+    ) -> Result<Vec<Vec<Option<String>>>, WarehouseError> {
+        match &self.db {
+            Db::Sqlite(p) => sqlite::inspect(p, sql, Some(key)).await,
+            Db::Postgres(p) => postgres::inspect(p, sql, Some(key)).await,
+        }
+    }
+
+    /// The columns of a table as the database's catalogue reports them:
+    /// (name, declared type, nullable), in order.
+    pub async fn catalogue(
+        &self,
+        table: &str,
+    ) -> Result<Vec<(String, String, bool)>, WarehouseError> {
+        match &self.db {
+            Db::Sqlite(p) => sqlite::catalogue(p, table).await,
+            Db::Postgres(p) => postgres::catalogue(p, table).await,
+        }
+    }
+}
+
+/// The scheduler's queue storage on the warehouse's database.
+pub enum JobStore<J> {
+    Sqlite(apalis_sqlite::SqliteStorage<J>),
+    Postgres(apalis_postgres::PostgresStorage<J>),
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Whether the process that owns a `running` run may still be working on it.
+fn owner_is_alive(pid: Option<i64>, host: Option<&str>, heartbeat: OffsetDateTime) -> bool {
+    if let (Some(pid), Some(host)) = (pid, host)
+        && host == hostname()
+    {
+        // Same machine: ask the kernel. kill(pid, 0) sends nothing.
+        let Ok(pid) = i32::try_from(pid) else {
+            return false;
+        };
+        // SAFETY: kill with signal 0 only checks that the process exists.
+        let rc = unsafe { libc::kill(pid, 0) };
+        return rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    }
+    // Another machine: trust a heartbeat younger than ten minutes.
+    OffsetDateTime::now_utc() - heartbeat < time::Duration::minutes(10)
 }
 
 /// Splits into runs whose lengths are powers of two (at most `max`): a
@@ -992,97 +786,5 @@ fn pow2_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
     })
 }
 
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
-}
-
-/// Whether the process that owns a `running` run may still be working on it.
-fn owner_is_alive(pid: Option<i64>, host: Option<&str>, heartbeat: &str) -> bool {
-    if let (Some(pid), Some(host)) = (pid, host)
-        && host == hostname()
-    {
-        // Same machine: ask the kernel. kill(pid, 0) sends nothing.
-        let Ok(pid) = i32::try_from(pid) else {
-            return false;
-        };
-        // SAFETY: kill with signal 0 only checks that the process exists.
-        let rc = unsafe { libc::kill(pid, 0) };
-        return rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-    }
-    // Another machine: trust a heartbeat younger than ten minutes.
-    time::OffsetDateTime::parse(heartbeat, &time::format_description::well_known::Rfc3339)
-        .map(|t| time::OffsetDateTime::now_utc() - t < time::Duration::minutes(10))
-        .unwrap_or(false)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pow2_chunks_cover_everything_with_few_lengths() {
-        let items: Vec<u32> = (0..1_000).collect();
-        let chunks: Vec<&[u32]> = pow2_chunks(&items, 300).collect();
-        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 1_000);
-        assert!(
-            chunks
-                .iter()
-                .all(|c| c.len().is_power_of_two() && c.len() <= 256)
-        );
-        assert_eq!(chunks.concat(), items);
-        assert_eq!(pow2_chunks(&items[..0], 8).count(), 0);
-    }
-
-    #[tokio::test]
-    async fn schema_matches_the_migrations() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("w.sqlite").display());
-        let w = Warehouse::open(&url).await.unwrap();
-        for kind in EntityKind::ALL {
-            let table = schema::table(kind);
-            let cols: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
-                "SELECT name FROM pragma_table_info('{}')",
-                table.name
-            )))
-            .fetch_all(w.pool())
-            .await
-            .unwrap();
-            let expected: Vec<String> = schema::PROVENANCE
-                .iter()
-                .chain(table.columns.iter())
-                .map(|s| s.to_string())
-                .collect();
-            assert_eq!(cols, expected, "table {}", table.name);
-        }
-    }
-
-    #[tokio::test]
-    async fn one_run_per_source() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("w.sqlite").display());
-        let w = Warehouse::open(&url).await.unwrap();
-        let a = w.start_run("s", false).await.unwrap();
-        match w.start_run("s", false).await {
-            Err(WarehouseError::AlreadyRunning { run_id, .. }) => assert_eq!(run_id, a),
-            other => panic!("{other:?}"),
-        }
-        // Another source may run meanwhile.
-        w.start_run("t", false).await.unwrap();
-        w.finish_run(a, RunStatus::Succeeded, None, &[])
-            .await
-            .unwrap();
-        let b = w.start_run("s", false).await.unwrap();
-        assert!(b > a);
-        // A run owned by a process that is gone is marked interrupted.
-        sqlx::query("UPDATE runs SET owner_pid = 999999999 WHERE id = ?")
-            .bind(b)
-            .execute(w.pool())
-            .await
-            .unwrap();
-        let c = w.start_run("s", false).await.unwrap();
-        assert_eq!(w.run(b).await.unwrap().status, RunStatus::Interrupted);
-        assert_eq!(w.run(c).await.unwrap().status, RunStatus::Running);
-    }
-}
+mod tests;

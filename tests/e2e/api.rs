@@ -114,12 +114,17 @@ struct Served {
     settings: ServeSettings,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), ServeError>>>,
+    // Dropped last: the database outlives the hub.
+    _db: vivres::warehouse::testing::Guard,
 }
 
 impl Served {
     async fn start(setup: Setup, settings: ServeSettings) -> Served {
-        let TestHub { dir, sim, hub, .. } = TestHub::start(setup).await;
+        let TestHub {
+            db, dir, sim, hub, ..
+        } = TestHub::start(setup).await;
         let mut served = Served {
+            _db: db,
             _dir: dir,
             sim,
             hub: Arc::new(hub),
@@ -955,12 +960,12 @@ async fn a_schedule_fires_and_survives_a_restart_with_its_queued_jobs() {
             );
         }
     }
-    let keys: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT idempotency_key, count(*) FROM Jobs WHERE idempotency_key IS NOT NULL GROUP BY idempotency_key",
-    )
-    .fetch_all(s.hub.warehouse.pool())
-    .await
-    .unwrap();
+    let keys: Vec<(String, i64)> = s
+        .hub
+        .warehouse
+        .job_keys(vivres::scheduler::QUEUE, "")
+        .await
+        .unwrap();
     assert!(keys.len() >= 4, "{keys:?}");
     assert!(keys.iter().all(|(_, n)| *n == 1), "{keys:?}");
     let ticks: BTreeMap<String, i64> = keys.into_iter().collect();

@@ -44,26 +44,32 @@ fn inbox_dir(t: &TestHub) -> std::path::PathBuf {
     t.dir.path().join("inbox").join("files")
 }
 
+/// A stored column as text (`None`: NULL), or `None` when the row is not stored.
 async fn column_text(
     t: &TestHub,
     table: &str,
     key: &str,
     column: &str,
-) -> Option<(String, Option<String>)> {
-    let hashed = t.hub.pseudonymiser.record_key("files", key);
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT typeof({column}), CAST({column} AS TEXT) FROM {table} WHERE source = 'files' AND key = ?"
-    )))
-    .bind(hashed)
-    .fetch_optional(t.hub.warehouse.pool())
-    .await
-    .unwrap_or_else(|e| panic!("{table}.{column}: {e}"))
+) -> Option<Option<String>> {
+    let hashed = t.hub.pseudonymiser.record_key_bytes("files", key);
+    let rows = t
+        .hub
+        .warehouse
+        .inspect_key(
+            &format!(
+                "SELECT {column} FROM {table} WHERE stream_id IN (SELECT id FROM streams WHERE source = 'files') AND key = $1"
+            ),
+            hashed,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{table}.{column}: {e}"));
+    rows.into_iter().next().map(|r| r.into_iter().next().flatten())
 }
 
-fn same(expected: &serde_json::Value, ty: &str, text: Option<&str>) -> bool {
+fn same(expected: &serde_json::Value, text: Option<&str>) -> bool {
     match expected {
-        serde_json::Value::Null => ty == "null",
-        serde_json::Value::Bool(b) => text == Some(if *b { "1" } else { "0" }),
+        serde_json::Value::Null => text.is_none(),
+        serde_json::Value::Bool(b) => text == Some(if *b { "true" } else { "false" }),
         serde_json::Value::Number(n) => {
             match (n.as_f64(), text.and_then(|t| t.parse::<f64>().ok())) {
                 (Some(a), Some(b)) => (a - b).abs() < 1e-6,
@@ -91,12 +97,18 @@ async fn check_file_set(t: &TestHub, set: &FileSet) {
     );
 
     for (table, n) in &set.stored {
-        let stored: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT count(*) FROM {table} WHERE source = 'files'"
-        )))
-        .fetch_one(t.hub.warehouse.pool())
-        .await
-        .unwrap();
+        let stored: i64 = t
+            .hub
+            .warehouse
+            .inspect(&format!(
+                "SELECT count(*) FROM {table} WHERE stream_id IN (SELECT id FROM streams WHERE source = 'files')"
+            ))
+            .await
+            .unwrap()[0][0]
+            .as_deref()
+            .unwrap_or("0")
+            .parse()
+            .unwrap();
         assert_eq!(
             stored as usize, *n,
             "{}: rows stored in {table}",
@@ -127,14 +139,14 @@ async fn check_file_set(t: &TestHub, set: &FileSet) {
                         check_scores(t, set, table, key, level, expected).await;
                         continue;
                     }
-                    let Some((ty, text)) = column_text(t, table, key, column).await else {
+                    let Some(text) = column_text(t, table, key, column).await else {
                         panic!(
                             "{}: {}:{} not stored in {table}",
                             set.connector, row.file, row.line
                         );
                     };
                     assert!(
-                        same(expected, &ty, text.as_deref()),
+                        same(expected, text.as_deref()),
                         "{}: {}:{} {table}.{column}: expected {expected}, stored {text:?}",
                         set.connector,
                         row.file,
@@ -225,18 +237,32 @@ async fn check_scores(
     level: &str,
     expected: &serde_json::Value,
 ) {
-    let Some((_, Some(scores))) = column_text(t, table, key, "scores").await else {
+    if column_text(t, table, key, "farm").await.is_none() {
         panic!("{}: diagnostic {key} not stored", set.connector);
-    };
-    let scores: Vec<serde_json::Value> = serde_json::from_str(&scores).unwrap();
-    let stored: BTreeMap<String, serde_json::Value> = scores
-        .iter()
-        .filter(|s| s["level"] == level)
-        .map(|s| {
-            (
-                s["code"].as_str().unwrap_or("").to_string(),
-                s["value"].clone(),
-            )
+    }
+    let hashed = t.hub.pseudonymiser.record_key_bytes("files", key);
+    let rows = t
+        .hub
+        .warehouse
+        .inspect_key(
+            &format!(
+                "SELECT code, value FROM diagnostic_scores WHERE key = $1 AND level = '{level}' \
+                 AND stream_id IN (SELECT id FROM streams WHERE source = 'files')"
+            ),
+            hashed,
+        )
+        .await
+        .unwrap();
+    let stored: BTreeMap<String, serde_json::Value> = rows
+        .into_iter()
+        .map(|r| {
+            let code = r[0].clone().unwrap_or_default();
+            let value = r[1]
+                .as_deref()
+                .and_then(|v| v.parse::<f64>().ok())
+                .map(serde_json::Value::from)
+                .unwrap_or(serde_json::Value::Null);
+            (code, value)
         })
         .collect();
     let Some(expected) = expected.as_object() else {

@@ -22,6 +22,9 @@ pub fn plugins_dir() -> PathBuf {
 }
 
 pub struct TestHub {
+    /// The test's database (SQLite in `dir`, or a PostgreSQL database
+    /// `VIVRES_TEST_DATABASE_URL` names); dropped after the hub.
+    pub db: vivres::warehouse::testing::Guard,
     pub dir: tempfile::TempDir,
     pub sim: RunningSim,
     pub hub: Hub,
@@ -38,6 +41,8 @@ pub struct Setup {
     pub plugin_memory_mib: u32,
     /// Extra `[[sources]]` TOML appended to the config.
     pub extra_sources: String,
+    /// The warehouse (default: `<data_dir>/vivres.sqlite`).
+    pub database_url: Option<String>,
 }
 
 impl Default for Setup {
@@ -50,6 +55,7 @@ impl Default for Setup {
             plugin_call_seconds: 30,
             plugin_memory_mib: 256,
             extra_sources: String::new(),
+            database_url: None,
         }
     }
 }
@@ -60,6 +66,7 @@ pub fn config_text(dir: &Path, setup: &Setup) -> String {
 [hub]
 data_dir = "{dir}"
 plugins_dir = "{plugins}"
+{database}
 
 [privacy]
 pseudonym_key = {{ env = "E2E_KEY" }}
@@ -96,11 +103,16 @@ api_token = {{ value = "token-lyon" }}
         mem = setup.plugin_memory_mib,
         page = setup.page_size,
         extra = setup.extra_sources,
+        database = setup
+            .database_url
+            .as_ref()
+            .map(|u| format!("database_url = \"{u}\""))
+            .unwrap_or_default(),
     )
 }
 
 impl TestHub {
-    pub async fn start(setup: Setup) -> TestHub {
+    pub async fn start(mut setup: Setup) -> TestHub {
         let mut sim_config = SimConfig::demo(11, setup.size);
         sim_config.gardens.truncate(1);
         sim_config.ties = setup.ties;
@@ -108,6 +120,8 @@ impl TestHub {
             .await
             .expect("simulator starts");
         let dir = tempfile::tempdir().expect("temp dir");
+        let db = vivres::warehouse::testing::Guard::create(dir.path()).await;
+        setup.database_url = Some(db.url.clone());
         let config_path = dir.path().join("vivres.toml");
         std::fs::write(&config_path, config_text(dir.path(), &setup)).expect("config written");
         let mut vars = BTreeMap::new();
@@ -116,6 +130,7 @@ impl TestHub {
         let config = Config::load_with(&config_path, &vars).expect("config loads");
         let hub = Hub::start(config, vars.clone()).await.expect("hub starts");
         TestHub {
+            db,
             dir,
             sim,
             hub,
@@ -136,20 +151,46 @@ impl TestHub {
 }
 
 pub async fn count(hub: &Hub, table: &str) -> i64 {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
-        .fetch_one(hub.warehouse.pool())
+    scalar(hub, &format!("SELECT count(*) FROM {table}"))
         .await
-        .expect("count")
+        .unwrap_or(0)
+}
+
+/// The first cell of a query, as an integer.
+pub async fn scalar(hub: &Hub, sql: &str) -> Option<i64> {
+    hub.warehouse
+        .inspect(sql)
+        .await
+        .expect("query")
+        .into_iter()
+        .next()
+        .and_then(|r| r.into_iter().next().flatten())
+        .and_then(|c| c.parse().ok())
+}
+
+/// Rows of two columns: text and integer.
+pub async fn pairs(hub: &Hub, sql: &str) -> Vec<(String, i64)> {
+    hub.warehouse
+        .inspect(sql)
+        .await
+        .expect("query")
+        .into_iter()
+        .map(|r| {
+            (
+                r.first().cloned().flatten().unwrap_or_default(),
+                r.get(1)
+                    .cloned()
+                    .flatten()
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(0),
+            )
+        })
+        .collect()
 }
 
 /// Every fact row of a table, without the columns that differ between runs.
 pub async fn content(hub: &Hub, table: &str) -> Vec<(String, i64)> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT key, row_hash FROM {table} ORDER BY key"
-    )))
-    .fetch_all(hub.warehouse.pool())
-    .await
-    .expect("content")
+    pairs(hub, &format!("SELECT key, row_hash FROM {table} ORDER BY key")).await
 }
 
 pub fn stored(total: usize, quarantined: &BTreeMap<String, usize>) -> i64 {

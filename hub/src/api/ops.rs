@@ -9,9 +9,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use sqlx::Row as _;
 
-use super::views::{Health, parse_time};
+use super::views::Health;
 use super::{ApiError, AppState, Caller};
 
 /// Upper bounds of the run-duration histogram, seconds.
@@ -106,19 +105,12 @@ pub async fn metrics(
 }
 
 async fn render(state: &AppState) -> Result<String, ApiError> {
-    let pool = state.hub().warehouse.pool();
-    let db = |e: sqlx::Error| ApiError::Internal(e.to_string());
+    let warehouse = &state.hub().warehouse;
+    let db = |e: crate::warehouse::WarehouseError| ApiError::Internal(e.to_string());
     let mut out = String::new();
 
     out.push_str("# HELP vivres_runs Runs in the warehouse by source and status.\n# TYPE vivres_runs gauge\n");
-    let rows = sqlx::query("SELECT source, status, count(*) AS n FROM runs GROUP BY source, status ORDER BY source, status")
-        .fetch_all(pool)
-        .await
-        .map_err(db)?;
-    for r in &rows {
-        let source: String = r.try_get("source").map_err(db)?;
-        let status: String = r.try_get("status").map_err(db)?;
-        let n: i64 = r.try_get("n").map_err(db)?;
+    for (source, status, n) in warehouse.run_status_counts().await.map_err(db)? {
         let _ = writeln!(
             out,
             "vivres_runs{{source=\"{}\",status=\"{}\"}} {n}",
@@ -127,48 +119,35 @@ async fn render(state: &AppState) -> Result<String, ApiError> {
         );
     }
 
+    let totals = warehouse.source_totals().await.map_err(db)?;
     out.push_str("# HELP vivres_records_total Records read by sources, by outcome.\n# TYPE vivres_records_total counter\n");
-    let rows = sqlx::query(
-        "SELECT source, sum(read) AS read, sum(inserted) AS inserted, sum(updated) AS updated, \
-         sum(unchanged) AS unchanged, sum(quarantined) AS quarantined FROM runs GROUP BY source ORDER BY source",
-    )
-    .fetch_all(pool)
-    .await
-    .map_err(db)?;
-    for r in &rows {
-        let source: String = r.try_get("source").map_err(db)?;
-        for outcome in ["read", "inserted", "updated", "unchanged", "quarantined"] {
-            let n: i64 = r.try_get(outcome).map_err(db)?;
+    for t in &totals {
+        let c = &t.counts;
+        for (outcome, n) in [
+            ("read", c.read),
+            ("inserted", c.inserted),
+            ("updated", c.updated),
+            ("unchanged", c.unchanged),
+            ("quarantined", c.quarantined),
+        ] {
             let _ = writeln!(
                 out,
                 "vivres_records_total{{source=\"{}\",outcome=\"{outcome}\"}} {n}",
-                esc(&source)
+                esc(&t.source)
             );
         }
     }
 
     out.push_str("# HELP vivres_run_duration_seconds Duration of finished runs.\n# TYPE vivres_run_duration_seconds histogram\n");
-    let rows =
-        sqlx::query("SELECT source, started_at, ended_at FROM runs WHERE ended_at IS NOT NULL")
-            .fetch_all(pool)
-            .await
-            .map_err(db)?;
     let mut by_source: BTreeMap<String, (u64, f64, [u64; RUN_BUCKETS.len()])> = BTreeMap::new();
-    for r in &rows {
-        let source: String = r.try_get("source").map_err(db)?;
-        let started: String = r.try_get("started_at").map_err(db)?;
-        let ended: String = r.try_get("ended_at").map_err(db)?;
-        let (Some(a), Some(b)) = (parse_time(&started), parse_time(&ended)) else {
-            continue;
-        };
-        let secs = (b - a).as_seconds_f64().max(0.0);
+    for d in warehouse.run_durations().await.map_err(db)? {
         let e = by_source
-            .entry(source)
+            .entry(d.source)
             .or_insert((0, 0.0, [0; RUN_BUCKETS.len()]));
         e.0 += 1;
-        e.1 += secs;
+        e.1 += d.seconds;
         for (i, bound) in RUN_BUCKETS.iter().enumerate() {
-            if secs <= *bound {
+            if d.seconds <= *bound {
                 e.2[i] += 1;
             }
         }
@@ -196,55 +175,23 @@ async fn render(state: &AppState) -> Result<String, ApiError> {
         );
     }
 
-    // The plugin host writes one summary line per run into the run's log:
-    // "http: N requests, statuses {200: 12, 429: 1}, …".
+    // Read from `run_http`: the run's figures as columns, not its log.
     out.push_str("# HELP vivres_partner_http_responses_total Responses partners sent to plugins, by status.\n# TYPE vivres_partner_http_responses_total counter\n");
-    let rows = sqlx::query(
-        "SELECT r.source AS source, l.message AS message FROM run_logs l JOIN runs r ON r.id = l.run_id \
-         WHERE l.message LIKE 'http: %'",
-    )
-    .fetch_all(pool)
-    .await
-    .map_err(db)?;
-    let mut http: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for r in &rows {
-        let source: String = r.try_get("source").map_err(db)?;
-        let message: String = r.try_get("message").map_err(db)?;
-        for (status, n) in http_statuses(&message) {
-            *http.entry((source.clone(), status)).or_default() += n;
-        }
-    }
-    for ((source, status), n) in &http {
+    for (source, status, n) in warehouse.http_responses().await.map_err(db)? {
         let _ = writeln!(
             out,
-            "vivres_partner_http_responses_total{{source=\"{}\",status=\"{}\"}} {n}",
-            esc(source),
-            esc(status)
+            "vivres_partner_http_responses_total{{source=\"{}\",status=\"{status}\"}} {n}",
+            esc(&source)
         );
     }
 
-    // And per stream: "stream S: plugin reads 1.20s, normalising …".
     out.push_str("# HELP vivres_plugin_read_seconds_total Time connector plugins spent answering reads.\n# TYPE vivres_plugin_read_seconds_total counter\n");
-    let rows = sqlx::query(
-        "SELECT r.source AS source, l.message AS message FROM run_logs l JOIN runs r ON r.id = l.run_id \
-         WHERE l.message LIKE 'stream %: plugin reads %'",
-    )
-    .fetch_all(pool)
-    .await
-    .map_err(db)?;
-    let mut plugin: BTreeMap<String, f64> = BTreeMap::new();
-    for r in &rows {
-        let source: String = r.try_get("source").map_err(db)?;
-        let message: String = r.try_get("message").map_err(db)?;
-        if let Some(secs) = plugin_read_seconds(&message) {
-            *plugin.entry(source).or_default() += secs;
-        }
-    }
-    for (source, secs) in &plugin {
+    for t in &totals {
         let _ = writeln!(
             out,
-            "vivres_plugin_read_seconds_total{{source=\"{}\"}} {secs}",
-            esc(source)
+            "vivres_plugin_read_seconds_total{{source=\"{}\"}} {}",
+            esc(&t.source),
+            t.plugin_read_seconds
         );
     }
 
@@ -293,60 +240,9 @@ async fn render(state: &AppState) -> Result<String, ApiError> {
     Ok(out)
 }
 
-/// `statuses {200: 12, 429: 1}` → [("200", 12), ("429", 1)].
-fn http_statuses(message: &str) -> Vec<(String, u64)> {
-    let Some(start) = message.find("statuses {") else {
-        return Vec::new();
-    };
-    let rest = &message[start + "statuses {".len()..];
-    let Some(end) = rest.find('}') else {
-        return Vec::new();
-    };
-    rest[..end]
-        .split(',')
-        .filter_map(|pair| {
-            let (status, n) = pair.split_once(':')?;
-            Some((status.trim().to_string(), n.trim().parse().ok()?))
-        })
-        .collect()
-}
-
-/// `stream s: plugin reads 1.25s, …` → 1.25 (a `Duration` printed with `{:.2?}`).
-fn plugin_read_seconds(message: &str) -> Option<f64> {
-    let rest = &message[message.find("plugin reads ")? + "plugin reads ".len()..];
-    let value = rest.split([',', ' ']).next()?;
-    let (number, scale) = if let Some(n) = value.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = value.strip_suffix("µs") {
-        (n, 1e-6)
-    } else if let Some(n) = value.strip_suffix("ns") {
-        (n, 1e-9)
-    } else {
-        (value.strip_suffix('s')?, 1.0)
-    };
-    number.parse::<f64>().ok().map(|n| n * scale)
-}
-
 /// Escapes a Prometheus label value.
 fn esc(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn http_summary_lines_are_parsed() {
-        let m = "http: 14 requests, statuses {200: 12, 429: 2}, 2 retries, waited 1.0s, 0 denied, 0 failed";
-        assert_eq!(
-            super::http_statuses(m),
-            vec![("200".to_string(), 12), ("429".to_string(), 2)]
-        );
-        assert!(super::http_statuses("http: 0 requests").is_empty());
-        let line = "stream deliveries: plugin reads 1.25s, normalising 3.00ms, commits 2.00s";
-        assert_eq!(super::plugin_read_seconds(line), Some(1.25));
-        let line = "stream x: plugin reads 850.00ms, normalising 1.00ms";
-        assert!((super::plugin_read_seconds(line).unwrap() - 0.85).abs() < 1e-9);
-    }
 }

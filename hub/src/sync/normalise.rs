@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::geo::{Gazetteer, Residence};
 use crate::model::{Date, Entity, Item, Location, PersonId, Reject, RejectReason};
 use crate::privacy::Pseudonymiser;
-use crate::warehouse::{Row, Value};
+use crate::warehouse::{Child, Row, Value};
 
 /// What the normaliser needs to know about the source.
 pub struct Context<'a> {
@@ -33,18 +33,22 @@ impl Context<'_> {
     /// The row for `item`, or the reject that replaces it.
     pub fn normalise(&self, item: Item) -> Result<Row, Reject> {
         let kind = item.entity.kind();
-        let key = self.pseudonymiser.record_key(self.source, &item.key);
+        let key = self.pseudonymiser.record_key_bytes(self.source, &item.key);
         match self.values(&item.entity) {
-            Ok(values) => Ok(Row {
-                kind,
-                hash: row_hash(&values),
-                key,
-                origin: item.origin,
-                values,
-            }),
+            Ok(values) => {
+                let children = children(&item.entity);
+                Ok(Row {
+                    kind,
+                    hash: row_hash(&values, &children),
+                    key,
+                    origin: item.origin,
+                    values,
+                    children,
+                })
+            }
             Err(refusal) => Err(Reject {
                 payload_hash: payload_hash(&item),
-                key: Some(key),
+                key: Some(hex::encode(key)),
                 origin: item.origin,
                 line: None,
                 reason: refusal.reason,
@@ -52,6 +56,11 @@ impl Context<'_> {
                 detail: refusal.detail,
             }),
         }
+    }
+
+    /// The pseudonym a plugin's reject is filed under (its raw key is never kept).
+    pub fn reject_key(&self, key: &str) -> String {
+        self.pseudonymiser.record_key(self.source, key)
     }
 
     fn person(&self, p: &PersonId, field: &'static str) -> Refused<Value> {
@@ -96,77 +105,93 @@ impl Context<'_> {
         ])
     }
 
-    fn values(&self, entity: &Entity) -> Refused<Vec<Value>> {
+    /// The entity's columns by name (`warehouse::schema` lists them; a unit
+    /// test checks that each lands in its column).
+    fn values(&self, entity: &Entity) -> Refused<Vec<(&'static str, Value)>> {
         use Value as V;
         Ok(match entity {
             Entity::Household(h) => {
                 let [pc, insee, epci, inside] = self.location(&h.residence, "residence")?;
                 let e = h.enrolment.as_ref();
                 vec![
-                    self.person(&h.person, "person")?,
-                    V::opt_u32(h.size),
-                    V::opt_u32(h.adults),
-                    V::opt_u32(h.children),
-                    V::opt_label(h.composition),
-                    pc,
-                    insee,
-                    epci,
-                    inside,
-                    V::opt_label(h.income),
-                    V::opt_label(h.reste_a_vivre),
-                    date(h.rights_from, "rights_from")?,
-                    date(h.rights_to, "rights_to")?,
-                    V::opt_int(h.monthly_cap),
-                    V::opt_text(e.map(|e| e.programme.clone())),
-                    e.map(|e| V::Bool(e.solidarity)).unwrap_or(V::Null),
-                    V::opt_int(e.and_then(|e| e.price_paid)),
-                    V::opt_int(e.and_then(|e| e.reference_price)),
-                    V::opt_text(e.and_then(|e| e.prescriber.clone())),
-                    date(e.and_then(|e| e.start), "enrolment.start")?,
-                    date(e.and_then(|e| e.end), "enrolment.end")?,
-                    V::opt_text(e.and_then(|e| e.site.clone())),
+                    ("person", self.person(&h.person, "person")?),
+                    ("size", V::opt_u32(h.size)),
+                    ("adults", V::opt_u32(h.adults)),
+                    ("children", V::opt_u32(h.children)),
+                    ("composition", V::opt_label(h.composition)),
+                    ("residence_postcode", pc),
+                    ("residence_insee", insee),
+                    ("residence_epci", epci),
+                    ("residence_in_territory", inside),
+                    ("income_band", V::opt_label(h.income)),
+                    ("reste_a_vivre_band", V::opt_label(h.reste_a_vivre)),
+                    ("rights_from", date(h.rights_from, "rights_from")?),
+                    ("rights_to", date(h.rights_to, "rights_to")?),
+                    ("monthly_cap_cents", V::opt_int(h.monthly_cap)),
+                    ("programme", V::opt_text(e.map(|e| e.programme.clone()))),
+                    (
+                        "solidarity",
+                        e.map(|e| V::Bool(e.solidarity)).unwrap_or(V::Null),
+                    ),
+                    ("price_paid_cents", V::opt_int(e.and_then(|e| e.price_paid))),
+                    (
+                        "reference_price_cents",
+                        V::opt_int(e.and_then(|e| e.reference_price)),
+                    ),
+                    (
+                        "prescriber",
+                        V::opt_text(e.and_then(|e| e.prescriber.clone())),
+                    ),
+                    (
+                        "enrolment_start",
+                        date(e.and_then(|e| e.start), "enrolment.start")?,
+                    ),
+                    ("enrolment_end", date(e.and_then(|e| e.end), "enrolment.end")?),
+                    ("enrolment_site", V::opt_text(e.and_then(|e| e.site.clone()))),
                 ]
             }
             Entity::Site(s) => {
                 let [pc, insee, epci, inside] = self.location(&s.location, "location")?;
                 vec![
-                    V::label(s.kind),
-                    V::opt_text(s.name.clone()),
-                    pc,
-                    insee,
-                    epci,
-                    inside,
-                    V::opt_text(s.group.clone()),
-                    V::opt_bool(s.short_circuit),
-                    V::opt_text(s.siret.clone()),
+                    ("kind", V::label(s.kind)),
+                    ("name", V::opt_text(s.name.clone())),
+                    ("location_postcode", pc),
+                    ("location_insee", insee),
+                    ("location_epci", epci),
+                    ("location_in_territory", inside),
+                    ("site_group", V::opt_text(s.group.clone())),
+                    ("short_circuit", V::opt_bool(s.short_circuit)),
+                    ("siret", V::opt_text(s.siret.clone())),
                 ]
             }
             Entity::Product(p) => vec![
-                required(&p.label, "label")?,
-                V::opt_text(p.category.clone()),
-                dfc(&p.dfc_type),
-                V::opt_text(p.unit.clone()),
-                V::opt_bool(p.organic),
-                V::opt_text(p.producer.clone()),
-                V::opt_text(p.ean.clone()),
+                ("label", required(&p.label, "label")?),
+                ("category", V::opt_text(p.category.clone())),
+                ("dfc_type", dfc(&p.dfc_type)),
+                ("unit", V::opt_text(p.unit.clone())),
+                ("organic", V::opt_bool(p.organic)),
+                ("producer", V::opt_text(p.producer.clone())),
+                ("ean", V::opt_text(p.ean.clone())),
             ],
             Entity::Distribution(d) => vec![
-                self.opt_person(&d.household, "household")?,
-                V::opt_text(
+                ("household", self.opt_person(&d.household, "household")?),
+                (
+                    "household_key",
                     d.household_key
                         .as_ref()
-                        .map(|k| self.pseudonymiser.record_key(self.source, k)),
+                        .map(|k| V::Key(self.pseudonymiser.record_key_bytes(self.source, k)))
+                        .unwrap_or(V::Null),
                 ),
-                V::opt_text(d.site.clone()),
-                date(d.date, "date")?,
-                V::opt_text(d.week.clone()),
-                V::label(d.kind),
-                V::opt_text(d.label.clone()),
-                V::opt_label(d.status),
-                V::opt_int(d.amount),
-                quantity(d.quantity_kg, "quantity_kg")?,
-                V::opt_text(d.contents.clone()),
-                V::Int(i64::from(d.ordinal)),
+                ("site", V::opt_text(d.site.clone())),
+                ("date", date(d.date, "date")?),
+                ("week", V::opt_text(d.week.clone())),
+                ("kind", V::label(d.kind)),
+                ("label", V::opt_text(d.label.clone())),
+                ("status", V::opt_label(d.status)),
+                ("amount_cents", V::opt_int(d.amount)),
+                ("quantity_kg", quantity(d.quantity_kg, "quantity_kg")?),
+                ("contents", V::opt_text(d.contents.clone())),
+                ("ordinal", V::Int(i64::from(d.ordinal))),
             ],
             Entity::OrderLine(o) => {
                 if !o.quantity.is_finite() {
@@ -177,63 +202,81 @@ impl Context<'_> {
                     });
                 }
                 vec![
-                    self.opt_person(&o.household, "household")?,
-                    V::opt_text(o.site.clone()),
-                    V::label(o.channel),
-                    date(o.date, "date")?,
-                    V::opt_text(o.time.clone()),
-                    V::opt_text(o.month.clone()),
-                    required(&o.product, "product")?,
-                    dfc(&o.dfc_type),
-                    V::Real(o.quantity),
-                    V::opt_text(o.unit.clone()),
-                    V::opt_int(o.unit_price_paid),
-                    V::opt_int(o.unit_reference_price),
-                    V::opt_int(o.price_paid),
-                    V::opt_int(o.reference_price),
-                    finite(
-                        o.discount_percent,
+                    ("household", self.opt_person(&o.household, "household")?),
+                    ("site", V::opt_text(o.site.clone())),
+                    ("channel", V::label(o.channel)),
+                    ("date", date(o.date, "date")?),
+                    ("time", V::opt_text(o.time.clone())),
+                    ("month", V::opt_text(o.month.clone())),
+                    ("product", required(&o.product, "product")?),
+                    ("dfc_type", dfc(&o.dfc_type)),
+                    ("quantity", V::Real(o.quantity)),
+                    ("unit", V::opt_text(o.unit.clone())),
+                    ("unit_price_paid_cents", V::opt_int(o.unit_price_paid)),
+                    (
+                        "unit_reference_price_cents",
+                        V::opt_int(o.unit_reference_price),
+                    ),
+                    ("price_paid_cents", V::opt_int(o.price_paid)),
+                    ("reference_price_cents", V::opt_int(o.reference_price)),
+                    (
                         "discount_percent",
-                        RejectReason::InvalidAmount,
-                    )?,
-                    V::Bool(o.food_bank_donation),
+                        finite(
+                            o.discount_percent,
+                            "discount_percent",
+                            RejectReason::InvalidAmount,
+                        )?,
+                    ),
+                    ("food_bank_donation", V::Bool(o.food_bank_donation)),
                 ]
             }
             Entity::Supply(s) => {
                 let [pc, insee, epci, inside] =
                     self.location(&s.producer_location, "producer_location")?;
                 vec![
-                    V::opt_text(s.site.clone()),
-                    required(&s.producer, "producer")?,
-                    pc,
-                    insee,
-                    epci,
-                    inside,
-                    quantity(s.distance_km, "distance_km")?,
-                    V::opt_bool(s.organic),
-                    V::opt_text(s.product.clone()),
-                    V::opt_text(s.month.clone()),
+                    ("site", V::opt_text(s.site.clone())),
+                    ("producer", required(&s.producer, "producer")?),
+                    ("producer_postcode", pc),
+                    ("producer_insee", insee),
+                    ("producer_epci", epci),
+                    ("producer_in_territory", inside),
+                    ("distance_km", quantity(s.distance_km, "distance_km")?),
+                    ("organic", V::opt_bool(s.organic)),
+                    ("product", V::opt_text(s.product.clone())),
+                    ("month", V::opt_text(s.month.clone())),
                 ]
             }
-            Entity::Diagnostic(d) => vec![
-                required(&d.farm, "farm")?,
-                required(&d.method, "method")?,
-                V::Text(d.method_version.clone()),
-                required(&d.survey_year, "survey_year")?,
-                quantity(d.area_ha, "area_ha")?,
-                quantity(d.workers, "workers")?,
-                V::opt_text(d.farm_type.clone()),
-                V::opt_text(d.departement.clone()),
-                V::Text(serde_json::to_string(&d.scores).unwrap_or_else(|_| "[]".into())),
-            ],
+            Entity::Diagnostic(d) => {
+                for score in &d.scores {
+                    if score.value.is_some_and(|v| !v.is_finite())
+                        || score.max.is_some_and(|v| !v.is_finite())
+                    {
+                        return Err(Refusal {
+                            reason: RejectReason::InvalidAmount,
+                            field: format!("scores.{}", score.code).into(),
+                            detail: "not a number".into(),
+                        });
+                    }
+                }
+                vec![
+                    ("farm", required(&d.farm, "farm")?),
+                    ("method", required(&d.method, "method")?),
+                    ("method_version", V::Text(d.method_version.clone())),
+                    ("survey_year", required(&d.survey_year, "survey_year")?),
+                    ("area_ha", quantity(d.area_ha, "area_ha")?),
+                    ("workers", quantity(d.workers, "workers")?),
+                    ("farm_type", V::opt_text(d.farm_type.clone())),
+                    ("departement", V::opt_text(d.departement.clone())),
+                ]
+            }
             Entity::Participation(p) => vec![
-                self.opt_person(&p.household, "household")?,
-                V::opt_text(p.site.clone()),
-                date(p.date, "date")?,
-                required(&p.kind, "kind")?,
-                V::opt_text(p.role.clone()),
-                quantity(p.hours, "hours")?,
-                V::opt_u32(p.attendees),
+                ("household", self.opt_person(&p.household, "household")?),
+                ("site", V::opt_text(p.site.clone())),
+                ("date", date(p.date, "date")?),
+                ("kind", required(&p.kind, "kind")?),
+                ("role", V::opt_text(p.role.clone())),
+                ("hours", quantity(p.hours, "hours")?),
+                ("attendees", V::opt_u32(p.attendees)),
             ],
             Entity::Pathway(p) => {
                 let entry = date(Some(p.entry), "entry")?;
@@ -249,57 +292,80 @@ impl Context<'_> {
                     });
                 }
                 vec![
-                    self.person(&p.worker, "worker")?,
-                    V::opt_text(p.site.clone()),
-                    entry,
-                    exit,
-                    quantity(p.weekly_hours, "weekly_hours")?,
-                    V::opt_text(p.exit_label.clone()),
-                    V::opt_label(p.exit_category),
-                    quantity(p.training_hours, "training_hours")?,
+                    ("worker", self.person(&p.worker, "worker")?),
+                    ("site", V::opt_text(p.site.clone())),
+                    ("entry_date", entry),
+                    ("exit_date", exit),
+                    ("weekly_hours", quantity(p.weekly_hours, "weekly_hours")?),
+                    ("exit_label", V::opt_text(p.exit_label.clone())),
+                    ("exit_category", V::opt_label(p.exit_category)),
+                    ("training_hours", quantity(p.training_hours, "training_hours")?),
                 ]
             }
             Entity::SurveyResponse(s) => {
                 let [pc, insee, epci, inside] = self.location(&s.residence, "residence")?;
                 let submitted = time::OffsetDateTime::from_unix_timestamp(s.submitted_at)
                     .ok()
-                    .and_then(|t| {
-                        t.format(&time::format_description::well_known::Rfc3339)
-                            .ok()
-                    })
+                    .filter(|t| (1900..=9999).contains(&t.year()))
                     .ok_or(Refusal {
                         reason: RejectReason::InvalidDate,
                         field: "submitted_at".into(),
                         detail: "timestamp out of range".into(),
                     })?;
                 vec![
-                    self.opt_person(&s.household, "household")?,
-                    V::opt_text(s.network.clone()),
-                    V::opt_text(s.site.clone()),
-                    required(&s.wave, "wave")?,
-                    V::Text(submitted),
-                    pc,
-                    insee,
-                    epci,
-                    inside,
-                    required(&s.instrument, "instrument")?,
-                    V::Text(serde_json::to_string(&s.answers).unwrap_or_else(|_| "[]".into())),
-                    V::opt_u32(s.raw_score),
+                    ("household", self.opt_person(&s.household, "household")?),
+                    ("respondent_network", V::opt_text(s.network.clone())),
+                    ("site", V::opt_text(s.site.clone())),
+                    ("wave", required(&s.wave, "wave")?),
+                    ("submitted_at", V::Timestamp(submitted)),
+                    ("residence_postcode", pc),
+                    ("residence_insee", insee),
+                    ("residence_epci", epci),
+                    ("residence_in_territory", inside),
+                    ("instrument", required(&s.instrument, "instrument")?),
+                    ("raw_score", V::opt_u32(s.raw_score)),
                 ]
             }
         })
     }
 }
 
+/// Rows of the entity's child table: a diagnostic's scores, a survey
+/// response's answers.
+fn children(entity: &Entity) -> Vec<Child> {
+    match entity {
+        Entity::Diagnostic(d) => d
+            .scores
+            .iter()
+            .map(|s| Child {
+                table: "diagnostic_scores",
+                values: vec![
+                    ("level", Value::Text(s.level.as_str().to_string())),
+                    ("code", Value::Text(s.code.clone())),
+                    ("value", s.value.map(Value::Real).unwrap_or(Value::Null)),
+                    ("max", s.max.map(Value::Real).unwrap_or(Value::Null)),
+                ],
+            })
+            .collect(),
+        Entity::SurveyResponse(s) => s
+            .answers
+            .iter()
+            .map(|a| Child {
+                table: "survey_answers",
+                values: vec![
+                    ("item", Value::Text(a.question.clone())),
+                    ("answer", Value::Text(a.value.clone())),
+                ],
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 fn date(d: Option<Date>, field: &'static str) -> Refused<Value> {
     let Some(d) = d else { return Ok(Value::Null) };
     match d.to_time() {
-        Some(t) => Ok(Value::Text(format!(
-            "{:04}-{:02}-{:02}",
-            t.year(),
-            u8::from(t.month()),
-            t.day()
-        ))),
+        Some(t) => Ok(Value::Date(t)),
         None => Err(Refusal {
             reason: RejectReason::InvalidDate,
             field: field.into(),
@@ -352,32 +418,55 @@ fn dfc(s: &str) -> Value {
     }
 }
 
-/// A stable fingerprint of a row's values: equal values, equal hash.
-pub fn row_hash(values: &[Value]) -> i64 {
+/// A stable fingerprint of a row's values and children: equal values, equal hash.
+pub fn row_hash(values: &[(&'static str, Value)], children: &[Child]) -> i64 {
     let mut h = Sha256::new();
-    for v in values {
-        match v {
-            Value::Null => h.update([0u8]),
-            Value::Int(i) => {
-                h.update([1u8]);
-                h.update(i.to_le_bytes());
-            }
-            Value::Real(f) => {
-                h.update([2u8]);
-                h.update(f.to_bits().to_le_bytes());
-            }
-            Value::Text(s) => {
-                h.update([3u8]);
-                h.update((s.len() as u64).to_le_bytes());
-                h.update(s.as_bytes());
-            }
-            Value::Bool(b) => h.update([4u8, u8::from(*b)]),
+    for (_, v) in values {
+        hash_value(&mut h, v);
+    }
+    for c in children {
+        h.update([9u8]);
+        h.update(c.table.as_bytes());
+        for (_, v) in &c.values {
+            hash_value(&mut h, v);
         }
     }
     let out = h.finalize();
     let mut first = [0u8; 8];
     first.copy_from_slice(&out[..8]);
     i64::from_le_bytes(first)
+}
+
+fn hash_value(h: &mut Sha256, v: &Value) {
+    match v {
+        Value::Null => h.update([0u8]),
+        Value::Int(i) => {
+            h.update([1u8]);
+            h.update(i.to_le_bytes());
+        }
+        Value::Real(f) => {
+            h.update([2u8]);
+            h.update(f.to_bits().to_le_bytes());
+        }
+        Value::Text(s) => {
+            h.update([3u8]);
+            h.update((s.len() as u64).to_le_bytes());
+            h.update(s.as_bytes());
+        }
+        Value::Bool(b) => h.update([4u8, u8::from(*b)]),
+        Value::Date(d) => {
+            h.update([5u8]);
+            h.update(d.to_julian_day().to_le_bytes());
+        }
+        Value::Timestamp(t) => {
+            h.update([6u8]);
+            h.update(t.unix_timestamp_nanos().to_le_bytes());
+        }
+        Value::Key(k) => {
+            h.update([7u8]);
+            h.update(k);
+        }
+    }
 }
 
 /// The quarantine keeps only a hash of what was refused: the partner's key

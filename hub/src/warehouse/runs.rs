@@ -1,0 +1,325 @@
+// Runs, their per-stream and HTTP figures and their logs: portable
+// statements, compiled once per backend (included by `sqlite.rs` and
+// `postgres.rs`).
+
+use sqlx::{QueryBuilder, Row as _};
+use time::OffsetDateTime;
+
+use super::{DB, Pool};
+use crate::warehouse::{
+    Counts, HttpFigures, LogRecord, RunReport, RunStatus, StreamFigures, WarehouseError, hostname,
+    now, owner_is_alive, rfc3339,
+};
+
+const RUN_COLUMNS: &str = "id, source, status, full_refresh, started_at, ended_at, connector, \
+    connector_version, batches, read, inserted, updated, unchanged, quarantined, removed, error_kind, error";
+
+pub async fn start_run(pool: &Pool, source: &str, full_refresh: bool) -> Result<i64, WarehouseError> {
+    // The partial unique index `runs_one_running` admits one running run per
+    // source: the insert is the lock. A loser looks at the winner and, if its
+    // process is gone, closes its run and tries again.
+    for _ in 0..3 {
+        let at = now();
+        let inserted = sqlx::query_scalar(
+            "INSERT INTO runs (source, status, full_refresh, started_at, heartbeat_at, owner_pid, owner_host) \
+             VALUES ($1, 'running', $2, $3, $3, $4, $5) RETURNING id",
+        )
+        .bind(source)
+        .bind(full_refresh)
+        .bind(at)
+        .bind(i64::from(std::process::id()))
+        .bind(hostname())
+        .fetch_one(pool)
+        .await;
+        let error = match inserted {
+            Ok(id) => return Ok(id),
+            Err(e) => WarehouseError::Database(e),
+        };
+        if !error.is_unique_violation() {
+            return Err(error);
+        }
+        let Some(row) = sqlx::query(
+            "SELECT id, owner_pid, owner_host, heartbeat_at FROM runs WHERE source = $1 AND status = 'running'",
+        )
+        .bind(source)
+        .fetch_optional(pool)
+        .await?
+        else {
+            // It ended in between: try again.
+            continue;
+        };
+        let id: i64 = row.try_get("id")?;
+        let pid: Option<i64> = row.try_get("owner_pid")?;
+        let host: Option<String> = row.try_get("owner_host")?;
+        let heartbeat: OffsetDateTime = row.try_get("heartbeat_at")?;
+        if owner_is_alive(pid, host.as_deref(), heartbeat) {
+            return Err(WarehouseError::AlreadyRunning {
+                source_id: source.to_string(),
+                run_id: id,
+            });
+        }
+        // Its end is when its process last committed, not now.
+        sqlx::query(
+            "UPDATE runs SET status = 'interrupted', ended_at = heartbeat_at, error_kind = 'interrupted', \
+             error = 'the process running it stopped before it finished; the next run resumed from its last checkpoint' \
+             WHERE id = $1 AND status = 'running'",
+        )
+        .bind(id)
+        .execute(pool)
+        .await?;
+    }
+    Err(WarehouseError::AlreadyRunning {
+        source_id: source.to_string(),
+        run_id: 0,
+    })
+}
+
+pub async fn set_connector(
+    pool: &Pool,
+    run_id: i64,
+    name: &str,
+    version: &str,
+) -> Result<(), WarehouseError> {
+    sqlx::query("UPDATE runs SET connector = $1, connector_version = $2 WHERE id = $3")
+        .bind(name)
+        .bind(version)
+        .bind(run_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn finish_run(
+    pool: &Pool,
+    run_id: i64,
+    status: RunStatus,
+    error: Option<(&str, &str)>,
+    logs: &[LogRecord],
+) -> Result<(), WarehouseError> {
+    let mut tx = super::begin_write(pool).await?;
+    super::batches::insert_logs(&mut tx, run_id, logs).await?;
+    sqlx::query(
+        "UPDATE runs SET status = $1, ended_at = $2, error_kind = $3, error = $4 WHERE id = $5",
+    )
+    .bind(status.as_str())
+    .bind(now())
+    .bind(error.map(|e| e.0))
+    .bind(error.map(|e| e.1))
+    .bind(run_id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn record_stream(
+    pool: &Pool,
+    run_id: i64,
+    f: &StreamFigures,
+) -> Result<(), WarehouseError> {
+    let mut tx = super::begin_write(pool).await?;
+    sqlx::query(
+        "INSERT INTO run_streams (run_id, stream, batches, read, inserted, updated, unchanged, quarantined, \
+         removed, read_ms, normalise_ms, commit_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         ON CONFLICT (run_id, stream) DO UPDATE SET batches = excluded.batches, read = excluded.read, \
+         inserted = excluded.inserted, updated = excluded.updated, unchanged = excluded.unchanged, \
+         quarantined = excluded.quarantined, removed = excluded.removed, read_ms = excluded.read_ms, \
+         normalise_ms = excluded.normalise_ms, commit_ms = excluded.commit_ms",
+    )
+    .bind(run_id)
+    .bind(&f.stream)
+    .bind(f.batches as i64)
+    .bind(f.counts.read as i64)
+    .bind(f.counts.inserted as i64)
+    .bind(f.counts.updated as i64)
+    .bind(f.counts.unchanged as i64)
+    .bind(f.counts.quarantined as i64)
+    .bind(f.removed as i64)
+    .bind(f.read_ms as i64)
+    .bind(f.normalise_ms as i64)
+    .bind(f.commit_ms as i64)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE runs SET removed = removed + $1 WHERE id = $2")
+        .bind(f.removed as i64)
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn record_http(pool: &Pool, run_id: i64, h: &HttpFigures) -> Result<(), WarehouseError> {
+    let mut tx = super::begin_write(pool).await?;
+    sqlx::query(
+        "UPDATE runs SET http_requests = $1, http_retries = $2, http_denied = $3, http_failures = $4, \
+         http_waited_ms = $5 WHERE id = $6",
+    )
+    .bind(h.requests as i64)
+    .bind(h.retries as i64)
+    .bind(h.denied as i64)
+    .bind(h.failures as i64)
+    .bind(h.waited_ms as i64)
+    .bind(run_id)
+    .execute(&mut *tx)
+    .await?;
+    let mut by_status = h.by_status.clone();
+    if h.failures > 0 {
+        by_status.push((0, h.failures));
+    }
+    if !by_status.is_empty() {
+        let mut q: QueryBuilder<DB> =
+            QueryBuilder::new("INSERT INTO run_http (run_id, status, responses) ");
+        q.push_values(&by_status, |mut b, (status, n)| {
+            b.push_bind(run_id)
+                .push_bind(i64::from(*status))
+                .push_bind(*n as i64);
+        });
+        q.push(" ON CONFLICT (run_id, status) DO UPDATE SET responses = excluded.responses");
+        q.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+fn report(row: &<DB as sqlx::Database>::Row) -> Result<RunReport, WarehouseError> {
+    let n = |c: &str| -> Result<u64, sqlx::Error> { Ok(row.try_get::<i64, _>(c)?.max(0) as u64) };
+    Ok(RunReport {
+        id: row.try_get("id")?,
+        source: row.try_get("source")?,
+        status: RunStatus::parse(&row.try_get::<String, _>("status")?),
+        full_refresh: row.try_get("full_refresh")?,
+        started_at: rfc3339(row.try_get("started_at")?),
+        ended_at: row
+            .try_get::<Option<OffsetDateTime>, _>("ended_at")?
+            .map(rfc3339),
+        connector: row.try_get("connector")?,
+        connector_version: row.try_get("connector_version")?,
+        batches: n("batches")?,
+        counts: Counts {
+            read: n("read")?,
+            inserted: n("inserted")?,
+            updated: n("updated")?,
+            unchanged: n("unchanged")?,
+            quarantined: n("quarantined")?,
+        },
+        removed: n("removed")?,
+        error_kind: row.try_get("error_kind")?,
+        error: row.try_get("error")?,
+    })
+}
+
+pub async fn run(pool: &Pool, run_id: i64) -> Result<RunReport, WarehouseError> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"
+    )))
+    .bind(run_id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(WarehouseError::NoSuchRun(run_id))?;
+    report(&row)
+}
+
+pub async fn runs_page(
+    pool: &Pool,
+    sources: Option<&[String]>,
+    status: Option<RunStatus>,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<RunReport>, WarehouseError> {
+    let mut q: QueryBuilder<DB> =
+        QueryBuilder::new(format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1 = 1"));
+    if let Some(sources) = sources {
+        q.push(" AND source IN (");
+        let mut list = q.separated(", ");
+        for s in sources {
+            list.push_bind(s.as_str());
+        }
+        list.push_unseparated(")");
+    }
+    if let Some(status) = status {
+        q.push(" AND status = ").push_bind(status.as_str());
+    }
+    if let Some(before) = before {
+        q.push(" AND id < ").push_bind(before);
+    }
+    q.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+    let rows = q.build().fetch_all(pool).await?;
+    rows.iter().map(report).collect()
+}
+
+pub async fn run_streams(pool: &Pool, run_id: i64) -> Result<Vec<StreamFigures>, WarehouseError> {
+    let rows = sqlx::query(
+        "SELECT stream, batches, read, inserted, updated, unchanged, quarantined, removed, read_ms, \
+         normalise_ms, commit_ms FROM run_streams WHERE run_id = $1 ORDER BY stream",
+    )
+    .bind(run_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let n = |c: &str| -> Result<u64, sqlx::Error> {
+                Ok(r.try_get::<i64, _>(c)?.max(0) as u64)
+            };
+            Ok(StreamFigures {
+                stream: r.try_get("stream")?,
+                batches: n("batches")?,
+                counts: Counts {
+                    read: n("read")?,
+                    inserted: n("inserted")?,
+                    updated: n("updated")?,
+                    unchanged: n("unchanged")?,
+                    quarantined: n("quarantined")?,
+                },
+                removed: n("removed")?,
+                read_ms: n("read_ms")?,
+                normalise_ms: n("normalise_ms")?,
+                commit_ms: n("commit_ms")?,
+            })
+        })
+        .collect()
+}
+
+pub async fn run_http(pool: &Pool, run_id: i64) -> Result<HttpFigures, WarehouseError> {
+    let row = sqlx::query(
+        "SELECT http_requests, http_retries, http_denied, http_failures, http_waited_ms FROM runs WHERE id = $1",
+    )
+    .bind(run_id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(WarehouseError::NoSuchRun(run_id))?;
+    let n = |c: &str| -> Result<u64, sqlx::Error> { Ok(row.try_get::<i64, _>(c)?.max(0) as u64) };
+    let by_status: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT status, responses FROM run_http WHERE run_id = $1 AND status > 0 ORDER BY status",
+    )
+    .bind(run_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(HttpFigures {
+        requests: n("http_requests")?,
+        retries: n("http_retries")?,
+        denied: n("http_denied")?,
+        failures: n("http_failures")?,
+        waited_ms: n("http_waited_ms")?,
+        by_status: by_status
+            .into_iter()
+            .map(|(s, c)| (u16::try_from(s).unwrap_or(0), c.max(0) as u64))
+            .collect(),
+    })
+}
+
+pub async fn run_logs(pool: &Pool, run_id: i64) -> Result<Vec<LogRecord>, WarehouseError> {
+    let rows = sqlx::query("SELECT at, level, message FROM run_logs WHERE run_id = $1 ORDER BY seq")
+        .bind(run_id)
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(LogRecord {
+                at: rfc3339(r.try_get("at")?),
+                level: r.try_get("level")?,
+                message: r.try_get("message")?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,217 @@
+//! SQLite: opening (WAL), migrations, write locking, bulk loading, the job
+//! queue's tables and the catalogue. The portable statements are compiled
+//! here for SQLite (see `warehouse.rs`).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::ConnectOptions as _;
+use sqlx::Row as _;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use super::WarehouseError;
+
+pub(super) type DB = sqlx::Sqlite;
+pub(super) type Pool = sqlx::SqlitePool;
+type Tx = sqlx::Transaction<'static, DB>;
+
+pub(super) mod bench {
+    include!("bench.rs");
+}
+pub(super) mod batches {
+    include!("batches.rs");
+}
+pub(super) mod metrics {
+    include!("metrics.rs");
+}
+pub(super) mod quarantine {
+    include!("quarantine.rs");
+}
+pub(super) mod reference {
+    include!("reference.rs");
+}
+pub(super) mod runs {
+    include!("runs.rs");
+}
+pub(super) mod tokens {
+    include!("tokens.rs");
+}
+
+/// SQLite allows 32,766 bound values per statement; stay well below.
+pub(super) const MAX_BINDS: usize = 30_000;
+
+pub(super) async fn open(url: &str) -> Result<Pool, WarehouseError> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| WarehouseError::UnsupportedUrl(url.to_string()))?;
+    if let Some(dir) = Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|source| WarehouseError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // WAL + NORMAL: a killed process loses no committed transaction;
+        // only a power cut may lose the last ones, never half of one.
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(30))
+        .foreign_keys(false)
+        .pragma("cache_size", "-8000")
+        // Random keys dirty many index pages per commit; checkpointing less
+        // often writes each page to the database file once instead of per commit.
+        .pragma("wal_autocheckpoint", "16384")
+        .pragma("temp_store", "memory")
+        // sqlx's "slow statement" warnings are for developers, not the terminal.
+        .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
+    // Each connection caches its prepared statements; multi-row ones are
+    // large, so keep the cache to the handful of lengths `pow2_chunks` makes.
+    let options = options.statement_cache_capacity(48);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await?;
+    sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+    Ok(pool)
+}
+
+/// A write transaction takes SQLite's write lock up front: a deferred one
+/// that reads first and writes later fails with SQLITE_BUSY_SNAPSHOT when
+/// another source commits in between, and no busy timeout can save it.
+pub(super) async fn begin_write(pool: &Pool) -> Result<Tx, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
+/// Appends new fact rows (keys known to be absent): multi-row INSERTs.
+pub(super) async fn insert_new(
+    tx: &mut Tx,
+    table: &'static super::schema::Table,
+    prov: &super::Provenance,
+    stream_id: i64,
+    rows: &[(&super::Row, Option<i64>)],
+) -> Result<(), WarehouseError> {
+    batches::insert_rows(tx, table, prov, stream_id, rows, false).await
+}
+
+pub(super) async fn job_store<J>(
+    pool: &Pool,
+    queue: &str,
+) -> Result<apalis_sqlite::SqliteStorage<J>, WarehouseError> {
+    let mut migrator = apalis_sqlite::SqliteStorage::<()>::migrations();
+    // apalis keeps its own migration history: the warehouse's stays ours.
+    migrator.dangerous_set_table_name("_apalis_migrations");
+    migrator.run(pool).await?;
+    Ok(apalis_sqlite::SqliteStorage::new(pool)
+        .with_config(apalis_sqlite::Config::default().queue(queue)))
+}
+
+pub(super) async fn job_counts(
+    pool: &Pool,
+    queue: &str,
+) -> Result<Vec<(String, i64)>, WarehouseError> {
+    Ok(
+        sqlx::query_as("SELECT status, count(*) FROM Jobs WHERE job_type = $1 GROUP BY status")
+            .bind(queue)
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+pub(super) async fn job_next_due(
+    pool: &Pool,
+    queue: &str,
+    source: &str,
+) -> Result<Option<i64>, WarehouseError> {
+    Ok(sqlx::query_scalar(
+        "SELECT min(run_at) FROM Jobs WHERE job_type = $1 AND status = 'Pending' \
+         AND json_extract(CAST(job AS TEXT), '$.source') = $2",
+    )
+    .bind(queue)
+    .bind(source)
+    .fetch_one(pool)
+    .await?)
+}
+
+pub(super) async fn job_keys(
+    pool: &Pool,
+    queue: &str,
+    prefix: &str,
+) -> Result<Vec<(String, i64)>, WarehouseError> {
+    Ok(sqlx::query_as(
+        "SELECT idempotency_key, count(*) FROM Jobs WHERE job_type = $1 \
+         AND substr(idempotency_key, 1, length($2)) = $2 GROUP BY idempotency_key",
+    )
+    .bind(queue)
+    .bind(prefix)
+    .fetch_all(pool)
+    .await?)
+}
+
+pub(super) async fn inspect(
+    pool: &Pool,
+    sql: &str,
+    key: Option<[u8; 16]>,
+) -> Result<Vec<Vec<Option<String>>>, WarehouseError> {
+    use sqlx::{Column as _, TypeInfo as _, ValueRef as _};
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()));
+    if let Some(key) = key {
+        q = q.bind(key.to_vec());
+    }
+    let rows = q.fetch_all(pool).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let mut cells = Vec::with_capacity(row.columns().len());
+        for i in 0..row.columns().len() {
+            let raw = row.try_get_raw(i)?;
+            if raw.is_null() {
+                cells.push(None);
+                continue;
+            }
+            let ty = raw.type_info().name().to_ascii_uppercase();
+            let declared = row.columns()[i].type_info().name().to_ascii_uppercase();
+            let cell = if declared == "BOOLEAN" {
+                (row.try_get::<i64, _>(i)? != 0).to_string()
+            } else if ty == "INTEGER" {
+                row.try_get::<i64, _>(i)?.to_string()
+            } else if ty == "REAL" {
+                row.try_get::<f64, _>(i)?.to_string()
+            } else if ty == "BLOB" {
+                hex::encode(row.try_get::<Vec<u8>, _>(i)?)
+            } else {
+                row.try_get::<String, _>(i)?
+            };
+            cells.push(Some(cell));
+        }
+        out.push(cells);
+    }
+    Ok(out)
+}
+
+pub(super) async fn catalogue(
+    pool: &Pool,
+    table: &str,
+) -> Result<Vec<(String, String, bool)>, WarehouseError> {
+    let rows = sqlx::query(
+        "SELECT name, type, \"notnull\", pk FROM pragma_table_info($1) ORDER BY cid",
+    )
+    .bind(table)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let ty: String = r.try_get("type")?;
+            let notnull: i64 = r.try_get("notnull")?;
+            let pk: i64 = r.try_get("pk")?;
+            let ty = match ty.to_ascii_uppercase().as_str() {
+                "INTEGER" => "bigint".to_string(),
+                other => other.to_ascii_lowercase(),
+            };
+            Ok((r.try_get("name")?, ty, notnull == 0 && pk == 0))
+        })
+        .collect()
+}

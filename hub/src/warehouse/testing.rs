@@ -1,0 +1,141 @@
+//! Fresh databases for tests, on whichever backend `VIVRES_TEST_DATABASE_URL`
+//! names: unset (or `sqlite`), a new SQLite file; `postgres://…/db`, a new
+//! database created beside `db` on that server and dropped afterwards. The
+//! same behaviour tests thus run on both backends (`.ci/run` runs the suite
+//! twice).
+
+use std::path::{Path, PathBuf};
+
+use super::{Warehouse, WarehouseError};
+
+/// The variable naming the test backend.
+pub const VAR: &str = "VIVRES_TEST_DATABASE_URL";
+
+/// A database that lives as long as this value.
+pub struct TestDb {
+    pub url: String,
+    pub warehouse: Warehouse,
+    _guard: Guard,
+}
+
+impl TestDb {
+    /// A fresh, migrated warehouse.
+    pub async fn new() -> TestDb {
+        let dir = std::env::temp_dir().join(format!(
+            "vivres-test-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        let guard = Guard::create(&dir).await;
+        let warehouse = match Warehouse::open(&guard.url).await {
+            Ok(w) => w,
+            Err(e) => panic!("cannot open the test warehouse {}: {e}", guard.url),
+        };
+        TestDb {
+            url: guard.url.clone(),
+            warehouse,
+            _guard: guard,
+        }
+    }
+}
+
+/// Creates and removes a test database. For SQLite the file goes in `dir`
+/// (which the caller owns); for PostgreSQL a database is created and dropped.
+pub struct Guard {
+    pub url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    File(PathBuf),
+    Postgres { admin: String, name: String },
+}
+
+impl Guard {
+    /// A new empty database on the PostgreSQL server `server` names (a
+    /// `postgres://` URL of an existing database to connect to), or a SQLite
+    /// file in `dir` when `server` is `sqlite`.
+    pub async fn create_on(server: &str, dir: &Path) -> Result<Guard, WarehouseError> {
+        if server.starts_with("postgres") {
+            Guard::postgres(server.to_string()).await
+        } else if server.starts_with("sqlite") {
+            Ok(Guard::sqlite(dir))
+        } else {
+            Err(WarehouseError::UnsupportedUrl(server.to_string()))
+        }
+    }
+
+    fn sqlite(dir: &Path) -> Guard {
+        let _ = std::fs::create_dir_all(dir);
+        let file = dir.join("vivres.sqlite");
+        Guard {
+            url: format!("sqlite://{}", file.display()),
+            cleanup: Cleanup::File(file),
+        }
+    }
+
+    async fn postgres(admin: String) -> Result<Guard, WarehouseError> {
+        let name = format!(
+            "vivres_test_{}_{:012x}",
+            std::process::id(),
+            rand::random::<u64>() >> 16
+        );
+        admin_statement(&admin, &format!("CREATE DATABASE {name}")).await?;
+        let mut url =
+            url::Url::parse(&admin).map_err(|_| WarehouseError::UnsupportedUrl(admin.clone()))?;
+        url.set_path(&format!("/{name}"));
+        Ok(Guard {
+            url: url.to_string(),
+            cleanup: Cleanup::Postgres { admin, name },
+        })
+    }
+
+    /// A new empty database for a test whose files live in `dir`, on the
+    /// backend `VIVRES_TEST_DATABASE_URL` names.
+    pub async fn create(dir: &Path) -> Guard {
+        match std::env::var(VAR).ok().filter(|u| u.starts_with("postgres")) {
+            None => Guard::sqlite(dir),
+            Some(admin) => match Guard::postgres(admin.clone()).await {
+                Ok(g) => g,
+                Err(e) => panic!("cannot create a test database on {admin}: {e}"),
+            },
+        }
+    }
+}
+
+async fn admin_statement(admin: &str, sql: &str) -> Result<(), WarehouseError> {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(admin).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+    Ok(())
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::File(file) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+                }
+            }
+            Cleanup::Postgres { admin, name } => {
+                // Drop may run inside a runtime: drop the database from a
+                // thread of its own.
+                let admin = admin.clone();
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                let done = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build();
+                    if let Ok(rt) = rt {
+                        let _ = rt.block_on(admin_statement(&admin, &sql));
+                    }
+                });
+                let _ = done.join();
+            }
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! fresh machine with only rustup's stable toolchain needs nothing else.
 //!
 //!   cargo xtask demo            build the plugins, run `vivres demo`
-//!   cargo xtask test            build the plugins, run every test
+//!   cargo xtask test            build the plugins, run every test (the hub's on SQLite, then on PostgreSQL)
 //!   cargo xtask build-plugins   add the wasm32-wasip2 target, build the plugins
 //!   cargo xtask bench [-- args] build in release, run `vivres bench`
 
@@ -49,7 +49,16 @@ fn run() -> anyhow::Result<()> {
             )?;
             let mut test = vec!["test", "--workspace"];
             test.extend(rest.iter().map(String::as_str));
-            cargo(&root, &test)
+            cargo(&root, &test)?;
+            // The hub's tests again, on PostgreSQL: every behaviour on both backends.
+            let postgres = std::env::var("VIVRES_TEST_DATABASE_URL")
+                .ok()
+                .filter(|u| u.starts_with("postgres"))
+                .unwrap_or_else(|| POSTGRES.to_string());
+            require_postgres(&postgres)?;
+            let mut test = vec!["test", "--package", "vivres"];
+            test.extend(rest.iter().map(String::as_str));
+            cargo_with_env(&root, &test, &[("VIVRES_TEST_DATABASE_URL", &postgres)])
         }
         "bench" => {
             build_plugins(&root)?;
@@ -83,9 +92,47 @@ fn cargo_bin() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
 }
 
+/// The PostgreSQL server the tests use (each test creates and drops its own database).
+const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// The PostgreSQL tests are not optional: without a server, say so and fail.
+fn require_postgres(url: &str) -> anyhow::Result<()> {
+    let parsed = url.strip_prefix("postgres://").unwrap_or(url);
+    let host_port = parsed
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .rsplit('@')
+        .next()
+        .unwrap_or("");
+    let addr = if host_port.contains(':') {
+        host_port.to_string()
+    } else {
+        format!("{host_port}:5432")
+    };
+    let reachable = std::net::ToSocketAddrs::to_socket_addrs(&addr.as_str())
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|a| {
+            std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_secs(3)).is_ok()
+        });
+    if !reachable {
+        bail!(
+            "no PostgreSQL server at {addr}: the suite runs on SQLite and on PostgreSQL; \
+             start one (trust auth, user postgres) or set VIVRES_TEST_DATABASE_URL=postgres://user@host:port/db"
+        );
+    }
+    Ok(())
+}
+
 fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
+    cargo_with_env(root, args, &[])
+}
+
+fn cargo_with_env(root: &Path, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<()> {
     let status = Command::new(cargo_bin())
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(root)
         .status()
         .with_context(|| format!("cannot run cargo {}", args.join(" ")))?;

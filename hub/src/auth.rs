@@ -212,7 +212,10 @@ mod tests {
         let token = create(w, "alice", &role).await.unwrap();
         assert!(token.starts_with(TOKEN_PREFIX));
         assert_eq!(token.len(), TOKEN_PREFIX.len() + 64);
-        let stored = w.inspect("SELECT token_sha256 FROM api_tokens").await.unwrap();
+        let stored = w
+            .inspect("SELECT token_sha256 FROM api_tokens")
+            .await
+            .unwrap();
         assert_eq!(stored, vec![vec![Some(hash_token(&token))]]);
         let p = authenticate(w, &token).await.unwrap().unwrap();
         assert_eq!(p.name, "alice");

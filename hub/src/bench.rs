@@ -94,7 +94,10 @@ impl SimChild {
     /// Changes a share of the deliveries; returns how many changed.
     fn change(&mut self, share: f64) -> anyhow::Result<usize> {
         use std::io::Write as _;
-        let stdin = self.stdin.as_mut().context("the simulator's input is closed")?;
+        let stdin = self
+            .stdin
+            .as_mut()
+            .context("the simulator's input is closed")?;
         writeln!(stdin, "change {share}")?;
         stdin.flush()?;
         let mut line = String::new();
@@ -174,7 +177,9 @@ api_token = {{ value = "token-lyon" }}
     };
     let e2e = stored as f64 / sync_secs;
     let raw = copied as f64 / ceiling_secs.max(1e-9);
-    println!("vivres bench: {records} deliveries, cocagne-gardens plugin, simulator on {addr}, {backend}");
+    println!(
+        "vivres bench: {records} deliveries, cocagne-gardens plugin, simulator on {addr}, {backend}"
+    );
     println!("  end to end      {stored:>9} records in {sync_secs:>7.2} s = {e2e:>10.0} records/s");
     println!(
         "  ceiling         {copied:>9} rows    in {ceiling_secs:>7.2} s = {raw:>10.0} rows/s ({bulk} into a table with no index)"

@@ -312,6 +312,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let warehouse = Warehouse::open(&config.database_url()).await?;
             let report = warehouse.run(id).await?;
             let logs = warehouse.run_logs(id).await?;
+            let streams = warehouse.run_streams(id).await?;
+            let http = warehouse.run_http(id).await?;
             if json {
                 let logs: Vec<_> = logs
                     .iter()
@@ -321,10 +323,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                     .collect();
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({"run": report, "log": logs}))?
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "run": report,
+                        "streams": streams,
+                        "http": http,
+                        "log": logs
+                    }))?
                 );
             } else {
                 print_report(&report);
+                for s in &streams {
+                    let c = &s.counts;
+                    println!(
+                        "  stream {}: read {}, inserted {}, updated {}, unchanged {}, quarantined {}, removed {} ({} batches; plugin reads {:.2} s, commits {:.2} s)",
+                        s.stream,
+                        c.read,
+                        c.inserted,
+                        c.updated,
+                        c.unchanged,
+                        c.quarantined,
+                        s.removed,
+                        s.batches,
+                        s.read_ms as f64 / 1e3,
+                        s.commit_ms as f64 / 1e3
+                    );
+                }
+                if http.requests > 0 {
+                    println!(
+                        "  partner http: {} requests, by status {:?}, {} retries, {} denied, {} without response",
+                        http.requests, http.by_status, http.retries, http.denied, http.failures
+                    );
+                }
                 println!("\nlog:");
                 for l in logs {
                     println!("  {} {:5} {}", l.at, l.level, l.message);

@@ -45,12 +45,7 @@ fn inbox_dir(t: &TestHub) -> std::path::PathBuf {
 }
 
 /// A stored column as text (`None`: NULL), or `None` when the row is not stored.
-async fn column_text(
-    t: &TestHub,
-    table: &str,
-    key: &str,
-    column: &str,
-) -> Option<Option<String>> {
+async fn column_text(t: &TestHub, table: &str, key: &str, column: &str) -> Option<Option<String>> {
     let hashed = t.hub.pseudonymiser.record_key_bytes("files", key);
     let rows = t
         .hub
@@ -63,7 +58,9 @@ async fn column_text(
         )
         .await
         .unwrap_or_else(|e| panic!("{table}.{column}: {e}"));
-    rows.into_iter().next().map(|r| r.into_iter().next().flatten())
+    rows.into_iter()
+        .next()
+        .map(|r| r.into_iter().next().flatten())
 }
 
 fn same(expected: &serde_json::Value, text: Option<&str>) -> bool {

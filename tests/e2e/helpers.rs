@@ -190,7 +190,11 @@ pub async fn pairs(hub: &Hub, sql: &str) -> Vec<(String, i64)> {
 
 /// Every fact row of a table, without the columns that differ between runs.
 pub async fn content(hub: &Hub, table: &str) -> Vec<(String, i64)> {
-    pairs(hub, &format!("SELECT key, row_hash FROM {table} ORDER BY key")).await
+    pairs(
+        hub,
+        &format!("SELECT key, row_hash FROM {table} ORDER BY key"),
+    )
+    .await
 }
 
 pub fn stored(total: usize, quarantined: &BTreeMap<String, usize>) -> i64 {

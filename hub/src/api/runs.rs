@@ -106,7 +106,16 @@ pub async fn get_run(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Run>, ApiError> {
-    Ok(Json(visible_run(&state, &caller, id).await?.into()))
+    let mut run: Run = visible_run(&state, &caller, id).await?.into();
+    run.streams = state
+        .hub()
+        .warehouse
+        .run_streams(id)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(Json(run))
 }
 
 /// A run's log (not for evaluators).

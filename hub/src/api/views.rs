@@ -63,10 +63,47 @@ pub struct Run {
     pub connector_version: Option<String>,
     pub batches: u64,
     pub counts: Counts,
+    /// Records removed because their file was re-sent without them.
+    pub removed: u64,
+    /// Figures per stream (in `GET /runs/{id}`; empty in lists).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<StreamRun>,
     /// `partner_unavailable` (retried), `bad_config`, `auth_failed`, `bad_data`,
     /// `plugin`, `warehouse`, `interrupted`.
     pub error_kind: Option<String>,
     pub error: Option<String>,
+}
+
+/// One stream's figures in a run, as the sync engine recorded them.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StreamRun {
+    pub stream: String,
+    pub batches: u64,
+    pub counts: Counts,
+    pub removed: u64,
+    /// Time the connector plugin spent answering reads, milliseconds.
+    pub plugin_read_ms: u64,
+    /// Time spent committing (alongside the reads), milliseconds.
+    pub commit_ms: u64,
+}
+
+impl From<crate::warehouse::StreamFigures> for StreamRun {
+    fn from(f: crate::warehouse::StreamFigures) -> StreamRun {
+        StreamRun {
+            stream: f.stream,
+            batches: f.batches,
+            counts: Counts {
+                read: f.counts.read,
+                inserted: f.counts.inserted,
+                updated: f.counts.updated,
+                unchanged: f.counts.unchanged,
+                quarantined: f.counts.quarantined,
+            },
+            removed: f.removed,
+            plugin_read_ms: f.read_ms,
+            commit_ms: f.commit_ms,
+        }
+    }
 }
 
 pub fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
@@ -100,6 +137,8 @@ impl From<RunReport> for Run {
                 unchanged: r.counts.unchanged,
                 quarantined: r.counts.quarantined,
             },
+            removed: r.removed,
+            streams: Vec::new(),
             error_kind: r.error_kind,
             error: r.error,
         }

@@ -146,8 +146,14 @@ impl Context<'_> {
                         "enrolment_start",
                         date(e.and_then(|e| e.start), "enrolment.start")?,
                     ),
-                    ("enrolment_end", date(e.and_then(|e| e.end), "enrolment.end")?),
-                    ("enrolment_site", V::opt_text(e.and_then(|e| e.site.clone()))),
+                    (
+                        "enrolment_end",
+                        date(e.and_then(|e| e.end), "enrolment.end")?,
+                    ),
+                    (
+                        "enrolment_site",
+                        V::opt_text(e.and_then(|e| e.site.clone())),
+                    ),
                 ]
             }
             Entity::Site(s) => {
@@ -299,7 +305,10 @@ impl Context<'_> {
                     ("weekly_hours", quantity(p.weekly_hours, "weekly_hours")?),
                     ("exit_label", V::opt_text(p.exit_label.clone())),
                     ("exit_category", V::opt_label(p.exit_category)),
-                    ("training_hours", quantity(p.training_hours, "training_hours")?),
+                    (
+                        "training_hours",
+                        quantity(p.training_hours, "training_hours")?,
+                    ),
                 ]
             }
             Entity::SurveyResponse(s) => {

@@ -111,10 +111,7 @@ const TERRITORIES: &[Column] = &[
     req("active", Type::Bool),
 ];
 
-const TERRITORY_EPCIS: &[Column] = &[
-    req("territory", Type::Text),
-    req("epci_siren", Type::Text),
-];
+const TERRITORY_EPCIS: &[Column] = &[req("territory", Type::Text), req("epci_siren", Type::Text)];
 
 const EPCIS: &[Column] = &[
     req("siren", Type::Text),
@@ -134,10 +131,7 @@ const COMMUNES: &[Column] = &[
     opt("population", Type::Int),
 ];
 
-const NETWORKS: &[Column] = &[
-    req("id", Type::Text),
-    req("name", Type::Text),
-];
+const NETWORKS: &[Column] = &[req("id", Type::Text), req("name", Type::Text)];
 
 const SOURCES: &[Column] = &[
     req("id", Type::Text),
@@ -409,33 +403,168 @@ const SURVEY_ANSWERS: &[Column] = &[
 
 /// Every table of the warehouse, in migration order.
 pub const TABLES: &[Table] = &[
-    Table { name: "territories", kind: None, role: Role::Hub, columns: TERRITORIES },
-    Table { name: "territory_epcis", kind: None, role: Role::Hub, columns: TERRITORY_EPCIS },
-    Table { name: "epcis", kind: None, role: Role::Hub, columns: EPCIS },
-    Table { name: "communes", kind: None, role: Role::Hub, columns: COMMUNES },
-    Table { name: "networks", kind: None, role: Role::Hub, columns: NETWORKS },
-    Table { name: "sources", kind: None, role: Role::Hub, columns: SOURCES },
-    Table { name: "streams", kind: None, role: Role::Hub, columns: STREAMS },
-    Table { name: "origins", kind: None, role: Role::Hub, columns: ORIGINS },
-    Table { name: "runs", kind: None, role: Role::Hub, columns: RUNS },
-    Table { name: "run_streams", kind: None, role: Role::Hub, columns: RUN_STREAMS },
-    Table { name: "run_http", kind: None, role: Role::Hub, columns: RUN_HTTP },
-    Table { name: "run_logs", kind: None, role: Role::Hub, columns: RUN_LOGS },
-    Table { name: "checkpoints", kind: None, role: Role::Hub, columns: CHECKPOINTS },
-    Table { name: "quarantine", kind: None, role: Role::Hub, columns: QUARANTINE },
-    Table { name: "api_tokens", kind: None, role: Role::Hub, columns: API_TOKENS },
-    Table { name: "households", kind: Some(EntityKind::Household), role: Role::Fact, columns: HOUSEHOLDS },
-    Table { name: "sites", kind: Some(EntityKind::Site), role: Role::Fact, columns: SITES },
-    Table { name: "products", kind: Some(EntityKind::Product), role: Role::Fact, columns: PRODUCTS },
-    Table { name: "distributions", kind: Some(EntityKind::Distribution), role: Role::Fact, columns: DISTRIBUTIONS },
-    Table { name: "order_lines", kind: Some(EntityKind::OrderLine), role: Role::Fact, columns: ORDER_LINES },
-    Table { name: "supplies", kind: Some(EntityKind::Supply), role: Role::Fact, columns: SUPPLIES },
-    Table { name: "diagnostics", kind: Some(EntityKind::Diagnostic), role: Role::Fact, columns: DIAGNOSTICS },
-    Table { name: "diagnostic_scores", kind: None, role: Role::Child, columns: DIAGNOSTIC_SCORES },
-    Table { name: "participation", kind: Some(EntityKind::Participation), role: Role::Fact, columns: PARTICIPATION },
-    Table { name: "pathways", kind: Some(EntityKind::Pathway), role: Role::Fact, columns: PATHWAYS },
-    Table { name: "survey_responses", kind: Some(EntityKind::SurveyResponse), role: Role::Fact, columns: SURVEY_RESPONSES },
-    Table { name: "survey_answers", kind: None, role: Role::Child, columns: SURVEY_ANSWERS },
+    Table {
+        name: "territories",
+        kind: None,
+        role: Role::Hub,
+        columns: TERRITORIES,
+    },
+    Table {
+        name: "territory_epcis",
+        kind: None,
+        role: Role::Hub,
+        columns: TERRITORY_EPCIS,
+    },
+    Table {
+        name: "epcis",
+        kind: None,
+        role: Role::Hub,
+        columns: EPCIS,
+    },
+    Table {
+        name: "communes",
+        kind: None,
+        role: Role::Hub,
+        columns: COMMUNES,
+    },
+    Table {
+        name: "networks",
+        kind: None,
+        role: Role::Hub,
+        columns: NETWORKS,
+    },
+    Table {
+        name: "sources",
+        kind: None,
+        role: Role::Hub,
+        columns: SOURCES,
+    },
+    Table {
+        name: "streams",
+        kind: None,
+        role: Role::Hub,
+        columns: STREAMS,
+    },
+    Table {
+        name: "origins",
+        kind: None,
+        role: Role::Hub,
+        columns: ORIGINS,
+    },
+    Table {
+        name: "runs",
+        kind: None,
+        role: Role::Hub,
+        columns: RUNS,
+    },
+    Table {
+        name: "run_streams",
+        kind: None,
+        role: Role::Hub,
+        columns: RUN_STREAMS,
+    },
+    Table {
+        name: "run_http",
+        kind: None,
+        role: Role::Hub,
+        columns: RUN_HTTP,
+    },
+    Table {
+        name: "run_logs",
+        kind: None,
+        role: Role::Hub,
+        columns: RUN_LOGS,
+    },
+    Table {
+        name: "checkpoints",
+        kind: None,
+        role: Role::Hub,
+        columns: CHECKPOINTS,
+    },
+    Table {
+        name: "quarantine",
+        kind: None,
+        role: Role::Hub,
+        columns: QUARANTINE,
+    },
+    Table {
+        name: "api_tokens",
+        kind: None,
+        role: Role::Hub,
+        columns: API_TOKENS,
+    },
+    Table {
+        name: "households",
+        kind: Some(EntityKind::Household),
+        role: Role::Fact,
+        columns: HOUSEHOLDS,
+    },
+    Table {
+        name: "sites",
+        kind: Some(EntityKind::Site),
+        role: Role::Fact,
+        columns: SITES,
+    },
+    Table {
+        name: "products",
+        kind: Some(EntityKind::Product),
+        role: Role::Fact,
+        columns: PRODUCTS,
+    },
+    Table {
+        name: "distributions",
+        kind: Some(EntityKind::Distribution),
+        role: Role::Fact,
+        columns: DISTRIBUTIONS,
+    },
+    Table {
+        name: "order_lines",
+        kind: Some(EntityKind::OrderLine),
+        role: Role::Fact,
+        columns: ORDER_LINES,
+    },
+    Table {
+        name: "supplies",
+        kind: Some(EntityKind::Supply),
+        role: Role::Fact,
+        columns: SUPPLIES,
+    },
+    Table {
+        name: "diagnostics",
+        kind: Some(EntityKind::Diagnostic),
+        role: Role::Fact,
+        columns: DIAGNOSTICS,
+    },
+    Table {
+        name: "diagnostic_scores",
+        kind: None,
+        role: Role::Child,
+        columns: DIAGNOSTIC_SCORES,
+    },
+    Table {
+        name: "participation",
+        kind: Some(EntityKind::Participation),
+        role: Role::Fact,
+        columns: PARTICIPATION,
+    },
+    Table {
+        name: "pathways",
+        kind: Some(EntityKind::Pathway),
+        role: Role::Fact,
+        columns: PATHWAYS,
+    },
+    Table {
+        name: "survey_responses",
+        kind: Some(EntityKind::SurveyResponse),
+        role: Role::Fact,
+        columns: SURVEY_RESPONSES,
+    },
+    Table {
+        name: "survey_answers",
+        kind: None,
+        role: Role::Child,
+        columns: SURVEY_ANSWERS,
+    },
 ];
 
 /// The fact table of an entity.

@@ -196,12 +196,11 @@ pub(super) async fn catalogue(
     pool: &Pool,
     table: &str,
 ) -> Result<Vec<(String, String, bool)>, WarehouseError> {
-    let rows = sqlx::query(
-        "SELECT name, type, \"notnull\", pk FROM pragma_table_info($1) ORDER BY cid",
-    )
-    .bind(table)
-    .fetch_all(pool)
-    .await?;
+    let rows =
+        sqlx::query("SELECT name, type, \"notnull\", pk FROM pragma_table_info($1) ORDER BY cid")
+            .bind(table)
+            .fetch_all(pool)
+            .await?;
     rows.iter()
         .map(|r| {
             let ty: String = r.try_get("type")?;

@@ -93,7 +93,10 @@ impl Guard {
     /// A new empty database for a test whose files live in `dir`, on the
     /// backend `VIVRES_TEST_DATABASE_URL` names.
     pub async fn create(dir: &Path) -> Guard {
-        match std::env::var(VAR).ok().filter(|u| u.starts_with("postgres")) {
+        match std::env::var(VAR)
+            .ok()
+            .filter(|u| u.starts_with("postgres"))
+        {
             None => Guard::sqlite(dir),
             Some(admin) => match Guard::postgres(admin.clone()).await {
                 Ok(g) => g,

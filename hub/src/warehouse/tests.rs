@@ -104,7 +104,9 @@ fn sample(i: usize, ty: Type) -> (Value, String) {
             let t = time::OffsetDateTime::from_unix_timestamp(1_700_000_000 + n).unwrap();
             (Value::Timestamp(t), rfc3339(t))
         }
-        Type::Bytes => ([n as u8; 16], hex::encode([n as u8; 16])).pipe(|(k, h)| (Value::Key(k), h)),
+        Type::Bytes => {
+            ([n as u8; 16], hex::encode([n as u8; 16])).pipe(|(k, h)| (Value::Key(k), h))
+        }
     }
 }
 
@@ -245,7 +247,16 @@ async fn resent_files_remove_what_they_no_longer_hold() {
         values: table
             .columns
             .iter()
-            .map(|c| (c.name, if c.name == "kind" { Value::Text("atelier".into()) } else { Value::Null }))
+            .map(|c| {
+                (
+                    c.name,
+                    if c.name == "kind" {
+                        Value::Text("atelier".into())
+                    } else {
+                        Value::Null
+                    },
+                )
+            })
             .collect(),
         children: Vec::new(),
     };
@@ -256,9 +267,15 @@ async fn resent_files_remove_what_they_no_longer_hold() {
         batches: 1,
         ..BatchWrite::default()
     };
-    w.commit_batch(&prov, write(vec![row(1, "a.csv"), row(2, "a.csv"), row(3, "b.csv")], vec![]))
-        .await
-        .unwrap();
+    w.commit_batch(
+        &prov,
+        write(
+            vec![row(1, "a.csv"), row(2, "a.csv"), row(3, "b.csv")],
+            vec![],
+        ),
+    )
+    .await
+    .unwrap();
     assert_eq!(w.finish_stream("src", "people").await.unwrap(), 0);
     // a.csv again, without key 2.
     let c = w

@@ -389,6 +389,7 @@ async fn sigterm_interrupts_a_plugin_asleep_in_a_call() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "{status:?}");
+    eprintln!("vivres serve exited {:?} after SIGTERM", sent.elapsed());
     assert!(
         sent.elapsed() < Duration::from_secs(5),
         "{:?}",
@@ -440,6 +441,7 @@ async fn a_huge_string_is_refused_before_the_hub_copies_it() {
     // The same 120 MB string in the plugin's memory, returned or kept.
     let kept = sync_peak_mib(&t, "huge-kept").await;
     let huge = sync_peak_mib(&t, "huge").await;
+    eprintln!("peak RSS: {kept} MiB with the string kept, {huge} MiB with it returned");
     let runs = t.hub.warehouse.runs(Some("huge"), 1).await.unwrap();
     let run = &runs[0];
     assert_eq!(run.status, RunStatus::Failed);

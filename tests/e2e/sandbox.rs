@@ -405,6 +405,8 @@ async fn sigterm_interrupts_a_plugin_asleep_in_a_call() {
 }
 
 /// Peak resident memory of a `vivres sync <source>` child, in MiB.
+// The child is reaped by `wait4`, which also gives its peak memory.
+#[allow(clippy::zombie_processes)]
 async fn sync_peak_mib(t: &TestHub, source: &str) -> i64 {
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_vivres"))
         .arg("--config")

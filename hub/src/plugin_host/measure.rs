@@ -151,7 +151,7 @@ impl ser::Error for TooLong {
     }
 }
 
-impl<'a> ser::Serializer for &'a mut Measure {
+impl ser::Serializer for &mut Measure {
     type Ok = ();
     type Error = TooLong;
     type SerializeSeq = Self;

@@ -151,8 +151,10 @@ impl Connector for Misbehave {
                 line.extend(std::iter::repeat_n(b'b', 9000));
                 // No newline: the host cuts the line into pieces.
                 let mut out = std::io::stdout();
-                out.write_all(&line).map_err(|e| ConnectorError::bad_data(e.to_string()))?;
-                out.flush().map_err(|e| ConnectorError::bad_data(e.to_string()))?;
+                out.write_all(&line)
+                    .map_err(|e| ConnectorError::bad_data(e.to_string()))?;
+                out.flush()
+                    .map_err(|e| ConnectorError::bad_data(e.to_string()))?;
                 Ok(Batch::new())
             }
             Mode::Flood => {

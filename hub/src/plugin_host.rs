@@ -646,11 +646,22 @@ fn is_hostcall_fuel_exhausted(error: &wasmtime::Error) -> bool {
 impl Drop for Instance {
     /// The run's HTTP summary, written whatever way the run ends (success,
     /// failure, interruption) and past any log cap: it is the audit trail of
-    /// what the plugin reached.
+    /// what the plugin reached. `GET /metrics` reads its `statuses {…}`.
     fn drop(&mut self) {
         let stats = self.http_stats();
         if stats.requests > 0 || stats.denied > 0 {
-            self.logger.hub(LogLevel::Info, &format!("http: {stats}"));
+            self.logger.hub(
+                LogLevel::Info,
+                &format!(
+                    "http: {} requests, statuses {:?}, {} retries, waited {:.1?}, {} denied, {} failed",
+                    stats.requests,
+                    stats.by_status,
+                    stats.retries,
+                    stats.waited,
+                    stats.denied,
+                    stats.failures
+                ),
+            );
         }
     }
 }

@@ -375,20 +375,6 @@ async fn run(
             },
         )
         .await?;
-    if stats.requests > 0 {
-        log.push(
-            "info",
-            format!(
-                "http: {} requests, statuses {:?}, {} retries, waited {:.1?}, {} denied, {} failed",
-                stats.requests,
-                stats.by_status,
-                stats.retries,
-                stats.waited,
-                stats.denied,
-                stats.failures
-            ),
-        );
-    }
     Ok(())
 }
 

@@ -568,7 +568,7 @@ async fn hub_lines_and_the_http_summary_outlive_a_log_flood() {
     );
     assert!(log.contains("partner.invalid/x denied"), "{log}");
     assert!(
-        log.contains("http: 0 requests, 0 retries, 1 denied"),
+        log.contains("http: 0 requests, statuses {}, 0 retries, waited 0.0ns, 1 denied, 0 failed"),
         "{log}"
     );
     assert!(!log.contains("flood line 100"), "{log}");

@@ -70,7 +70,11 @@ pub fn host_settings(config: &Config) -> HostSettings {
     let mut s = HostSettings::new(config.cache_dir());
     s.memory_limit_bytes = limits.plugin_memory_mib as usize * 1024 * 1024;
     s.call_cpu_deadline = Duration::from_secs(u64::from(limits.plugin_call_seconds));
+    s.call_wall_timeout = Duration::from_secs(u64::from(limits.plugin_call_wall_seconds));
     s.max_batch_items = limits.max_batch_items as usize;
+    s.max_call_bytes = (limits.max_call_mib as usize).saturating_mul(1024 * 1024);
+    s.max_record_bytes = (limits.max_record_kib as usize).saturating_mul(1024);
+    s.max_string_bytes = (limits.max_string_kib as usize).saturating_mul(1024);
     s.http.timeout = Duration::from_secs(u64::from(limits.http_timeout_seconds));
     s.http.max_retries = limits.http_max_retries;
     s

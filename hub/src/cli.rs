@@ -366,7 +366,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             inbox(&config, action)
         }
         Command::Quarantine { action } => quarantine(&cli.config, action).await,
-        Command::Connector { action } => connector(action).await,
+        Command::Connector { action } => connector(&cli.config, action).await,
         #[cfg(feature = "demo")]
         Command::Demo { size, data_dir } => crate::demo::run(&cli.config, &data_dir, size).await,
         #[cfg(feature = "demo")]
@@ -649,13 +649,37 @@ fn print_runs(runs: &[RunReport]) {
     }
 }
 
-async fn connector(action: ConnectorAction) -> anyhow::Result<i32> {
+/// The hub configuration `vivres connector` runs under: the hub's `[hub]`
+/// (its data dir, so its private compile cache) and `[limits]` (so a plugin
+/// tried by hand meets the limits and HTTP budget of a sync); the sources
+/// are not needed, nor their variables. Without a file, the defaults.
+fn connector_config(config_path: &Path) -> anyhow::Result<Config> {
+    let file = config_path.display().to_string();
+    let mut text = String::new();
+    if config_path.exists() {
+        let full =
+            std::fs::read_to_string(config_path).with_context(|| format!("cannot read {file}"))?;
+        let mut table: toml::Table =
+            toml::from_str(&full).with_context(|| format!("{file}: not valid TOML"))?;
+        table.retain(|section, _| section == "hub" || section == "limits");
+        text = toml::to_string(&table).with_context(|| format!("{file}: cannot re-read"))?;
+    } else {
+        eprintln!(
+            "note: no hub configuration at {file}: default limits, compile cache in .vivres/cache"
+        );
+    }
+    let config = Config::parse(&file, &text, &env_vars())?;
+    config.validate_limits(&file)?;
+    Ok(config)
+}
+
+async fn connector(config_path: &Path, action: ConnectorAction) -> anyhow::Result<i32> {
     let args = match &action {
         ConnectorAction::Spec(a) | ConnectorAction::Check(a) | ConnectorAction::Discover(a) => a,
         ConnectorAction::Read { args, .. } => args,
     };
-    let cache = std::env::temp_dir().join("vivres-plugin-cache");
-    let host = PluginHost::new(crate::plugin_host::HostSettings::new(cache))?;
+    let hub_config = connector_config(config_path)?;
+    let host = PluginHost::new(crate::app::host_settings(&hub_config))?;
     let plugin = host.load(&args.plugin).await?;
     let config = match &args.connector_config {
         Some(p) => read_json_file(p)?,
@@ -685,6 +709,7 @@ async fn connector(action: ConnectorAction) -> anyhow::Result<i32> {
         allowed_hosts: args.allow_hosts.clone(),
         inbox: args.inbox.clone(),
         secrets,
+        request_budget: Some(hub_config.limits.http_request_budget),
         ..Grants::none("connector-cli", log)
     };
     let mut instance = host.instantiate(&plugin, grants).await?;

@@ -99,8 +99,20 @@ pub struct Limits {
     pub plugin_memory_mib: u32,
     /// Guest execution time allowed per call (host waits excluded).
     pub plugin_call_seconds: u32,
+    /// Wall-clock time allowed per call, waits (HTTP, sleeps) included.
+    pub plugin_call_wall_seconds: u32,
+    /// On SIGTERM, how long running syncs get to mark their runs
+    /// interrupted before the process exits anyway.
+    pub shutdown_grace_seconds: u32,
     /// Most items plus rejects one batch may carry.
     pub max_batch_items: u32,
+    /// Data the hub copies out of a plugin in one call (a batch, a log
+    /// line, a request body); refused before it is copied.
+    pub max_call_mib: u32,
+    /// One item or reject: its strings' bytes plus 8 per other value.
+    pub max_record_kib: u32,
+    /// One string field of an item or reject.
+    pub max_string_kib: u32,
     /// Most HTTP requests (attempts) one run of a source may send.
     pub http_request_budget: u32,
     /// Timeout of one HTTP attempt.
@@ -114,7 +126,12 @@ impl Default for Limits {
         Limits {
             plugin_memory_mib: 256,
             plugin_call_seconds: 30,
+            plugin_call_wall_seconds: 600,
+            shutdown_grace_seconds: 10,
             max_batch_items: 10_000,
+            max_call_mib: 64,
+            max_record_kib: 1024,
+            max_string_kib: 256,
             http_request_budget: 100_000,
             http_timeout_seconds: 30,
             http_max_retries: 5,
@@ -356,16 +373,54 @@ impl Config {
                 }
             }
         }
-        if self.limits.plugin_memory_mib < 16 {
+        self.validate_limits(file)
+    }
+
+    /// The `[limits]` part of [`Config::validate`].
+    pub fn validate_limits(&self, file: &str) -> Result<(), ConfigError> {
+        let invalid = |field: String, reason: String| ConfigError::Invalid {
+            file: file.to_string(),
+            field,
+            reason,
+        };
+        let l = &self.limits;
+        if l.plugin_memory_mib < 16 {
             return Err(invalid(
                 "limits.plugin_memory_mib".into(),
                 "must be at least 16".into(),
             ));
         }
-        if self.limits.max_batch_items == 0 {
+        for (field, value) in [
+            ("max_batch_items", l.max_batch_items),
+            ("plugin_call_seconds", l.plugin_call_seconds),
+            ("plugin_call_wall_seconds", l.plugin_call_wall_seconds),
+            ("max_call_mib", l.max_call_mib),
+            ("max_record_kib", l.max_record_kib),
+            ("max_string_kib", l.max_string_kib),
+        ] {
+            if value == 0 {
+                return Err(invalid(
+                    format!("limits.{field}"),
+                    "must be at least 1".into(),
+                ));
+            }
+        }
+        if l.max_string_kib > l.max_record_kib {
             return Err(invalid(
-                "limits.max_batch_items".into(),
-                "must be at least 1".into(),
+                "limits.max_string_kib".into(),
+                format!(
+                    "{} is more than limits.max_record_kib ({}): a string is part of a record",
+                    l.max_string_kib, l.max_record_kib
+                ),
+            ));
+        }
+        if u64::from(l.max_record_kib) > u64::from(l.max_call_mib) * 1024 {
+            return Err(invalid(
+                "limits.max_record_kib".into(),
+                format!(
+                    "{} KiB is more than limits.max_call_mib ({} MiB): a record comes in one call",
+                    l.max_record_kib, l.max_call_mib
+                ),
             ));
         }
         Ok(())
@@ -652,5 +707,21 @@ token = { value = "s3cret" }
         let c = Config::parse("t.toml", GOOD, &vars).unwrap();
         assert_eq!(c.hub.data_dir, PathBuf::from("/srv/v"));
         assert_eq!(c.limits.plugin_memory_mib, 64);
+    }
+
+    #[test]
+    fn size_limits_must_nest() {
+        let limits = |body: &str| {
+            parse(&format!("[limits]\n{body}\n{GOOD}"))
+                .err()
+                .map(|e| e.to_string())
+        };
+        assert_eq!(limits("max_string_kib = 64\nmax_record_kib = 128"), None);
+        let err = limits("max_string_kib = 256\nmax_record_kib = 128").unwrap();
+        assert!(err.contains("limits.max_string_kib"), "{err}");
+        let err = limits("max_record_kib = 4096\nmax_call_mib = 2").unwrap();
+        assert!(err.contains("limits.max_record_kib"), "{err}");
+        let err = limits("plugin_call_wall_seconds = 0").unwrap();
+        assert!(err.contains("limits.plugin_call_wall_seconds"), "{err}");
     }
 }

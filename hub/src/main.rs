@@ -14,7 +14,11 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
-    match runtime.block_on(vivres::cli::run(cli)) {
+    let outcome = runtime.block_on(vivres::cli::run(cli));
+    // A task the shutdown grace gave up on (a plugin blocked in the host)
+    // must not keep the process alive: leave it behind after a second.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match outcome {
         Ok(code) => std::process::ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
             eprintln!("error: {e:#}");

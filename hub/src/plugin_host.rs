@@ -5,7 +5,8 @@
 //!
 //! One [`PluginHost`] per hub process: it owns the wasmtime `Engine` (with an
 //! epoch ticker thread), one `Linker` per supported WIT version, the on-disk
-//! cache of compiled components and the one pooled HTTP client. A [`Plugin`]
+//! cache of compiled components (authenticated, see `cache`) and the one
+//! pooled HTTP client. A [`Plugin`]
 //! is a loaded component, cheap to clone; an [`Instance`] is one sandbox for
 //! one run of one source.
 
@@ -16,6 +17,7 @@ mod granter;
 mod http;
 mod limits;
 mod logging;
+mod measure;
 mod secrets;
 mod state;
 #[cfg(test)]
@@ -27,8 +29,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
 use wasmtime::component::Linker;
-use wasmtime::{Engine, Store};
+use wasmtime::{CallHook, Engine, Store};
 
 use crate::model::{Batch, ConnectorError, ConnectorSpec, StreamInfo};
 
@@ -36,32 +39,46 @@ pub use http::{HttpSettings, HttpStats};
 pub use logging::{LogLevel, LogLine, LogSink};
 
 use bindings::{Guest, GuestPre, WitVersion};
+use cache::Cache;
 use limits::EpochTicker;
 use logging::Logger;
 use state::HostState;
 
+const KIB: usize = 1024;
 const MIB: usize = 1024 * 1024;
 
 /// Limits and knobs of the plugin host; the defaults suit a small hub.
 #[derive(Debug, Clone)]
 pub struct HostSettings {
-    /// Where compiled components are cached (`<sha256>-….cwasm`).
+    /// Where compiled components are cached (`<sha256>-….cwasm`): the hub's
+    /// own directory, mode 0700 (see `cache`).
     pub cache_dir: PathBuf,
     /// Linear memory a plugin may grow to.
     pub memory_limit_bytes: usize,
-    /// Guest execution time allowed per call; time spent waiting in host
-    /// functions (an HTTP `Retry-After`, say) does not count.
+    /// Guest execution time allowed per call; time spent in host functions
+    /// (HTTP, an HTTP `Retry-After`, a sleep) does not count.
     pub call_cpu_deadline: Duration,
-    /// Wall-clock limit of a whole call, HTTP waits included.
+    /// Wall-clock limit of a whole call, waits included.
     pub call_wall_timeout: Duration,
     /// Items plus rejects one batch may carry.
     pub max_batch_items: usize,
+    /// Bytes the hub copies out of the plugin in one call (a batch, or the
+    /// arguments of one host call); checked by wasmtime before it copies, so
+    /// a huge value never reaches the hub's memory.
+    pub max_call_bytes: usize,
+    /// Size of one item or reject: its strings' bytes plus 8 per other value.
+    pub max_record_bytes: usize,
+    /// Longest string field of an item or reject.
+    pub max_string_bytes: usize,
     pub http: HttpSettings,
     /// Longest message a plugin may log; longer ones are cut.
     pub max_log_line_bytes: usize,
     /// Log lines a plugin may write per instance (run); then one
     /// "log truncated" line and silence.
     pub max_log_lines: usize,
+    /// The hub's own lines about a run (denied hosts, budget spent), capped
+    /// apart from the plugin's so that a log flood cannot silence them.
+    pub max_hub_log_lines: usize,
 }
 
 impl HostSettings {
@@ -72,9 +89,13 @@ impl HostSettings {
             call_cpu_deadline: Duration::from_secs(30),
             call_wall_timeout: Duration::from_secs(600),
             max_batch_items: 10_000,
+            max_call_bytes: 64 * MIB,
+            max_record_bytes: 1024 * KIB,
+            max_string_bytes: 256 * KIB,
             http: HttpSettings::default(),
             max_log_line_bytes: 4096,
             max_log_lines: 10_000,
+            max_hub_log_lines: 1_000,
         }
     }
 }
@@ -132,20 +153,57 @@ impl std::fmt::Debug for Grants {
 pub enum HostError {
     #[error("cannot compile plugin {}: {reason}", path.display())]
     Compile { path: PathBuf, reason: String },
+    /// The compile cache is not the hub's private directory: loading from it
+    /// could run code someone else planted.
+    #[error("refusing the plugin cache {}: {reason}", path.display())]
+    Cache { path: PathBuf, reason: String },
     #[error("{context}: {source}")]
     Io {
         context: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("plugin exceeded its CPU deadline of {}", limits::show_duration(*deadline))]
+    #[error(
+        "plugin exceeded its CPU deadline of {} (its own computing time in one call, waits excluded; limits.plugin_call_seconds)",
+        limits::show_duration(*deadline)
+    )]
     OutOfTime { deadline: Duration },
     #[error("plugin tried to grow memory past {} MiB", limit_bytes / MIB)]
     MemoryLimit { limit_bytes: usize },
-    #[error("plugin call exceeded its wall-clock timeout of {}", limits::show_duration(*timeout))]
+    #[error(
+        "plugin call exceeded its wall-clock timeout of {} (time spent waiting included; limits.plugin_call_wall_seconds)",
+        limits::show_duration(*timeout)
+    )]
     WallTimeout { timeout: Duration },
+    /// The caller's cancellation token fired (a shutdown, a cancelled run)
+    /// while a call was in flight: the call was stopped where it was.
+    #[error("plugin call interrupted: the run was cancelled or the hub is shutting down")]
+    Interrupted,
     #[error("plugin returned a batch of {items} items and rejects, more than the maximum of {max}")]
     BatchTooLarge { items: usize, max: usize },
+    #[error(
+        "plugin handed the hub more than {} MiB in one call (limits.max_call_mib); nothing of it was copied",
+        limit_bytes / MIB
+    )]
+    CallDataTooLarge { limit_bytes: usize },
+    #[error(
+        "plugin returned a record of {bytes} bytes at {at}, over the limit of {} KiB (limits.max_record_kib)",
+        max / KIB
+    )]
+    RecordTooLarge {
+        at: String,
+        bytes: usize,
+        max: usize,
+    },
+    #[error(
+        "plugin returned a string of {bytes} bytes in `{at}`, over the limit of {} KiB (limits.max_string_kib)",
+        max / KIB
+    )]
+    StringTooLong {
+        at: String,
+        bytes: usize,
+        max: usize,
+    },
     /// Any other trap, guest panics included, with the tail of its stderr.
     #[error("plugin trapped: {0}")]
     Trap(String),
@@ -168,6 +226,7 @@ pub enum HostError {
 pub struct PluginHost {
     engine: Engine,
     settings: HostSettings,
+    cache: Arc<Cache>,
     linker_v0_1_0: Linker<HostState>,
     http: Arc<http::HttpClient>,
     _ticker: EpochTicker,
@@ -183,10 +242,7 @@ impl PluginHost {
         let engine = Engine::new(&config).map_err(|e| HostError::Setup(format!("{e:#}")))?;
         let linker_v0_1_0 =
             bindings::linker_v0_1_0(&engine).map_err(|e| HostError::Setup(format!("{e:#}")))?;
-        std::fs::create_dir_all(&settings.cache_dir).map_err(|source| HostError::Io {
-            context: format!("cannot create cache dir {}", settings.cache_dir.display()),
-            source,
-        })?;
+        let cache = Arc::new(Cache::open(&settings.cache_dir)?);
         let http = Arc::new(http::HttpClient::new(settings.http.clone())?);
         // Without a ticker no deadline would ever fire.
         let ticker = EpochTicker::start(engine.clone()).map_err(|source| HostError::Io {
@@ -196,6 +252,7 @@ impl PluginHost {
         Ok(PluginHost {
             engine,
             settings,
+            cache,
             linker_v0_1_0,
             http,
             _ticker: ticker,
@@ -217,12 +274,12 @@ impl PluginHost {
             })?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
         let engine = self.engine.clone();
-        let cache_dir = self.settings.cache_dir.clone();
+        let cache = self.cache.clone();
         let path = wasm.to_path_buf();
         let key = sha256.clone();
         // Compiling is ~300 ms of CPU: keep it off the async workers.
         let (component, from_cache) = tokio::task::spawn_blocking(move || {
-            cache::load_or_compile(&engine, &cache_dir, &key, &bytes, &path)
+            cache.load_or_compile(&engine, &key, &bytes, &path)
         })
         .await
         .map_err(|e| HostError::Setup(format!("compile task failed: {e}")))??;
@@ -252,8 +309,11 @@ impl PluginHost {
         let logger = Arc::new(Logger::new(
             grants.log.clone(),
             secrets::Redactor::new(grants.secrets.values()),
-            self.settings.max_log_line_bytes,
-            self.settings.max_log_lines,
+            logging::Caps {
+                line_bytes: self.settings.max_log_line_bytes,
+                plugin_lines: self.settings.max_log_lines,
+                hub_lines: self.settings.max_hub_log_lines,
+            },
         ));
         let granter =
             granter::Granter::new(&grants.allowed_hosts).map_err(|reason| HostError::Grant {
@@ -280,6 +340,19 @@ impl PluginHost {
         let mut store = Store::new(&self.engine, data);
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_callback(limits::on_epoch_deadline);
+        // Time in host functions (HTTP, WASI sleeps and reads) is waiting,
+        // not guest CPU: the call clock takes it off the CPU deadline.
+        store.call_hook(|mut store, hook| {
+            match hook {
+                CallHook::CallingHost => store.data_mut().clock.enter_host(),
+                CallHook::ReturningFromHost => store.data_mut().clock.leave_host(),
+                CallHook::CallingWasm | CallHook::ReturningFromWasm => {}
+            }
+            Ok(())
+        });
+        // wasmtime checks this budget before it copies anything out of the
+        // guest: a huge string is refused without ever being allocated here.
+        store.set_hostcall_fuel(self.settings.max_call_bytes);
 
         let mut instance = Instance {
             live: None,
@@ -287,12 +360,14 @@ impl PluginHost {
             logger,
             stats,
             wit_version: plugin.inner.pre.version(),
+            cancel: None,
         };
         // Instantiation runs the guest's start code: same limits as a call.
         let pre = plugin.inner.pre.clone();
         let guest = guarded(
             &self.settings,
             &instance.logger,
+            None,
             &mut store,
             async |store| pre.instantiate(store).await,
         )
@@ -356,6 +431,9 @@ pub struct Instance {
     logger: Arc<Logger>,
     stats: Arc<Mutex<HttpStats>>,
     wit_version: WitVersion,
+    /// Cancelled by the caller (shutdown, a cancelled run): stops the call
+    /// in flight, wherever it is.
+    cancel: Option<CancellationToken>,
 }
 
 struct Live {
@@ -364,6 +442,13 @@ struct Live {
 }
 
 impl Instance {
+    /// From now on a cancelled `token` stops the call in flight at once
+    /// (guest code or a host wait alike) with [`HostError::Interrupted`],
+    /// and refuses further calls. `None` removes it.
+    pub fn set_cancel(&mut self, token: Option<CancellationToken>) {
+        self.cancel = token;
+    }
+
     pub async fn spec(&mut self) -> Result<ConnectorSpec, HostError> {
         let spec = self
             .call(async |guest, store| guest.spec(store).await)
@@ -402,6 +487,11 @@ impl Instance {
             .await??;
         Ok(match result {
             Ok(mut batch) => {
+                measure::check_batch(
+                    &batch,
+                    self.settings.max_record_bytes,
+                    self.settings.max_string_bytes,
+                )?;
                 // Reject details reach run reports: no secret in them.
                 for reject in &mut batch.rejects {
                     reject.detail = self.logger.redact(&reject.detail);
@@ -446,6 +536,9 @@ impl Instance {
         &mut self,
         f: impl AsyncFnOnce(&Guest, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, HostError> {
+        if self.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+            return Err(HostError::Interrupted);
+        }
         let Some(mut live) = self.live.take() else {
             return Err(HostError::Poisoned);
         };
@@ -453,6 +546,7 @@ impl Instance {
         let result = guarded(
             &self.settings,
             &self.logger,
+            self.cancel.as_ref(),
             &mut live.store,
             async |store| f(&guest, store).await,
         )
@@ -465,14 +559,16 @@ impl Instance {
     }
 }
 
-/// Runs guest code (a call, or instantiation) under the CPU deadline and the
-/// wall-clock timeout, and says what went wrong in the hub's terms.
+/// Runs guest code (a call, or instantiation) under the CPU deadline, the
+/// wall-clock timeout and the caller's cancellation, and says what went
+/// wrong in the hub's terms.
 ///
 /// A free function taking the pieces it needs rather than `&Instance`: the
 /// store is not `Sync`, and the future must stay `Send` for the scheduler.
 async fn guarded<R>(
     settings: &HostSettings,
     logger: &Logger,
+    cancel: Option<&CancellationToken>,
     store: &mut Store<HostState>,
     f: impl AsyncFnOnce(&mut Store<HostState>) -> wasmtime::Result<R>,
 ) -> Result<R, HostError> {
@@ -483,14 +579,29 @@ async fn guarded<R>(
     // Check after one tick; the callback extends the deadline tick by tick
     // while the guest's own time stays within its budget.
     store.set_epoch_deadline(1);
-    let outcome = tokio::time::timeout(settings.call_wall_timeout, f(store)).await;
+    let call = tokio::time::timeout(settings.call_wall_timeout, f(store));
+    // A guest in wasm code yields at every epoch tick and a guest in a host
+    // function (HTTP, a sleep) waits on a future: either way the select sees
+    // the cancellation within a tick, and dropping the call stops it (the
+    // caller then drops the store, as after any timeout).
+    let cancelled = async {
+        match cancel {
+            Some(token) => token.cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
+    let outcome = tokio::select! {
+        outcome = call => Some(outcome),
+        () = cancelled => None,
+    };
     logger.flush_stdio();
     match outcome {
-        Err(_elapsed) => Err(HostError::WallTimeout {
+        None => Err(HostError::Interrupted),
+        Some(Err(_elapsed)) => Err(HostError::WallTimeout {
             timeout: settings.call_wall_timeout,
         }),
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(classify(settings, logger, store, error)),
+        Some(Ok(Ok(value))) => Ok(value),
+        Some(Ok(Err(error))) => Err(classify(settings, logger, store, error)),
     }
 }
 
@@ -510,6 +621,11 @@ fn classify(
             deadline: settings.call_cpu_deadline,
         };
     }
+    if is_hostcall_fuel_exhausted(&error) {
+        return HostError::CallDataTooLarge {
+            limit_bytes: settings.max_call_bytes,
+        };
+    }
     let mut message = format!("{error:?}");
     let tail = logger.stderr_tail();
     if !tail.is_empty() {
@@ -517,6 +633,37 @@ fn classify(
         message.push_str(&tail);
     }
     HostError::Trap(logger.redact(&message))
+}
+
+/// wasmtime's refusal to copy more than the store's hostcall fuel; its
+/// error type is private, so it is known by its message (pinned by a test).
+fn is_hostcall_fuel_exhausted(error: &wasmtime::Error) -> bool {
+    error
+        .chain()
+        .any(|cause| cause.to_string().contains("fuel allocated for hostcalls"))
+}
+
+impl Drop for Instance {
+    /// The run's HTTP summary, written whatever way the run ends (success,
+    /// failure, interruption) and past any log cap: it is the audit trail of
+    /// what the plugin reached. `GET /metrics` reads its `statuses {…}`.
+    fn drop(&mut self) {
+        let stats = self.http_stats();
+        if stats.requests > 0 || stats.denied > 0 {
+            self.logger.hub(
+                LogLevel::Info,
+                &format!(
+                    "http: {} requests, statuses {:?}, {} retries, waited {:.1?}, {} denied, {} failed",
+                    stats.requests,
+                    stats.by_status,
+                    stats.retries,
+                    stats.waited,
+                    stats.denied,
+                    stats.failures
+                ),
+            );
+        }
+    }
 }
 
 impl std::fmt::Debug for Instance {

@@ -2,9 +2,12 @@
 //!
 //! [`launch`] runs both side by side until `shutdown` completes (SIGTERM or
 //! SIGINT in `vivres serve`, a channel in tests) or one of them fails. On
-//! shutdown the API stops accepting connections, running syncs finish the
-//! batch they are committing and their runs are marked interrupted, and a job
-//! is queued so that the next start resumes them.
+//! shutdown the API stops accepting connections, a plugin call in flight is
+//! interrupted (even a plugin asleep in a host call), running syncs finish
+//! the batch they are committing and their runs are marked interrupted, and
+//! a job is queued so that the next start resumes them. Whatever still runs
+//! after `[limits] shutdown_grace_seconds` is abandoned: the process exits
+//! (a run left `running` is marked interrupted when its source next runs).
 
 use std::sync::Arc;
 
@@ -54,6 +57,7 @@ pub async fn launch(
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(cancel.clone().cancelled_owned())
         .into_future();
+    let grace = std::time::Duration::from_secs(u64::from(hub.config.limits.shutdown_grace_seconds));
     let scheduler = crate::scheduler::run(hub, queue, settings.scheduler, cancel.clone());
     tokio::pin!(server, scheduler);
     let mut server_done = None;
@@ -64,13 +68,24 @@ pub async fn launch(
         r = &mut scheduler => scheduler_done = Some(r),
     }
     cancel.cancel();
-    let server_result = match server_done {
-        Some(r) => r,
-        None => server.await,
-    };
-    let scheduler_result = match scheduler_done {
-        Some(r) => r,
-        None => scheduler.await,
+    let stopped = tokio::time::timeout(grace, async {
+        let server_result = match server_done {
+            Some(r) => r,
+            None => server.await,
+        };
+        let scheduler_result = match scheduler_done {
+            Some(r) => r,
+            None => scheduler.await,
+        };
+        (server_result, scheduler_result)
+    })
+    .await;
+    let Ok((server_result, scheduler_result)) = stopped else {
+        tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "stopped without waiting further: syncs still running after the shutdown grace are abandoned; their runs are marked interrupted when their sources next run"
+        );
+        return Ok(());
     };
     tracing::info!("stopped");
     server_result.map_err(ServeError::Server)?;

@@ -115,7 +115,11 @@ impl From<ConnectorError> for Failure {
 impl From<HostError> for Failure {
     fn from(e: HostError) -> Self {
         Failure {
-            kind: FailureKind::Plugin,
+            kind: if matches!(e, HostError::Interrupted) {
+                FailureKind::Interrupted
+            } else {
+                FailureKind::Plugin
+            },
             message: e.to_string(),
         }
     }
@@ -267,6 +271,7 @@ async fn run(
         log: log.sink(redactor),
     };
     let mut instance = hub.host.instantiate(&plugin, grants).await?;
+    instance.set_cancel(options.cancel.clone());
     let spec = instance.spec().await?;
     hub.warehouse
         .set_run_connector(run_id, &spec.name, &spec.version)
@@ -370,20 +375,6 @@ async fn run(
             },
         )
         .await?;
-    if stats.requests > 0 {
-        log.push(
-            "info",
-            format!(
-                "http: {} requests, statuses {:?}, {} retries, waited {:.1?}, {} denied, {} failed",
-                stats.requests,
-                stats.by_status,
-                stats.retries,
-                stats.waited,
-                stats.denied,
-                stats.failures
-            ),
-        );
-    }
     Ok(())
 }
 

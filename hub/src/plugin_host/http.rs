@@ -272,7 +272,7 @@ impl HttpSession {
         for hop in 0..=MAX_REDIRECTS {
             if let Err(reason) = self.granter.check_url(&url) {
                 self.count(|s| s.denied += 1);
-                self.logger.emit(
+                self.logger.hub(
                     LogLevel::Warn,
                     &format!("http {method} {} denied: {reason}", loggable(&url)),
                 );
@@ -334,7 +334,7 @@ impl HttpSession {
             if let Some(budget) = self.budget
                 && self.attempts >= budget
             {
-                self.logger.emit(
+                self.logger.hub(
                     LogLevel::Warn,
                     &format!("http request budget of {budget} spent"),
                 );
@@ -378,7 +378,7 @@ impl HttpSession {
                 Err(error) => {
                     if let Some(denied) = find_denial(&error) {
                         self.count(|s| s.denied += 1);
-                        self.logger.emit(
+                        self.logger.hub(
                             LogLevel::Warn,
                             &format!("http {method} {} denied: {denied}", loggable(url)),
                         );

@@ -3,11 +3,13 @@
 //! CPU: the engine's epoch is bumped every [`TICK`] by a background thread;
 //! each store's deadline is one tick ahead, and at each tick
 //! [`on_epoch_deadline`] compares the guest's own time in the current call
-//! (wall time minus time spent in host functions) with its budget. Host
-//! waits such as an HTTP `Retry-After` therefore never count against the
-//! guest, while a guest spinning in a loop is interrupted within a tick of
-//! its deadline. Each tick also yields to the async executor, so a spinning
-//! guest cannot starve the other tasks or the wall-clock timeout.
+//! (wall time minus time spent in host functions, as the store's call hook
+//! records it) with its budget. Host waits such as an HTTP `Retry-After` or
+//! a WASI sleep therefore never count against the guest (the wall-clock
+//! timeout bounds those), while a guest spinning in a loop is interrupted
+//! within a tick of its deadline. Each tick also yields to the async
+//! executor, so a spinning guest cannot starve the other tasks, the
+//! wall-clock timeout or a cancellation.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,6 +53,12 @@ impl Drop for EpochTicker {
 pub struct CallClock {
     started: Instant,
     host_time: Duration,
+    /// Set while the guest is inside a host function.
+    in_host_since: Option<Instant>,
+    /// Host calls nest: a host function returning a list calls the guest's
+    /// allocator, whose epoch check is itself a host call. Only the
+    /// outermost one is timed.
+    depth: u32,
     deadline: Duration,
 }
 
@@ -59,6 +67,8 @@ impl Default for CallClock {
         CallClock {
             started: Instant::now(),
             host_time: Duration::ZERO,
+            in_host_since: None,
+            depth: 0,
             deadline: Duration::from_secs(30),
         }
     }
@@ -68,15 +78,34 @@ impl CallClock {
     pub fn start_call(&mut self, deadline: Duration) {
         self.started = Instant::now();
         self.host_time = Duration::ZERO;
+        self.in_host_since = None;
+        self.depth = 0;
         self.deadline = deadline;
     }
 
-    pub fn add_host_time(&mut self, spent: Duration) {
-        self.host_time += spent;
+    /// The guest calls a host function (or a libcall): waiting starts.
+    pub fn enter_host(&mut self) {
+        if self.depth == 0 {
+            self.in_host_since = Some(Instant::now());
+        }
+        self.depth += 1;
+    }
+
+    /// Back in guest code: the time in the host is taken off guest time.
+    pub fn leave_host(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+        if self.depth == 0
+            && let Some(since) = self.in_host_since.take()
+        {
+            self.host_time += since.elapsed();
+        }
     }
 
     pub fn guest_time(&self) -> Duration {
-        self.started.elapsed().saturating_sub(self.host_time)
+        let in_host = self.in_host_since.map_or(Duration::ZERO, |s| s.elapsed());
+        self.started
+            .elapsed()
+            .saturating_sub(self.host_time + in_host)
     }
 
     pub fn exhausted(&self) -> bool {
@@ -170,8 +199,20 @@ mod tests {
         clock.start_call(Duration::from_millis(50));
         std::thread::sleep(Duration::from_millis(60));
         assert!(clock.exhausted());
-        clock.add_host_time(Duration::from_millis(60));
-        assert!(!clock.exhausted());
+
+        clock.start_call(Duration::from_millis(50));
+        clock.enter_host();
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(!clock.exhausted(), "still in the host");
+        // A nested host call (an epoch check in the guest's allocator while
+        // a host function returns) does not end the outer one.
+        clock.enter_host();
+        clock.leave_host();
+        assert!(!clock.exhausted(), "still in the outer host call");
+        clock.leave_host();
+        assert!(!clock.exhausted(), "back from the host");
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(clock.exhausted());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The run's log as a plugin writes it: `host.log` lines and the guest's
 //! stdout (debug) and stderr (warn), redacted, cut to length and capped in
-//! number, into the [`LogSink`] the caller gave.
+//! number, into the [`LogSink`] the caller gave. The hub's own lines about
+//! the plugin (a denied host, a spent budget, the HTTP summary) have a cap
+//! of their own, so a plugin flooding its log cannot silence them.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -52,11 +54,21 @@ pub enum Stdio {
     Stderr,
 }
 
+/// How much a run's log may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct Caps {
+    /// Longest line; longer ones are cut.
+    pub line_bytes: usize,
+    /// Lines the plugin may write.
+    pub plugin_lines: usize,
+    /// Lines the hub may write about the plugin.
+    pub hub_lines: usize,
+}
+
 pub struct Logger {
     sink: LogSink,
     redactor: Redactor,
-    max_line_bytes: usize,
-    max_lines: usize,
+    caps: Caps,
     state: Mutex<LoggerState>,
 }
 
@@ -64,18 +76,19 @@ pub struct Logger {
 struct LoggerState {
     lines: usize,
     truncated: bool,
+    hub_lines: usize,
+    hub_truncated: bool,
     stdout: Vec<u8>,
     stderr: Vec<u8>,
     stderr_tail: VecDeque<u8>,
 }
 
 impl Logger {
-    pub fn new(sink: LogSink, redactor: Redactor, max_line_bytes: usize, max_lines: usize) -> Self {
+    pub fn new(sink: LogSink, redactor: Redactor, caps: Caps) -> Self {
         Logger {
             sink,
             redactor,
-            max_line_bytes,
-            max_lines,
+            caps,
             state: Mutex::new(LoggerState::default()),
         }
     }
@@ -92,33 +105,62 @@ impl Logger {
         self.emit_locked(&mut state, level, message);
     }
 
+    /// A line from the hub about the plugin: counted apart from the
+    /// plugin's own, so it is written after the plugin's cap too.
+    pub fn hub(&self, level: LogLevel, message: &str) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        if state.hub_truncated {
+            return;
+        }
+        if state.hub_lines >= self.caps.hub_lines {
+            state.hub_truncated = true;
+            self.send(
+                LogLevel::Warn,
+                format!(
+                    "log truncated: the hub wrote more than {} lines about this plugin",
+                    self.caps.hub_lines
+                ),
+            );
+            return;
+        }
+        state.hub_lines += 1;
+        self.send(level, self.cut(message));
+    }
+
     fn emit_locked(&self, state: &mut LoggerState, level: LogLevel, message: &str) {
         if state.truncated {
             return;
         }
-        if state.lines >= self.max_lines {
+        if state.lines >= self.caps.plugin_lines {
             state.truncated = true;
             self.send(
                 LogLevel::Warn,
                 format!(
                     "log truncated: the plugin wrote more than {} lines",
-                    self.max_lines
+                    self.caps.plugin_lines
                 ),
             );
             return;
         }
         state.lines += 1;
-        // Redact before cutting, so no cut can leave half a secret.
+        self.send(level, self.cut(message));
+    }
+
+    /// Redacted, then cut to length: redacting first means no cut can leave
+    /// half a secret.
+    fn cut(&self, message: &str) -> String {
         let mut message = self.redactor.redact(message);
-        if message.len() > self.max_line_bytes {
-            let mut end = self.max_line_bytes;
+        if message.len() > self.caps.line_bytes {
+            let mut end = self.caps.line_bytes;
             while !message.is_char_boundary(end) {
                 end -= 1;
             }
             message.truncate(end);
             message.push_str(" …[cut]");
         }
-        self.send(level, message);
+        message
     }
 
     fn send(&self, level: LogLevel, message: String) {
@@ -152,10 +194,15 @@ impl Logger {
         }
         pending.drain(..start);
         // A newline-less flood is cut into lines rather than held forever.
-        if pending.len() > self.max_line_bytes {
-            let line = String::from_utf8_lossy(&pending).into_owned();
-            self.emit_locked(&mut state, stdio_level(which), &line);
-            pending.clear();
+        // The cut never falls inside a secret, and the bytes a secret could
+        // still be completing stay pending: redaction sees every secret whole.
+        if pending.len() > self.caps.line_bytes {
+            let cut = self.redactor.safe_cut(&pending);
+            if cut > 0 {
+                let line = String::from_utf8_lossy(&pending[..cut]).into_owned();
+                self.emit_locked(&mut state, stdio_level(which), &line);
+                pending.drain(..cut);
+            }
         }
         match which {
             Stdio::Stdout => state.stdout = pending,
@@ -255,12 +302,80 @@ mod tests {
     use super::*;
 
     fn capture(max_bytes: usize, max_lines: usize) -> (Logger, Arc<Mutex<Vec<LogLine>>>) {
+        capture_with(max_bytes, max_lines, "s3cr3t")
+    }
+
+    fn capture_with(
+        max_bytes: usize,
+        max_lines: usize,
+        secret: &str,
+    ) -> (Logger, Arc<Mutex<Vec<LogLine>>>) {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink_lines = lines.clone();
         let sink: LogSink = Arc::new(move |line| sink_lines.lock().unwrap().push(line));
-        let secret = "s3cr3t".to_string();
-        let logger = Logger::new(sink, Redactor::new([&secret]), max_bytes, max_lines);
+        let secret = secret.to_string();
+        let caps = Caps {
+            line_bytes: max_bytes,
+            plugin_lines: max_lines,
+            hub_lines: 3,
+        };
+        let logger = Logger::new(sink, Redactor::new([&secret]), caps);
         (logger, lines)
+    }
+
+    #[test]
+    fn a_secret_split_across_stdio_pieces_is_still_redacted() {
+        // As a Rust guest writes a long line without newline: 4 KiB writes,
+        // flushed as pieces once more than a line is pending.
+        let secret = "tok-9f8e7d6c5b4a39281706";
+        let (logger, lines) = capture_with(4096, 100, secret);
+        for offset in [8190, 8192 - secret.len() / 2, 4096 * 3 - 1, 5000] {
+            let mut out = "a".repeat(offset).into_bytes();
+            out.extend_from_slice(secret.as_bytes());
+            out.extend(std::iter::repeat_n(b'b', 9000));
+            for chunk in out.chunks(4096) {
+                logger.write_stdio(Stdio::Stdout, chunk);
+            }
+            logger.flush_stdio();
+        }
+        let lines = lines.lock().unwrap();
+        assert!(lines.len() >= 4, "{}", lines.len());
+        for line in lines.iter() {
+            // No piece of the secret longer than a third of it.
+            for window in secret.as_bytes().windows(secret.len() / 3) {
+                let window = std::str::from_utf8(window).unwrap();
+                assert!(
+                    !line.message.contains(window),
+                    "{window} in {}",
+                    line.message
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn hub_lines_survive_the_plugin_cap_and_have_their_own() {
+        let (logger, lines) = capture(100, 2);
+        for i in 0..5 {
+            logger.emit(LogLevel::Info, &format!("flood {i}"));
+        }
+        for i in 0..5 {
+            logger.hub(LogLevel::Warn, &format!("denied s3cr3t {i}"));
+        }
+        let lines = lines.lock().unwrap();
+        let messages: Vec<&str> = lines.iter().map(|l| l.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "flood 0",
+                "flood 1",
+                "log truncated: the plugin wrote more than 2 lines",
+                "denied *** 0",
+                "denied *** 1",
+                "denied *** 2",
+                "log truncated: the hub wrote more than 3 lines about this plugin",
+            ]
+        );
     }
 
     #[test]

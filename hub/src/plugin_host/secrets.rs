@@ -37,6 +37,32 @@ impl Redactor {
         Redactor { needles }
     }
 
+    /// Where a stream of bytes can be cut so that no secret is split: at
+    /// most `bytes.len()`, past any secret the cut would fall inside, and
+    /// short of the bytes that could be the start of a secret still being
+    /// written (the caller keeps those for the next piece).
+    pub fn safe_cut(&self, bytes: &[u8]) -> usize {
+        let Some(longest) = self.needles.first().map(String::len) else {
+            return bytes.len();
+        };
+        // Any occurrence starting before `cut` ends within `bytes`.
+        let mut cut = bytes.len().saturating_sub(longest - 1);
+        loop {
+            let straddling = self.needles.iter().find_map(|needle| {
+                let needle = needle.as_bytes();
+                let from = cut.saturating_sub(needle.len() - 1);
+                (from..cut)
+                    .find(|&start| bytes[start..].starts_with(needle))
+                    .map(|start| start + needle.len())
+                    .filter(|&end| end > cut)
+            });
+            match straddling {
+                Some(end) => cut = end,
+                None => return cut,
+            }
+        }
+    }
+
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
         for needle in &self.needles {
@@ -61,6 +87,21 @@ mod tests {
             "Bearer *** and *** again"
         );
         assert_eq!(r.redact("nothing here"), "nothing here");
+    }
+
+    #[test]
+    fn a_safe_cut_never_splits_a_secret() {
+        let values = ["abcd".to_string(), "xy".to_string()];
+        let r = Redactor::new(values.iter());
+        // Three bytes could be the start of `abcd`: kept back.
+        assert_eq!(r.safe_cut(b"0123456789"), 7);
+        // `abcd` straddles that cut: the cut moves past it.
+        assert_eq!(r.safe_cut(b"012345abcd"), 10);
+        assert_eq!(r.safe_cut(b"01234abcd9"), 9);
+        assert_eq!(r.safe_cut(b"0123456xy9"), 7);
+        assert_eq!(r.safe_cut(b"012345xy89"), 8);
+        assert_eq!(Redactor::default().safe_cut(b"0123"), 4);
+        assert_eq!(r.safe_cut(b"ab"), 0);
     }
 
     #[test]

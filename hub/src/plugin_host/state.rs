@@ -3,7 +3,6 @@
 //! dispatched to the capability modules.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -54,13 +53,10 @@ impl HostState {
         self.secrets.get(name)
     }
 
+    /// Time spent here (network, Retry-After waits) is the host's, not the
+    /// guest's: the store's call hook takes it off the guest's CPU budget.
     pub async fn send_http(&mut self, request: HttpRequest) -> Result<HttpResponse, HttpFailure> {
-        // Time spent here (network, Retry-After waits) is the host's, not
-        // the guest's: it is taken off the guest's CPU budget.
-        let started = Instant::now();
-        let result = self.http.send(request).await;
-        self.clock.add_host_time(started.elapsed());
-        result
+        self.http.send(request).await
     }
 
     pub fn inbox_path(&self) -> Option<String> {

@@ -35,7 +35,7 @@ struct Fixture {
 
 fn fixture(tune: impl FnOnce(&mut HostSettings)) -> Fixture {
     let cache = tempfile::tempdir().unwrap();
-    let mut settings = HostSettings::new(cache.path());
+    let mut settings = HostSettings::new(cache.path().join("cache"));
     settings.http.base_backoff = Duration::from_millis(20);
     tune(&mut settings);
     Fixture {
@@ -147,7 +147,10 @@ async fn a_spinning_plugin_is_stopped_at_its_cpu_deadline_and_the_host_goes_on()
         .unwrap_err();
     let took = started.elapsed();
     assert!(matches!(err, HostError::OutOfTime { .. }), "{err:?}");
-    assert_eq!(err.to_string(), "plugin exceeded its CPU deadline of 1 s");
+    assert_eq!(
+        err.to_string(),
+        "plugin exceeded its CPU deadline of 1 s (its own computing time in one call, waits excluded; limits.plugin_call_seconds)"
+    );
     assert!(took >= Duration::from_secs(1), "{took:?}");
     assert!(took < Duration::from_secs(3), "{took:?}");
 
@@ -389,9 +392,10 @@ async fn a_second_load_comes_from_the_compile_cache() {
     let fx = fixture(|_| {});
     let first = fx.host.load(&wasm("misbehave")).await.unwrap();
     assert!(!first.from_cache());
-    let cached: Vec<_> = std::fs::read_dir(fx.cache.path())
+    let cached: Vec<_> = std::fs::read_dir(fx.cache.path().join("cache"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name != cache::KEY_FILE)
         .collect();
     assert_eq!(cached.len(), 1, "{cached:?}");
     assert!(cached[0].starts_with(first.sha256()), "{cached:?}");
@@ -458,6 +462,116 @@ async fn an_unreadable_inbox_or_bad_grant_is_refused_before_running() {
     g.inbox = Some(fx.cache.path().join("no-such-dir"));
     let err = fx.host.instantiate(&plugin, g).await.unwrap_err();
     assert!(matches!(err, HostError::Io { .. }), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_stops_a_plugin_asleep_in_a_call_and_sleeping_is_not_cpu() {
+    let fx = fixture(|s| s.call_cpu_deadline = Duration::from_millis(300));
+    let (g, _) = grants(&[]);
+    let mut instance = misbehave(&fx, g).await;
+    // Asleep for a second with a 300 ms CPU deadline: waiting is not CPU.
+    let nap = serde_json::json!({"mode": "sleep", "seconds": 1}).to_string();
+    let batch = instance.read(&nap, "events", None).await.unwrap();
+    assert!(batch.is_ok(), "{batch:?}");
+
+    let token = CancellationToken::new();
+    instance.set_cancel(Some(token.clone()));
+    let canceller = token.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        canceller.cancel();
+    });
+    let started = Instant::now();
+    let err = instance
+        .read(&config("sleep", None), "events", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, HostError::Interrupted), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(instance.is_poisoned());
+    // Refused at once from now on.
+    let err = instance.spec().await.unwrap_err();
+    assert!(matches!(err, HostError::Interrupted), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_stops_a_spinning_plugin_too() {
+    let fx = fixture(|_| {});
+    let (g, _) = grants(&[]);
+    let mut instance = misbehave(&fx, g).await;
+    let token = CancellationToken::new();
+    instance.set_cancel(Some(token.clone()));
+    let canceller = token.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        canceller.cancel();
+    });
+    let started = Instant::now();
+    let err = instance
+        .read(&config("spin", None), "events", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, HostError::Interrupted), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_data_is_refused_before_or_after_the_copy() {
+    let fx = fixture(|s| {
+        s.max_call_bytes = 1024 * 1024;
+        s.max_record_bytes = 64 * 1024;
+        s.max_string_bytes = 16 * 1024;
+    });
+    let (g, _) = grants(&[]);
+    let mut instance = misbehave(&fx, g.clone()).await;
+    // Over the per-call copy limit: wasmtime refuses before copying.
+    let huge = serde_json::json!({"mode": "huge-string", "bytes": 2_000_000}).to_string();
+    let err = instance.read(&huge, "events", None).await.unwrap_err();
+    assert!(
+        matches!(err, HostError::CallDataTooLarge { limit_bytes } if limit_bytes == 1024 * 1024),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("limits.max_call_mib"), "{err}");
+
+    let mut instance = misbehave(&fx, g).await;
+    let long = serde_json::json!({"mode": "huge-string", "bytes": 20_000}).to_string();
+    let err = instance.read(&long, "events", None).await.unwrap_err();
+    assert!(
+        matches!(&err, HostError::StringTooLong { at, bytes: 20_000, .. } if at == "items[0].entity.Participation.kind"),
+        "{err:?}"
+    );
+    let fine = serde_json::json!({"mode": "huge-string", "bytes": 10_000}).to_string();
+    let batch = instance.read(&fine, "events", None).await.unwrap().unwrap();
+    assert_eq!(batch.items.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hub_lines_and_the_http_summary_outlive_a_log_flood() {
+    let fx = fixture(|s| s.max_log_lines = 50);
+    let (g, lines) = grants(&[]);
+    let mut instance = misbehave(&fx, g).await;
+    let flood = serde_json::json!({
+        "mode": "flood", "lines": 500, "urls": ["http://partner.invalid/x"]
+    })
+    .to_string();
+    let result = instance.read(&flood, "events", None).await.unwrap();
+    assert!(result.is_err());
+    drop(instance);
+    let log = logged(&lines);
+    assert!(
+        log.contains("log truncated: the plugin wrote more than 50 lines"),
+        "{log}"
+    );
+    assert!(log.contains("partner.invalid/x denied"), "{log}");
+    assert!(
+        log.contains("http: 0 requests, statuses {}, 0 retries, waited 0.0ns, 1 denied, 0 failed"),
+        "{log}"
+    );
+    assert!(!log.contains("flood line 100"), "{log}");
 }
 
 #[test]

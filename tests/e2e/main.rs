@@ -5,6 +5,7 @@
 mod api;
 mod files;
 mod helpers;
+mod python;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -4,7 +4,10 @@
 //!   cargo xtask demo            build the plugins, run `vivres demo`
 //!   cargo xtask test            build the plugins, run every test
 //!   cargo xtask build-plugins   add the wasm32-wasip2 target, build the plugins
+//!                               (Rust, and Python with componentize-py in a venv)
 //!   cargo xtask bench [-- args] build in release, run `vivres bench`
+
+mod python;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -47,6 +50,7 @@ fn run() -> anyhow::Result<()> {
                     "--workspace",
                 ],
             )?;
+            python::test_sdk(&root)?;
             let mut test = vec!["test", "--workspace"];
             test.extend(rest.iter().map(String::as_str));
             cargo(&root, &test)
@@ -123,5 +127,6 @@ fn build_plugins(root: &Path) -> anyhow::Result<()> {
             "--release",
             "--workspace",
         ],
-    )
+    )?;
+    python::build_connectors(root)
 }

@@ -152,11 +152,14 @@ async fn kobo_surveys_scores_resumes_within_the_last_second_and_joins_households
             "submission {id}"
         );
     }
-    let cocagne_people: BTreeSet<String> =
-        sqlx::query_scalar("SELECT person FROM households WHERE source = 'cocagne-lyon'")
-            .fetch_all(t.hub.warehouse.pool())
-            .await
-            .expect("Cocagne households");
+    let cocagne_people: BTreeSet<String> = sqlx::query_scalar::<_, String>(
+        "SELECT person FROM households WHERE source = 'cocagne-lyon'",
+    )
+    .fetch_all(t.hub.warehouse.pool())
+    .await
+    .expect("Cocagne households")
+    .into_iter()
+    .collect();
     let stored_members: BTreeSet<String> = {
         let quarantined = &t.sim.expected("lyon").quarantined_ids;
         t.sim

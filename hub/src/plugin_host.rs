@@ -26,7 +26,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use wasmtime::component::Linker;
 use wasmtime::{Engine, Store};
 
@@ -209,23 +208,15 @@ impl PluginHost {
     /// Loads a component, from the compile cache when this exact file was
     /// compiled before by this wasmtime build.
     pub async fn load(&self, wasm: &Path) -> Result<Plugin, HostError> {
-        let bytes = tokio::fs::read(wasm)
-            .await
-            .map_err(|source| HostError::Io {
-                context: format!("cannot read plugin {}", wasm.display()),
-                source,
-            })?;
-        let sha256 = hex::encode(Sha256::digest(&bytes));
         let engine = self.engine.clone();
         let cache_dir = self.settings.cache_dir.clone();
         let path = wasm.to_path_buf();
-        let key = sha256.clone();
-        // Compiling is ~300 ms of CPU: keep it off the async workers.
-        let (component, from_cache) = tokio::task::spawn_blocking(move || {
-            cache::load_or_compile(&engine, &cache_dir, &key, &bytes, &path)
-        })
-        .await
-        .map_err(|e| HostError::Setup(format!("compile task failed: {e}")))??;
+        // Compiling is ~300 ms of CPU (seconds for a Python component): keep it
+        // off the async workers.
+        let (component, from_cache, sha256) =
+            tokio::task::spawn_blocking(move || cache::load_or_compile(&engine, &cache_dir, &path))
+                .await
+                .map_err(|e| HostError::Setup(format!("compile task failed: {e}")))??;
 
         let version = bindings::wit_version(&self.engine, &component)
             .map_err(|reason| HostError::Instantiate(format!("{}: {reason}", wasm.display())))?;

@@ -108,14 +108,20 @@ async fn kobo_surveys_scores_resumes_within_the_last_second_and_joins_households
     let t = start(1_000, 400, 50).await;
     let exp = t.sim.kobo_expected(Territory::Lyon);
     assert_eq!(exp.total, 400);
-    assert!(exp.raw_scores.values().any(Option::is_none), "incomplete answers served");
+    assert!(
+        exp.raw_scores.values().any(Option::is_none),
+        "incomplete answers served"
+    );
     assert!(!exp.quarantined.is_empty(), "a `99999` residence served");
 
     let cocagne = sync(&t.hub, "cocagne-lyon").await;
     assert!(cocagne.counts.inserted > 0);
     let first = sync(&t.hub, KOBO_SOURCE).await;
     assert_eq!(first.counts.read, exp.total as u64);
-    assert_eq!(first.counts.quarantined, exp.quarantined.values().sum::<usize>() as u64);
+    assert_eq!(
+        first.counts.quarantined,
+        exp.quarantined.values().sum::<usize>() as u64
+    );
     assert!(first.batches >= 8, "paged through `next`: {first:?}");
 
     // Raw scores: the count of `yes` when all eight items are yes or no, else none.
@@ -179,7 +185,10 @@ async fn kobo_surveys_scores_resumes_within_the_last_second_and_joins_households
         .flatten()
         .filter(|h| cocagne_people.contains(*h))
         .count();
-    assert!(should_join > 50, "{should_join} respondents known to the garden");
+    assert!(
+        should_join > 50,
+        "{should_join} respondents known to the garden"
+    );
     assert_eq!(joined, should_join);
 
     // No household code in clear anywhere in the responses.
@@ -191,15 +200,24 @@ async fn kobo_surveys_scores_resumes_within_the_last_second_and_joins_households
     for (household, answers, site) in &rows {
         let text = format!("{household:?}{answers}{site:?}");
         assert!(
-            !exp.raw_person_values.iter().any(|code| text.contains(&format!("\"{code}\""))),
+            !exp.raw_person_values
+                .iter()
+                .any(|code| text.contains(&format!("\"{code}\""))),
             "a household code in clear: {text}"
         );
     }
 
     // Nothing new at the partner: the overlap re-reads the last second, changes nothing.
     let second = sync(&t.hub, KOBO_SOURCE).await;
-    assert_eq!((second.counts.inserted, second.counts.updated), (0, 0), "{second:?}");
-    assert!(second.counts.read < 50, "re-read only the overlap: {second:?}");
+    assert_eq!(
+        (second.counts.inserted, second.counts.updated),
+        (0, 0),
+        "{second:?}"
+    );
+    assert!(
+        second.counts.read < 50,
+        "re-read only the overlap: {second:?}"
+    );
 
     // A submission arriving later in that same second is still picked up.
     let id = t
@@ -207,7 +225,11 @@ async fn kobo_surveys_scores_resumes_within_the_last_second_and_joins_households
         .kobo_add_in_last_second(Territory::Lyon)
         .expect("the Lyon form");
     let third = sync(&t.hub, KOBO_SOURCE).await;
-    assert_eq!((third.counts.inserted, third.counts.updated), (1, 0), "{third:?}");
+    assert_eq!(
+        (third.counts.inserted, third.counts.updated),
+        (1, 0),
+        "{third:?}"
+    );
     let exp = t.sim.kobo_expected(Territory::Lyon);
     let key = p.record_key(KOBO_SOURCE, &id.to_string());
     assert_eq!(
@@ -227,7 +249,11 @@ async fn kobo_surveys_refuses_a_wrong_token_as_an_auth_failure() {
             secrets: [("kobo_key".to_string(), "not-the-key".to_string())].into(),
             ..Grants::none("kobo-check", log)
         };
-        t.hub.host.instantiate(&plugin, grants).await.expect("instantiates")
+        t.hub
+            .host
+            .instantiate(&plugin, grants)
+            .await
+            .expect("instantiates")
     };
     let config = serde_json::json!({
         "server": t.sim.kobo_url(),
@@ -279,7 +305,13 @@ async fn python_connector_figures() {
     // instantiates a fresh sandbox.
     let cache = tempfile::tempdir().expect("cache dir");
     let first = PluginHost::new(HostSettings::new(cache.path())).expect("host");
-    assert!(!first.load(&kobo_plugin()).await.expect("compiles").from_cache());
+    assert!(
+        !first
+            .load(&kobo_plugin())
+            .await
+            .expect("compiles")
+            .from_cache()
+    );
     drop(first);
     let host = PluginHost::new(HostSettings::new(cache.path())).expect("host");
     let mut best_load = Duration::MAX;
@@ -301,7 +333,9 @@ async fn python_connector_figures() {
         best_load = best_load.min(loaded);
         best_instantiate = best_instantiate.min(instantiated);
     }
-    let size = std::fs::metadata(kobo_plugin()).map(|m| m.len()).unwrap_or(0);
+    let size = std::fs::metadata(kobo_plugin())
+        .map(|m| m.len())
+        .unwrap_or(0);
     println!(
         "figures: Rust cocagne-gardens {} records in {rust_secs:.2} s = {:.0} records/s; \
          Python kobo-surveys {} records in {python_secs:.2} s = {:.0} records/s",
@@ -319,5 +353,7 @@ async fn python_connector_figures() {
         best_instantiate.as_secs_f64() * 1e3,
     );
     // Loose bounds for a shared debug machine; the report has the real figures.
-    assert!(best_load + best_instantiate < Duration::from_secs(1));
+    // Hashing the 20 MB file on every load cost ~600 ms here before the cache
+    // remembered hashes by file identity.
+    assert!(best_load + best_instantiate < Duration::from_millis(100));
 }

@@ -18,9 +18,9 @@
 
 use std::collections::BTreeMap;
 
+use axum::Json;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -75,7 +75,10 @@ impl Submission {
         out.insert("_uuid".into(), json!(self.uuid));
         out.insert("formhub/uuid".into(), json!(format!("{uid}-formhub")));
         out.insert("__version__".into(), json!("vQ7b2fies"));
-        out.insert("meta/instanceID".into(), json!(format!("uuid:{}", self.uuid)));
+        out.insert(
+            "meta/instanceID".into(),
+            json!(format!("uuid:{}", self.uuid)),
+        );
         out.insert("_submission_time".into(), json!(kobo_time(self.at)));
         out.insert("_status".into(), json!("submitted_via_web"));
         out.insert("_submitted_by".into(), Value::Null);
@@ -117,8 +120,8 @@ impl Submission {
 
 /// `_submission_time` as KoboToolbox writes it: UTC, no offset.
 pub fn kobo_time(secs: i64) -> String {
-    let at = time::OffsetDateTime::from_unix_timestamp(secs)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let at =
+        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
         at.year(),
@@ -240,7 +243,14 @@ impl Form {
         }
         Submission {
             id,
-            uuid: format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", rng.random::<u32>(), rng.random::<u16>(), rng.random_range(0..0xfffu16), rng.random_range(0..0xfffu16), rng.random::<u64>() & 0xffff_ffff_ffff),
+            uuid: format!(
+                "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+                rng.random::<u32>(),
+                rng.random::<u16>(),
+                rng.random_range(0..0xfffu16),
+                rng.random_range(0..0xfffu16),
+                rng.random::<u64>() & 0xffff_ffff_ffff
+            ),
             at,
             wave: ["T0", "T0", "T1", "T2"][rng.random_range(0..4)],
             respondent,
@@ -252,7 +262,13 @@ impl Form {
     /// A new submission in the same second as the latest one, as when two
     /// interviewers send their forms at once; returns its `_id`.
     pub(crate) fn add_in_last_second(&mut self) -> u64 {
-        let id = self.submissions.iter().map(|s| s.id).max().unwrap_or(1_000_000) + 1;
+        let id = self
+            .submissions
+            .iter()
+            .map(|s| s.id)
+            .max()
+            .unwrap_or(1_000_000)
+            + 1;
         let at = self
             .submissions
             .iter()
@@ -414,7 +430,12 @@ fn detail(status: StatusCode, message: &str) -> Response {
 }
 
 /// `GET /kobo/api/v2/assets/{uid}/data/`.
-pub(crate) fn answer(forms: &Forms, uid: &str, headers: &HeaderMap, query: Option<&str>) -> Response {
+pub(crate) fn answer(
+    forms: &Forms,
+    uid: &str,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Response {
     let authorized = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -451,7 +472,8 @@ pub(crate) fn answer(forms: &Forms, uid: &str, headers: &HeaderMap, query: Optio
     let start = request.start.min(count);
     let results: Vec<Value> = matching[start..end].iter().map(|s| s.render(uid)).collect();
     let next = (end < count).then(|| page_url(&base, &request, end));
-    let previous = (start > 0).then(|| page_url(&base, &request, start.saturating_sub(request.limit)));
+    let previous =
+        (start > 0).then(|| page_url(&base, &request, start.saturating_sub(request.limit)));
     Json(json!({
         "count": count,
         "next": next,
@@ -486,7 +508,16 @@ mod tests {
             wave: "T0",
             respondent: None,
             postcode: String::new(),
-            fies: [Some("yes"), Some("yes"), Some("no"), Some("no"), Some("no"), Some("no"), Some("no"), Some("no")],
+            fies: [
+                Some("yes"),
+                Some("yes"),
+                Some("no"),
+                Some("no"),
+                Some("no"),
+                Some("no"),
+                Some("no"),
+                Some("no"),
+            ],
         };
         assert_eq!(s.raw_score(), Some(2));
         s.fies[7] = Some("dont_know");

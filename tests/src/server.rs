@@ -183,7 +183,13 @@ pub async fn start_at(config: SimConfig, addr: SocketAddr) -> anyhow::Result<Run
         if of_territory.is_empty() {
             continue;
         }
-        let form = Form::generate(config.seed, territory, config.surveys, config.ties, &of_territory);
+        let form = Form::generate(
+            config.seed,
+            territory,
+            config.surveys,
+            config.ties,
+            &of_territory,
+        );
         kobo.insert(kobo::asset_uid(territory), RwLock::new(form));
     }
     for data in generated {

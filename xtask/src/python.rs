@@ -65,7 +65,9 @@ pub fn ensure_componentize_py(root: &Path) -> anyhow::Result<PathBuf> {
         let python = system_python();
         run(
             Command::new(&python).args(["-m", "venv"]).arg(venv(root)),
-            &format!("`{python} -m venv target/python-venv` (Python connectors need Python 3.10 or later; set PYTHON to choose one)"),
+            &format!(
+                "`{python} -m venv target/python-venv` (Python connectors need Python 3.10 or later; set PYTHON to choose one)"
+            ),
         )?;
     }
     run(
@@ -91,7 +93,9 @@ pub fn ensure_componentize_py(root: &Path) -> anyhow::Result<PathBuf> {
 fn connectors(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let dir = root.join("plugins/python");
     let mut found = Vec::new();
-    for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
+    for entry in
+        std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?
+    {
         let path = entry?.path();
         if path.join("app.py").is_file() {
             found.push(path);
@@ -104,7 +108,9 @@ fn connectors(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
 /// Hashes the files (names and bytes) under `dirs`, skipping caches.
 fn inputs_hash(dirs: &[PathBuf]) -> anyhow::Result<String> {
     fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-        for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        for entry in
+            std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?
+        {
             let path = entry?.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             if name == "__pycache__" || name.starts_with('.') {
@@ -174,7 +180,8 @@ pub fn build_connectors(root: &Path) -> anyhow::Result<()> {
                 .env_remove("VIRTUAL_ENV"),
             &format!("componentize-py for {}", connector.display()),
         )?;
-        std::fs::write(&stamp, hash).with_context(|| format!("cannot write {}", stamp.display()))?;
+        std::fs::write(&stamp, hash)
+            .with_context(|| format!("cannot write {}", stamp.display()))?;
     }
     Ok(())
 }
@@ -200,8 +207,7 @@ pub fn test_sdk(root: &Path) -> anyhow::Result<()> {
             continue;
         }
         let path = [bindings.clone(), sdk.clone(), suite.clone()];
-        let pythonpath =
-            std::env::join_paths(&path).context("a path cannot go into PYTHONPATH")?;
+        let pythonpath = std::env::join_paths(&path).context("a path cannot go into PYTHONPATH")?;
         run(
             Command::new(venv_bin(root, "python"))
                 .args(["-m", "unittest", "discover", "-s", "tests", "-t", "."])

@@ -139,16 +139,19 @@ def text(result: dict, name: str):
 
 def submission(result: dict):
     """(item, submitted_at) or (reject, None) for one result."""
-    raw = json.dumps(result, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    def raw():
+        # Only a refused record needs its bytes (for the hub to hash).
+        return json.dumps(result, sort_keys=True, ensure_ascii=False).encode("utf-8")
+
     rid = result.get("_id")
     if isinstance(rid, str) and rid.strip().isdigit():
         rid = int(rid)
     if isinstance(rid, bool) or not isinstance(rid, int):
-        return model.reject(RejectReason.MISSING_REQUIRED, "_id", "no submission id", raw=raw), None
+        return model.reject(RejectReason.MISSING_REQUIRED, "_id", "no submission id", raw=raw()), None
     key = str(rid)
 
     def refuse(reason, field, detail):
-        return model.reject(reason, field, detail, key=key, raw=raw), None
+        return model.reject(reason, field, detail, key=key, raw=raw()), None
 
     when = text(result, "_submission_time")
     if when is None:

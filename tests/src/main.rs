@@ -112,6 +112,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     let mut territories: Vec<Territory> = config.gardens.iter().map(|g| g.territory).collect();
+    territories.sort();
     territories.dedup();
     for territory in territories {
         println!(

@@ -5,6 +5,7 @@
 //!   cargo xtask test            build the plugins, run every test
 //!   cargo xtask build-plugins   add the wasm32-wasip2 target, build the plugins
 //!                               (Rust, and Python with componentize-py in a venv)
+//!   cargo xtask test-python     the Python SDK's and connectors' unit tests
 //!   cargo xtask bench [-- args] build in release, run `vivres bench`
 
 mod python;
@@ -32,6 +33,7 @@ fn run() -> anyhow::Result<()> {
     let root = root();
     match task.as_str() {
         "build-plugins" => build_plugins(&root),
+        "test-python" => python::test_sdk(&root),
         "demo" => {
             build_plugins(&root)?;
             let mut run = vec!["run", "--quiet", "--package", "vivres", "--", "demo"];
@@ -70,7 +72,9 @@ fn run() -> anyhow::Result<()> {
             cargo(&root, &run)
         }
         _ => {
-            eprintln!("usage: cargo xtask <demo | test | build-plugins | bench> [args]");
+            eprintln!(
+                "usage: cargo xtask <demo | test | build-plugins | test-python | bench> [args]"
+            );
             bail!("unknown task `{task}`")
         }
     }

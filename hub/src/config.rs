@@ -207,6 +207,20 @@ pub enum Network {
 }
 
 impl Network {
+    pub const ALL: [Network; 6] = [
+        Network::Cocagne,
+        Network::SecoursCatholique,
+        Network::Vrac,
+        Network::Ugess,
+        Network::Civam,
+        Network::Coalition,
+    ];
+
+    /// The network of an id as written in config and data (`secours-catholique`).
+    pub fn parse(id: &str) -> Option<Network> {
+        Network::ALL.into_iter().find(|n| n.as_str() == id)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Network::Cocagne => "cocagne",

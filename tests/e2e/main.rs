@@ -5,6 +5,7 @@
 mod api;
 mod files;
 mod helpers;
+mod python;
 mod sandbox;
 
 use std::collections::BTreeMap;

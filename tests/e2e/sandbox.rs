@@ -31,13 +31,15 @@ async fn start(limits: &str, extra_sources: String) -> TestHub {
     .await
 }
 
-async fn start_with(setup: Setup, limits: &str) -> TestHub {
+async fn start_with(mut setup: Setup, limits: &str) -> TestHub {
     let mut sim_config = SimConfig::demo(11, setup.size);
     sim_config.gardens.truncate(1);
     let sim = partner_sim::start(sim_config)
         .await
         .expect("simulator starts");
     let dir = tempfile::tempdir().expect("temp dir");
+    let db = vivres::warehouse::testing::Guard::create(dir.path()).await;
+    setup.database_url = Some(db.url.clone());
     let config_path = dir.path().join("vivres.toml");
     let text =
         config_text(dir.path(), &setup).replace("[limits]\n", &format!("[limits]\n{limits}\n"));
@@ -48,6 +50,7 @@ async fn start_with(setup: Setup, limits: &str) -> TestHub {
     let config = Config::load_with(&config_path, &vars).expect("config loads");
     let hub = Hub::start(config, vars.clone()).await.expect("hub starts");
     TestHub {
+        db,
         dir,
         sim,
         hub,

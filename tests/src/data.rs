@@ -529,6 +529,11 @@ impl GardenData {
         }
     }
 
+    /// The members' numbers as served (empty for the `missing_required` quirk).
+    pub(crate) fn member_nos(&self) -> impl Iterator<Item = &str> {
+        self.subscriptions.iter().map(|s| s.member_no.as_str())
+    }
+
     pub(crate) fn delivery_id(&self, no: u32) -> String {
         format!("DLV-2024-{no:0w$}", w = self.delivery_width)
     }

@@ -1,4 +1,5 @@
 //! The partner simulator: serves the Cocagne gardens' HTTP JSON API (partners §1)
+//! and the coalition's KoboToolbox survey API (§6, see [`kobo`])
 //! deterministically from a seed, at any size, with the quirks and faults a connector
 //! must survive. Tests start it in-process on port 0 with [`start`]; the `partner-sim`
 //! binary serves the same thing to an out-of-process hub.
@@ -24,6 +25,7 @@ mod places;
 mod server;
 
 pub mod files;
+pub mod kobo;
 
 pub use server::{RunningSim, start, start_at};
 
@@ -36,8 +38,11 @@ pub struct SimConfig {
     pub gardens: Vec<Garden>,
     /// Requests per minute per garden; `None` is unlimited, 120 is the partner's.
     pub rate_limit_per_minute: Option<u32>,
-    /// Items sharing one `updated_at` second, so that pages end inside ties.
+    /// Items sharing one `updated_at` second, so that pages end inside ties (and
+    /// survey submissions sharing one `_submission_time` second).
     pub ties: usize,
+    /// Survey submissions per territory form (KoboToolbox, partners §6).
+    pub surveys: usize,
 }
 
 impl SimConfig {
@@ -52,6 +57,7 @@ impl SimConfig {
                 .collect(),
             rate_limit_per_minute: None,
             ties: 7,
+            surveys: (size / 4 + 1).min(50_000),
         }
     }
 }
@@ -73,6 +79,12 @@ impl Garden {
             territory,
             token: format!("token-{id}"),
         }
+    }
+
+    /// The site name the network gives the garden (`jardin-<id>`): the scope of its
+    /// members' numbers in the hub's configuration and in the survey's `menage/site`.
+    pub fn site(&self) -> String {
+        format!("jardin-{}", self.id)
     }
 }
 

@@ -15,7 +15,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the Cocagne gardens' HTTP JSON API (partners §1) until Ctrl-C.
+    /// Serve the Cocagne gardens' HTTP JSON API (partners §1) and the KoboToolbox
+    /// survey API (§6) until Ctrl-C.
     Serve(ServeArgs),
     /// Write the partners' export files (§1 IAE, §2–§5) and what must become of them.
     Files(FilesArgs),
@@ -108,6 +109,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             garden.territory,
             sim.base_url(&garden.id),
             garden.token
+        );
+    }
+    let mut territories: Vec<Territory> = config.gardens.iter().map(|g| g.territory).collect();
+    territories.sort();
+    territories.dedup();
+    for territory in territories {
+        println!(
+            "kobo form of {territory}: server={} asset_uid={} token={}",
+            sim.kobo_url(),
+            partner_sim::kobo::asset_uid(territory),
+            partner_sim::kobo::KOBO_TOKEN
         );
     }
     println!(

@@ -20,7 +20,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::data::{GardenData, Keyed, View};
-use crate::{Expected, Fault, SimConfig};
+use crate::kobo::{self, Form, KoboExpected};
+use crate::{Expected, Fault, SimConfig, Territory};
 
 pub(crate) const DEFAULT_LIMIT: usize = 100;
 pub(crate) const MAX_LIMIT: usize = 500;
@@ -88,6 +89,8 @@ struct GardenState {
 struct Shared {
     rate_limit: Option<u32>,
     gardens: BTreeMap<String, GardenState>,
+    /// KoboToolbox forms by asset uid, one per territory served.
+    kobo: kobo::Forms,
     served: AtomicU64,
     by_status: Mutex<BTreeMap<u16, u64>>,
 }
@@ -164,8 +167,32 @@ pub async fn start_at(config: SimConfig, addr: SocketAddr) -> anyhow::Result<Run
         })
         .collect();
     let mut gardens = BTreeMap::new();
+    let mut generated = Vec::new();
     for generation in generations {
-        let data = generation.await.context("generating a garden's data")?;
+        generated.push(generation.await.context("generating a garden's data")?);
+    }
+    // One survey form per territory, drawing households from its gardens' members.
+    let mut kobo = kobo::Forms::new();
+    for territory in Territory::ALL {
+        let of_territory: Vec<_> = config
+            .gardens
+            .iter()
+            .zip(&generated)
+            .filter(|(garden, _)| garden.territory == territory)
+            .collect();
+        if of_territory.is_empty() {
+            continue;
+        }
+        let form = Form::generate(
+            config.seed,
+            territory,
+            config.surveys,
+            config.ties,
+            &of_territory,
+        );
+        kobo.insert(kobo::asset_uid(territory), RwLock::new(form));
+    }
+    for data in generated {
         gardens.insert(
             data.garden.id.clone(),
             GardenState {
@@ -182,6 +209,7 @@ pub async fn start_at(config: SimConfig, addr: SocketAddr) -> anyhow::Result<Run
     let shared = Arc::new(Shared {
         rate_limit: config.rate_limit_per_minute,
         gardens,
+        kobo,
         served: AtomicU64::new(0),
         by_status: Mutex::new(BTreeMap::new()),
     });
@@ -274,6 +302,38 @@ impl RunningSim {
             .unwrap_or_default()
     }
 
+    /// The KoboToolbox server's URL (`{server}` of partners §6); its key is
+    /// [`kobo::KOBO_TOKEN`] and each territory's form is [`kobo::asset_uid`].
+    pub fn kobo_url(&self) -> String {
+        format!("http://{}{}", self.addr, kobo::KOBO_PREFIX)
+    }
+
+    /// Every submission of a territory's form, as the API renders them.
+    pub fn kobo_results(&self, territory: Territory) -> Vec<serde_json::Value> {
+        self.shared
+            .kobo
+            .get(&kobo::asset_uid(territory))
+            .map(|form| read(form).results())
+            .unwrap_or_default()
+    }
+
+    /// What a correct connector and hub make of a territory's form.
+    pub fn kobo_expected(&self, territory: Territory) -> KoboExpected {
+        self.shared
+            .kobo
+            .get(&kobo::asset_uid(territory))
+            .map(|form| read(form).expected())
+            .unwrap_or_default()
+    }
+
+    /// Adds a submission in the same second as the form's latest one; its `_id`.
+    pub fn kobo_add_in_last_second(&self, territory: Territory) -> Option<u64> {
+        self.shared
+            .kobo
+            .get(&kobo::asset_uid(territory))
+            .map(|form| write(form).add_in_last_second())
+    }
+
     /// API requests answered (any status), control requests excluded.
     pub fn requests_served(&self) -> u64 {
         self.shared.served.load(Ordering::Relaxed)
@@ -305,6 +365,7 @@ impl Drop for RunningSim {
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/{garden}/api/v2/{resource}", get(api))
+        .route("/kobo/api/v2/assets/{uid}/data/", get(kobo_api))
         .route("/_control/fault", post(control_fault))
         .route("/_control/change", post(control_change))
         .route("/_control/expected", get(control_expected))
@@ -324,6 +385,17 @@ async fn api(
     RawQuery(query): RawQuery,
 ) -> Response {
     let response = answer(&shared, &garden, &resource, &headers, query.as_deref()).await;
+    shared.record(response.status());
+    response
+}
+
+async fn kobo_api(
+    State(shared): State<Arc<Shared>>,
+    Path(uid): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let response = kobo::answer(&shared.kobo, &uid, &headers, query.as_deref());
     shared.record(response.status());
     response
 }
@@ -476,8 +548,22 @@ impl PageRequest {
     }
 }
 
+/// Encodes a query value: every byte but `A-Za-z0-9-._~` as `%XX`.
+pub(crate) fn form_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// Decodes `application/x-www-form-urlencoded`: `%XX` escapes and `+` as a space.
-fn form_decode(raw: &str) -> Option<String> {
+pub(crate) fn form_decode(raw: &str) -> Option<String> {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -4,7 +4,11 @@
 //!   cargo xtask demo            build the plugins, run `vivres demo`
 //!   cargo xtask test            build the plugins, run every test (the hub's on SQLite, then on PostgreSQL)
 //!   cargo xtask build-plugins   add the wasm32-wasip2 target, build the plugins
+//!                               (Rust, and Python with componentize-py in a venv)
+//!   cargo xtask test-python     the Python SDK's and connectors' unit tests
 //!   cargo xtask bench [-- args] build in release, run `vivres bench`
+
+mod python;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,6 +33,7 @@ fn run() -> anyhow::Result<()> {
     let root = root();
     match task.as_str() {
         "build-plugins" => build_plugins(&root),
+        "test-python" => python::test_sdk(&root),
         "demo" => {
             build_plugins(&root)?;
             let mut run = vec!["run", "--quiet", "--package", "vivres", "--", "demo"];
@@ -47,6 +52,7 @@ fn run() -> anyhow::Result<()> {
                     "--workspace",
                 ],
             )?;
+            python::test_sdk(&root)?;
             let mut test = vec!["test", "--workspace"];
             test.extend(rest.iter().map(String::as_str));
             cargo(&root, &test)?;
@@ -75,7 +81,9 @@ fn run() -> anyhow::Result<()> {
             cargo(&root, &run)
         }
         _ => {
-            eprintln!("usage: cargo xtask <demo | test | build-plugins | bench> [args]");
+            eprintln!(
+                "usage: cargo xtask <demo | test | build-plugins | test-python | bench> [args]"
+            );
             bail!("unknown task `{task}`")
         }
     }
@@ -170,5 +178,6 @@ fn build_plugins(root: &Path) -> anyhow::Result<()> {
             "--release",
             "--workspace",
         ],
-    )
+    )?;
+    python::build_connectors(root)
 }

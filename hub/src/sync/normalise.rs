@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use sha2::{Digest, Sha256};
 
+use crate::config::Network;
 use crate::geo::{Gazetteer, Residence};
 use crate::model::{Date, Entity, Item, Location, PersonId, Reject, RejectReason};
 use crate::privacy::Pseudonymiser;
@@ -72,6 +73,33 @@ impl Context<'_> {
             });
         }
         Ok(Value::Text(self.pseudonymiser.person(self.network, p)))
+    }
+
+    /// A survey's household is pseudonymised in the network that knows it (the
+    /// questionnaire says which), so its answers join that network's own records;
+    /// without one, in the source's network.
+    fn respondent(&self, s: &crate::model::SurveyResponse) -> Refused<Value> {
+        let Some(p) = &s.household else {
+            return Ok(Value::Null);
+        };
+        let network = match s.network.as_deref().map(str::trim) {
+            None | Some("") => self.network,
+            Some(id) => Network::parse(id)
+                .ok_or_else(|| Refusal {
+                    reason: RejectReason::UnknownLabel,
+                    field: "network".into(),
+                    detail: "not a network of the coalition".into(),
+                })?
+                .as_str(),
+        };
+        if p.local_id.trim().is_empty() {
+            return Err(Refusal {
+                reason: RejectReason::MissingRequired,
+                field: "household".into(),
+                detail: "empty person identifier".into(),
+            });
+        }
+        Ok(Value::Text(self.pseudonymiser.person(network, p)))
     }
 
     fn opt_person(&self, p: &Option<PersonId>, field: &'static str) -> Refused<Value> {
@@ -322,7 +350,7 @@ impl Context<'_> {
                         detail: "timestamp out of range".into(),
                     })?;
                 vec![
-                    ("household", self.opt_person(&s.household, "household")?),
+                    ("household", self.respondent(s)?),
                     ("respondent_network", V::opt_text(s.network.clone())),
                     ("site", V::opt_text(s.site.clone())),
                     ("wave", required(&s.wave, "wave")?),

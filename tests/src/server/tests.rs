@@ -589,3 +589,110 @@ async fn serves_a_large_garden_quickly() {
         started.elapsed()
     );
 }
+
+/// A KoboToolbox data request, `url` absolute (as `next` gives it).
+async fn kobo_get(url: &str, token: &str) -> Answer {
+    let response = client()
+        .get(url)
+        .header("Authorization", format!("Token {token}"))
+        .send()
+        .await
+        .expect("the simulator answers");
+    Answer {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        body: response.bytes().await.expect("a body").to_vec(),
+    }
+}
+
+#[tokio::test]
+async fn kobo_pages_through_next_caps_the_limit_and_filters_as_text() {
+    let sim = start(SimConfig {
+        // 357 seconds of 7 submissions each: the last second is shared.
+        surveys: 2_499,
+        ..config(3, 100)
+    })
+    .await
+    .unwrap();
+    let data = format!(
+        "{}/api/v2/assets/{}/data/",
+        sim.kobo_url(),
+        crate::kobo::asset_uid(Territory::Lyon)
+    );
+    assert_eq!(kobo_get(&data, "wrong").await.status, 401);
+    let missing = format!("{}/api/v2/assets/nope/data/", sim.kobo_url());
+    assert_eq!(
+        kobo_get(&missing, crate::kobo::KOBO_TOKEN).await.status,
+        404
+    );
+
+    // `limit=5000` is served as 1000 a page; `next` leads through all of them.
+    let mut url = format!("{data}?format=json&limit=5000");
+    let mut ids = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = kobo_get(&url, crate::kobo::KOBO_TOKEN).await.json();
+        assert_eq!(page["count"], 2_499);
+        let results = page["results"].as_array().unwrap();
+        assert!(results.len() <= 1000);
+        ids.extend(results.iter().map(|r| r["_id"].as_u64().unwrap()));
+        pages += 1;
+        match page["next"].as_str() {
+            Some(next) => {
+                assert!(next.contains("limit=1000"), "{next}");
+                url = next.to_string();
+            }
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(ids.len(), 2_499);
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "results in `_id` order"
+    );
+
+    // `$gt` on the last second misses nothing only if nothing arrives in it later.
+    let all = sim.kobo_results(Territory::Lyon);
+    let last = all
+        .iter()
+        .filter_map(|r| r["_submission_time"].as_str())
+        .max()
+        .unwrap()
+        .to_string();
+    let tied = all
+        .iter()
+        .filter(|r| r["_submission_time"] == last.as_str())
+        .count();
+    assert!(tied > 1, "several submissions share the last second");
+    let query = |op: &str, bound: &str| {
+        let filter = format!(r#"{{"_submission_time":{{"{op}":"{bound}"}}}}"#);
+        format!(
+            "{data}?format=json&query={}",
+            crate::server::form_encode(&filter)
+        )
+    };
+    let count = |url: String| async move {
+        kobo_get(&url, crate::kobo::KOBO_TOKEN).await.json()["count"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(count(query("$gt", &last)).await, 0);
+    assert_eq!(count(query("$gte", &last)).await, tied as u64);
+    // Compared as text: a bound with `Z` sorts after the plain second.
+    assert_eq!(count(query("$gte", &format!("{last}Z"))).await, 0);
+    let id = sim.kobo_add_in_last_second(Territory::Lyon).unwrap();
+    assert_eq!(count(query("$gte", &last)).await, tied as u64 + 1);
+    assert_eq!(sim.kobo_expected(Territory::Lyon).total, 2_500);
+    assert!(
+        sim.kobo_results(Territory::Lyon)
+            .iter()
+            .any(|r| r["_id"] == id)
+    );
+    assert_eq!(
+        kobo_get(&format!("{data}?query=%7B"), crate::kobo::KOBO_TOKEN)
+            .await
+            .status,
+        400
+    );
+}

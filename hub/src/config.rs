@@ -654,6 +654,44 @@ token = { value = "s3cret" }
         assert!(c.sources.len() >= 4);
     }
 
+    /// Every example of `config/README.md` is a valid source (beside the
+    /// territory it names), and every connector has its complete example.
+    #[test]
+    fn readme_examples_parse() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/README.md"))
+                .unwrap();
+        let header = "[[territories]]\nid = \"lyon\"\nname = \"Lyon\"\nepci = [\"200046977\"]\n";
+        let mut connectors = std::collections::BTreeSet::new();
+        for block in readme.split("```toml\n").skip(1) {
+            let example = block.split("```").next().unwrap_or_default();
+            if !example.contains("[[sources]]") {
+                continue;
+            }
+            let text = format!("{header}{example}");
+            let c = Config::parse("README.md", &text, &BTreeMap::new())
+                .unwrap_or_else(|e| panic!("{e}\n{example}"));
+            c.validate("README.md")
+                .unwrap_or_else(|e| panic!("{e}\n{example}"));
+            connectors.extend(c.sources.iter().map(|s| s.connector.clone()));
+        }
+        let plugins = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../plugins/Cargo.toml"
+        ))
+        .unwrap();
+        for connector in [
+            "cocagne-gardens",
+            "secours-catholique-aid",
+            "vrac-orders",
+            "ugess-groceries",
+            "civam-diagnostics",
+        ] {
+            assert!(plugins.contains(connector), "{connector}: not a plugin");
+            assert!(connectors.contains(connector), "{connector}: no example");
+        }
+    }
+
     #[test]
     fn good_config_expands_and_masks_secrets() {
         let c = parse(GOOD).unwrap();

@@ -15,8 +15,11 @@
 //!    One commune for it → that commune. Several (a shared rural postcode) → the one
 //!    whose name key matches the given commune name; without such a match the residence
 //!    keeps the postcode and only what all candidates agree on (EPCI, département),
-//!    with no INSEE code. The postcodes of Paris, Lyon and Marseille resolve to the
-//!    municipal arrondissement (`69003` → Lyon 3e, `69123` is not a candidate).
+//!    with no INSEE code, and the EPCIs of all candidates: a territory that holds
+//!    all or none of them knows whether the residence is inside
+//!    ([`Residence::in_territory`]). The postcodes of Paris, Lyon and Marseille
+//!    resolve to the municipal arrondissement (`69003` → Lyon 3e, `69123` is not a
+//!    candidate).
 //! 3. No postcode, a commune name: exactly one commune with that name key → it;
 //!    several (in several départements) or none → `unresolved_location`.
 //! 4. Nothing given → an unknown residence (`Ok`, all fields `None`).
@@ -37,6 +40,7 @@
 
 mod normalize;
 
+use normalize::given_text;
 pub use normalize::{CleanPostcode, Code5, clean_postcode, name_key, repair_mojibake};
 
 use std::collections::HashMap;
@@ -127,8 +131,29 @@ pub struct Residence {
     pub postcode: Option<String>,
     /// Official commune name.
     pub commune: Option<String>,
+    /// The EPCI, when every commune the residence may be agrees on one.
     pub epci_siren: Option<String>,
     pub departement: Option<String>,
+    /// The EPCIs the residence may lie in, distinct and sorted: its commune's, or
+    /// for a postcode shared by several communes that no name settles, those of
+    /// all of them. `None` stands for a commune in no EPCI. Empty when nothing
+    /// was given.
+    pub candidate_epcis: Vec<Option<String>>,
+}
+
+impl Residence {
+    /// Whether the residence lies in a territory made of these EPCIs: known when
+    /// every commune it may be agrees (a shared postcode whose communes all lie
+    /// outside is outside), unknown (`None`) when it could be inside or outside,
+    /// or when nothing locates it.
+    pub fn in_territory(&self, territory_epcis: &[String]) -> Option<bool> {
+        let mut inside = self
+            .candidate_epcis
+            .iter()
+            .map(|e| e.as_ref().is_some_and(|e| territory_epcis.contains(e)));
+        let first = inside.next()?;
+        inside.all(|i| i == first).then_some(first)
+    }
 }
 
 /// Borrowed, allocation-free form of [`Residence`].
@@ -138,18 +163,9 @@ pub struct ResolvedRef<'a> {
     pub postcode: Option<Code5>,
     pub epci_siren: Option<&'a str>,
     pub departement: Option<&'a str>,
-}
-
-impl ResolvedRef<'_> {
-    pub fn to_residence(&self) -> Residence {
-        Residence {
-            insee: self.commune.map(|c| c.insee.clone()),
-            postcode: self.postcode.map(|p| p.as_str().to_owned()),
-            commune: self.commune.map(|c| c.name.clone()),
-            epci_siren: self.epci_siren.map(str::to_owned),
-            departement: self.departement.map(str::to_owned),
-        }
-    }
+    /// The communes a shared postcode may be when no name settled it (indices
+    /// into the gazetteer); empty otherwise.
+    shared: &'a [u32],
 }
 
 /// Why a residence was refused. `detail` never holds the input value.
@@ -205,18 +221,7 @@ pub fn gazetteer() -> Result<&'static Gazetteer, &'static GeoError> {
 
 /// A field's trimmed value, `None` when empty or a missing marker.
 fn given(o: &Option<String>) -> Option<&str> {
-    o.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty() && !is_missing_marker(s))
-}
-
-/// The partners' spellings of "missing": `-`, `?`, `NC` (and a value made only of
-/// punctuation, which names nothing).
-fn is_missing_marker(s: &str) -> bool {
-    matches!(
-        s,
-        "-" | "?" | "NC" | "nc" | "Nc" | "N/C" | "n/c" | "N.C." | "NR"
-    ) || !s.chars().any(char::is_alphanumeric)
+    given_text(o.as_deref())
 }
 
 /// Column positions by header name.
@@ -491,7 +496,29 @@ impl Gazetteer {
 
     /// Resolves a residence (see the module documentation for the rules).
     pub fn resolve(&self, loc: &Location) -> Result<Residence, LocationError> {
-        self.resolve_ref(loc).map(|r| r.to_residence())
+        self.resolve_ref(loc).map(|r| self.residence(&r))
+    }
+
+    /// The owned form of a resolution, with the EPCIs it may lie in.
+    pub fn residence(&self, r: &ResolvedRef<'_>) -> Residence {
+        let mut candidate_epcis: Vec<Option<String>> = match r.commune {
+            Some(c) => vec![c.epci_siren.clone()],
+            None => r
+                .shared
+                .iter()
+                .map(|&i| self.communes[i as usize].epci_siren.clone())
+                .collect(),
+        };
+        candidate_epcis.sort_unstable();
+        candidate_epcis.dedup();
+        Residence {
+            insee: r.commune.map(|c| c.insee.clone()),
+            postcode: r.postcode.map(|p| p.as_str().to_owned()),
+            commune: r.commune.map(|c| c.name.clone()),
+            epci_siren: r.epci_siren.map(str::to_owned),
+            departement: r.departement.map(str::to_owned),
+            candidate_epcis,
+        }
     }
 
     /// [`resolve`](Self::resolve) without allocating on the postcode path (a name
@@ -587,6 +614,7 @@ impl Gazetteer {
             postcode: Some(code),
             epci_siren: agreed(|c| c.epci_siren.as_deref()),
             departement: agreed(|c| Some(c.departement.as_str())),
+            shared: list,
         })
     }
 
@@ -656,6 +684,7 @@ impl Gazetteer {
             postcode,
             epci_siren: c.epci_siren.as_deref(),
             departement: Some(c.departement.as_str()),
+            shared: &[],
         }
     }
 }

@@ -219,6 +219,7 @@ fn generate(
 /// IDEA4 expectations name score levels, stored together in `diagnostics.scores`.
 fn score_level(column: &str) -> Option<&'static str> {
     match column {
+        "items" => Some("item"),
         "indicators" => Some("indicator"),
         "components" => Some("component"),
         "dimensions" => Some("dimension"),
@@ -284,6 +285,41 @@ async fn civam_diagnostics_files() {
     let (_dir, set) = generate(partner_sim::files::civam::write, 60);
     let t = file_hub("civam-diagnostics", "civam", &["diagnostics", "farms"], "").await;
     check_file_set(&t, &set).await;
+}
+
+/// Exports of three calculator versions, each with its own item list (4.2.1:
+/// 3 items for A15, 2 for A17 and B12), through the real plugin: every
+/// dimension is scored (values computed from §4 apart from the connector).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn civam_exports_of_several_calculator_versions() {
+    let t = file_hub("civam-diagnostics", "civam", &["diagnostics"], "").await;
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/civam-diagnostics/data");
+    for name in [
+        "idea4_200417.json",
+        "idea4_626547.json",
+        "idea4_580311.json",
+    ] {
+        vivres::inbox::add_file(&inbox_dir(&t), &data.join(name)).expect("added to the inbox");
+    }
+    let report = t.sync("files").await;
+    assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
+    assert_eq!((report.counts.inserted, report.counts.quarantined), (3, 0));
+    for (key, version, dims) in [
+        ("200417/2021", "4.2.1", [58.0, 85.0, 50.0]),
+        ("626547/2020", "4.2.8", [85.0, 90.0, 37.0]),
+        ("580311/2022", "4.2.9", [64.0, 76.0, 48.0]),
+    ] {
+        let (_, stored) = column_text(&t, "diagnostics", key, "method_version")
+            .await
+            .unwrap_or_else(|| panic!("{key} not stored"));
+        assert_eq!(stored.as_deref(), Some(version));
+        let set = FileSet {
+            connector: "civam-diagnostics".into(),
+            ..FileSet::default()
+        };
+        let expected = serde_json::json!({"A": dims[0], "B": dims[1], "C": dims[2]});
+        check_scores(&t, &set, "diagnostics", key, "dimension", &expected).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

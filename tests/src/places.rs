@@ -93,6 +93,32 @@ pub(crate) fn outside(territory: Territory) -> &'static [Place] {
     }
 }
 
+/// Whether a postcode of [`inside`] written alone (no commune name) lies in the
+/// territory: `None` (unknown) for the few that communes outside share: 69330
+/// (Meyzieu, Jonage | Jons, Pusignan), 31700 and 31270.
+pub(crate) fn inside_alone(postcode: &str) -> Option<bool> {
+    match postcode {
+        "69330" | "31700" | "31270" => None,
+        _ => Some(true),
+    }
+}
+
+/// Postcodes shared by communes of several EPCIs, and no commune name beside
+/// them: all of them outside the territory (stored with `in_territory =
+/// false`), then some inside and some outside (`in_territory` unknown, null).
+pub(crate) fn shared_postcodes(territory: Territory) -> (&'static str, &'static str) {
+    match territory {
+        // Villefranche-sur-Saône and its neighbours; Charly, Vernaison | Millery, Vourles.
+        Territory::Lyon => ("69400", "69390"),
+        // Portet-sur-Garonne…; Aucamville, Launaguet | Montberon, Pechbonnieu…
+        Territory::Toulouse => ("31120", "31140"),
+        // Ganges…; Pignan, Saussan | Montarnaud, Vailhauquès…
+        Territory::Montpellier => ("34190", "34570"),
+        // Cuers, Pierrefeu-du-Var, Puget-Ville; Cuges-les-Pins | Riboux.
+        Territory::AixMarseille => ("83390", "13780"),
+    }
+}
+
 /// A commune name that is one commune in France, so a city alone resolves.
 pub(crate) fn unique_city(territory: Territory) -> Place {
     match territory {

@@ -1,5 +1,9 @@
 //! Text normalisation for commune names and postcodes.
 //!
+//! This file is also compiled into the connectors' SDK
+//! (`plugins/sdk/src/fr/geo.rs`), so that a connector judges a residence with
+//! the very keys the hub resolves it with: it must use `std` only.
+//!
 //! Names are compared by a *key*: mojibake repaired, lowercase, accents stripped,
 //! punctuation (`-`, `'`, `’`, `.`, …) and runs of spaces unified to one space,
 //! `St`/`Ste` spelled `saint`/`sainte`, arrondissement ordinals reduced to their
@@ -159,6 +163,21 @@ fn ordinal_number(w: &str) -> Option<&str> {
     }
     let digits = w[..digits_end].trim_start_matches('0');
     Some(if digits.is_empty() { "0" } else { digits })
+}
+
+/// A partner's field as given: trimmed, `None` when empty, one of the partners'
+/// spellings of "missing" (`-`, `?`, `NC`, `N/C`, `NR`…) or made only of
+/// punctuation (which names nothing).
+pub fn given_text(s: Option<&str>) -> Option<&str> {
+    s.map(str::trim)
+        .filter(|s| !s.is_empty() && !is_missing_marker(s))
+}
+
+fn is_missing_marker(s: &str) -> bool {
+    matches!(
+        s,
+        "-" | "?" | "NC" | "nc" | "Nc" | "N/C" | "n/c" | "N.C." | "NR"
+    ) || !s.chars().any(char::is_alphanumeric)
 }
 
 /// A cleaned five-character code (postcode or INSEE), stored inline.

@@ -107,6 +107,7 @@ fn arrondissement_inherits_parent_epci() {
             commune: Some("Lyon 3e Arrondissement".into()),
             epci_siren: Some("200046977".into()),
             departement: Some("69".into()),
+            candidate_epcis: vec![Some("200046977".into())],
         })
     );
     // 69001 has no arrondissement in this file: the city itself.
@@ -283,19 +284,56 @@ fn shared_postcode_without_name_knows_less() {
             commune: None,
             epci_siren: Some("200071413".into()),
             departement: Some("07".into()),
+            candidate_epcis: vec![Some("200071413".into())],
         }
     );
     // A name matching none of the candidates changes nothing.
     assert_eq!(ok(Some("07000"), Some("Villeurbanne")), r);
-    // 13780 spans two départements and two EPCIs: nothing but the postcode.
+    // 13780 spans two départements and two EPCIs: nothing but the postcode, and
+    // the EPCIs it may lie in.
     let r = ok(Some("13780"), None);
     assert_eq!(
         r,
         Residence {
             postcode: Some("13780".into()),
+            candidate_epcis: r.candidate_epcis.clone(),
             ..Residence::default()
         }
     );
+    assert_eq!(r.candidate_epcis.len(), 2);
+}
+
+#[test]
+fn in_territory_when_every_candidate_agrees() {
+    let lyon = ["200046977".to_string()];
+    let inside = |pc: &str, name: Option<&str>| ok(Some(pc), name).in_territory(&lyon);
+    // One commune: inside or not.
+    assert_eq!(inside("69003", None), Some(true));
+    assert_eq!(inside("01000", None), Some(false));
+    // A postcode shared by communes of several EPCIs, none of them Lyon's:
+    // outside (Villefranche-sur-Saône, Arnas, Gleizé, Limas in one EPCI, Porte
+    // des Pierres Dorées in another).
+    let r = ok(Some("69400"), None);
+    assert_eq!((r.insee.as_deref(), r.epci_siren.as_deref()), (None, None));
+    assert!(r.candidate_epcis.len() > 1);
+    assert_eq!(r.in_territory(&lyon), Some(false));
+    assert_eq!(inside("69530", None), Some(false), "Brignais, Orliénas");
+    // Communes inside and outside: unknown, unless the name settles it.
+    assert_eq!(
+        inside("69390", None),
+        None,
+        "Charly, Vernaison in; Millery out"
+    );
+    assert_eq!(inside("69390", Some("Vernaison")), Some(true));
+    assert_eq!(inside("69390", Some("Millery")), Some(false));
+    // All candidates inside.
+    let r = ok(Some("69390"), None);
+    let both: Vec<String> = r.candidate_epcis.iter().flatten().cloned().collect();
+    assert_eq!(r.in_territory(&both), Some(true));
+    // A commune in no EPCI is in no territory.
+    assert_eq!(inside("29990", None), Some(false), "Île-de-Sein");
+    // Nothing given: unknown.
+    assert_eq!(Residence::default().in_territory(&lyon), None);
 }
 
 #[test]

@@ -121,10 +121,8 @@ impl Context<'_> {
             detail: e.detail,
         })?;
         let in_territory = r
-            .epci_siren
-            .as_ref()
-            .map(|e| Value::Bool(self.territory_epcis.iter().any(|t| t == e)))
-            .unwrap_or(Value::Null);
+            .in_territory(self.territory_epcis)
+            .map_or(Value::Null, Value::Bool);
         Ok([
             Value::opt_text(r.postcode),
             Value::opt_text(r.insee),

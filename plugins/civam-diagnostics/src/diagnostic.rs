@@ -99,6 +99,25 @@ pub fn parse_flag(s: &str) -> Option<bool> {
     }
 }
 
+/// `MTD_11` as calculators write it: `42`, `1` (a lost zero), or code and name
+/// (`32 - Gers`, 4.2.1) → the code (`42`, `01`, `32`, `2A`); anything else is
+/// kept as written.
+pub fn parse_departement(s: &str) -> String {
+    let s = s.trim();
+    let code = s.split([' ', '-']).next().unwrap_or(s);
+    let is_code = (1..=3).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_digit())
+        || code.eq_ignore_ascii_case("2A")
+        || code.eq_ignore_ascii_case("2B");
+    if !is_code {
+        return s.to_string();
+    }
+    if code.len() == 1 {
+        format!("0{code}")
+    } else {
+        code.to_ascii_uppercase()
+    }
+}
+
 /// The diagnostic of one file, or the reject that stands for it.
 pub fn read_file(method: &Method, name: &str, bytes: &[u8]) -> Result<Item, Reject> {
     let reject = |reason, field: &str, detail: String| {
@@ -196,13 +215,9 @@ pub fn read_file(method: &Method, name: &str, bytes: &[u8]) -> Result<Item, Reje
         items.entry(indicator).or_default().insert(n, v);
     }
 
-    let departement = meta_text("MTD_11").map_err(with_key)?.map(|d| {
-        if d.len() == 1 && d.chars().all(|c| c.is_ascii_digit()) {
-            format!("0{d}")
-        } else {
-            d
-        }
-    });
+    let departement = meta_text("MTD_11")
+        .map_err(with_key)?
+        .map(|d| parse_departement(&d));
     let diagnostic = Diagnostic {
         farm: farm_id.clone(),
         method: METHOD.into(),

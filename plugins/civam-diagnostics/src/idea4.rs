@@ -9,9 +9,16 @@
 //! - a component is the sum of its indicators' scores bounded to `[0, max]`;
 //! - a dimension is the sum of its components (out of 100); no overall score.
 //!
-//! Not assessed is never 0: an indicator with any item not assessed (blank,
-//! null, absent), or whose rule needs a metadata value the file does not give,
-//! is missing, and so are its component and its dimension.
+//! Each calculator version exports its own list of items per indicator (a
+//! 4.2.1 export holds 3 items for A15, 2 for A17 and B12, 2 for A8, 6 for B19;
+//! 4.2.8 holds 4, 4, 3, 1 and 5), so an indicator is computed from the items
+//! the file holds, never from an expected count (partners §"Rulings").
+//!
+//! Not assessed is never 0: an indicator is missing when one of its items is
+//! not assessed (`""`, `null`), when the file holds none of its items, or when
+//! its rule needs something the file does not give (a metadata value, or the
+//! one item the rule takes: A7 with monogastrics is item 2); a missing
+//! indicator makes its component and its dimension missing.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -20,70 +27,11 @@ use vivres_sdk::model::{Score, ScoreLevel};
 
 const IDEA4_CSV: &str = include_str!("../data/idea4.csv");
 
-/// Items per indicator, as the IDEA4 calculator (4.2.x) exports them: an
-/// expected item the file does not hold is not assessed.
-const ITEMS_PER_INDICATOR: [(&str, u32); 53] = [
-    ("A1", 2),
-    ("A2", 3),
-    ("A3", 1),
-    ("A4", 2),
-    ("A5", 3),
-    ("A6", 3),
-    ("A7", 2),
-    ("A8", 1),
-    ("A9", 1),
-    ("A10", 1),
-    ("A11", 1),
-    ("A12", 3),
-    ("A13", 3),
-    ("A14", 2),
-    ("A15", 4),
-    ("A16", 3),
-    ("A17", 4),
-    ("A18", 1),
-    ("A19", 2),
-    ("B1", 2),
-    ("B2", 2),
-    ("B3", 3),
-    ("B4", 1),
-    ("B5", 3),
-    ("B6", 2),
-    ("B7", 3),
-    ("B8", 3),
-    ("B9", 3),
-    ("B10", 4),
-    ("B11", 3),
-    ("B12", 3),
-    ("B13", 2),
-    ("B14", 3),
-    ("B15", 2),
-    ("B16", 4),
-    ("B17", 3),
-    ("B18", 3),
-    ("B19", 5),
-    ("B20", 2),
-    ("B21", 1),
-    ("B22", 2),
-    ("B23", 2),
-    ("C1", 2),
-    ("C2", 1),
-    ("C3", 1),
-    ("C4", 2),
-    ("C5", 3),
-    ("C6", 1),
-    ("C7", 1),
-    ("C8", 1),
-    ("C9", 2),
-    ("C10", 1),
-    ("C11", 1),
-];
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndicatorDef {
     pub code: String,
     pub component: String,
     pub max: f64,
-    pub items: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -127,15 +75,10 @@ impl Method {
                     max: component_max,
                 });
             }
-            let items = ITEMS_PER_INDICATOR
-                .iter()
-                .find(|(code, _)| *code == indicator)
-                .map(|(_, n)| *n)?;
             indicators.push(IndicatorDef {
                 code: indicator.to_string(),
                 component: component.to_string(),
                 max: indicator_max,
-                items,
             });
         }
         Some(Method {
@@ -273,15 +216,16 @@ pub fn round_half_up(x: f64) -> f64 {
     (x + 0.5 + 1e-9).floor()
 }
 
-/// The raw value of an indicator whose items are all assessed, or `None` when
-/// its rule needs something the file does not give.
+/// The raw value of an indicator from the items the file holds, all
+/// assessed, or `None` when its rule needs something the file does not give.
 fn raw_value(code: &str, items: &BTreeMap<u32, f64>, farm: &Farm) -> Option<f64> {
     let item = |n: u32| items.get(&n).copied();
     let sum: f64 = items.values().sum();
     let min = items.values().copied().reduce(f64::min);
     let v430 = Version::of(&[4, 3, 0]);
     match code {
-        "A1" => Some(if item(2)? == 4.0 { 4.0 } else { sum }),
+        // Without an item 2 (not in that calculator's export), item 2 is not 4.
+        "A1" => Some(if item(2) == Some(4.0) { 4.0 } else { sum }),
         "A5" => {
             if *farm.version.as_ref()? < v430 {
                 Some(if farm.grassland_share?.at_least(75) {
@@ -349,23 +293,17 @@ fn bounded(v: f64, max: f64) -> f64 {
     v.clamp(0.0, max)
 }
 
-/// Every score of a diagnostic: items (as the file codes them, expected absent
-/// ones as not assessed), then indicators, components and dimensions.
+/// Every score of a diagnostic: items (those the file holds, as it codes
+/// them, in indicator order), then indicators, components and dimensions.
 pub fn scores(method: &Method, items: &Items, farm: &Farm) -> Vec<Score> {
     let mut out = Vec::new();
     // Items.
     for ind in &method.indicators {
-        let given = items.get(&ind.code);
-        let mut numbers: Vec<u32> = (1..=ind.items).collect();
-        if let Some(given) = given {
-            numbers.extend(given.keys().filter(|k| **k > ind.items));
-        }
-        for n in numbers {
-            let value = given.and_then(|g| g.get(&n).copied().flatten());
+        for (n, value) in items.get(&ind.code).into_iter().flatten() {
             out.push(Score {
                 level: ScoreLevel::Item,
-                code: item_code(&ind.code, n),
-                value,
+                code: item_code(&ind.code, *n),
+                value: *value,
                 max: None,
             });
         }
@@ -417,19 +355,19 @@ pub fn scores(method: &Method, items: &Items, farm: &Farm) -> Vec<Score> {
     out
 }
 
-/// One indicator's score, `None` when not assessed.
+/// One indicator's score from the items the file holds (`given`), `None`
+/// when not assessed: no item at all, or any item blank or null.
 pub fn indicator_score(
     ind: &IndicatorDef,
     given: Option<&BTreeMap<u32, Option<f64>>>,
     farm: &Farm,
 ) -> Option<f64> {
-    let given = given?;
-    let mut assessed = BTreeMap::new();
-    for n in 1..=ind.items {
-        assessed.insert(n, given.get(&n).copied().flatten()?);
-    }
-    for (n, v) in given {
-        assessed.insert(*n, (*v)?);
+    let assessed: BTreeMap<u32, f64> = given?
+        .iter()
+        .map(|(n, v)| v.map(|v| (*n, v)))
+        .collect::<Option<_>>()?;
+    if assessed.is_empty() {
+        return None;
     }
     let raw = raw_value(&ind.code, &assessed, farm)?;
     Some(bounded(round_half_up(raw), ind.max))

@@ -1,5 +1,6 @@
 //! Hand-checked farms: every special rule, both share units, both JSON shapes,
-//! not assessed ≠ 0, and the real calculator export.
+//! not assessed ≠ 0, the real calculator export (4.2.8), and exports of the
+//! calculator's other item layouts (4.2.1, 4.2.9).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,72 @@ fn method() -> Method {
 }
 
 const REAL: &[u8] = include_bytes!("../data/idea4_626547.json");
+/// Written for these tests in the layout of a real calculator 4.2.1 export
+/// (as IDEATools' `idea_example_1.json`): scalars, numbers as numbers,
+/// `MTD_11` as `NN - name`, and its own item list (A8: 2 items, A15: 3,
+/// A17: 2, B1: 3, B12: 2, B19: 6; 118 items).
+const CALC_4_2_1: &[u8] = include_bytes!("../data/idea4_200417.json");
+/// Written for these tests in the layout of a real calculator 4.2.9 export
+/// (as IDEATools' `idea_example_2.json`): one-element arrays, 119 items.
+const CALC_4_2_9: &[u8] = include_bytes!("../data/idea4_580311.json");
+
+/// Items per indicator in a 4.2.8 export (the real one above), the layout the
+/// synthetic farms below are written in.
+const ITEMS_4_2_8: [(&str, u32); 53] = [
+    ("A1", 2),
+    ("A2", 3),
+    ("A3", 1),
+    ("A4", 2),
+    ("A5", 3),
+    ("A6", 3),
+    ("A7", 2),
+    ("A8", 1),
+    ("A9", 1),
+    ("A10", 1),
+    ("A11", 1),
+    ("A12", 3),
+    ("A13", 3),
+    ("A14", 2),
+    ("A15", 4),
+    ("A16", 3),
+    ("A17", 4),
+    ("A18", 1),
+    ("A19", 2),
+    ("B1", 2),
+    ("B2", 2),
+    ("B3", 3),
+    ("B4", 1),
+    ("B5", 3),
+    ("B6", 2),
+    ("B7", 3),
+    ("B8", 3),
+    ("B9", 3),
+    ("B10", 4),
+    ("B11", 3),
+    ("B12", 3),
+    ("B13", 2),
+    ("B14", 3),
+    ("B15", 2),
+    ("B16", 4),
+    ("B17", 3),
+    ("B18", 3),
+    ("B19", 5),
+    ("B20", 2),
+    ("B21", 1),
+    ("B22", 2),
+    ("B23", 2),
+    ("C1", 2),
+    ("C2", 1),
+    ("C3", 1),
+    ("C4", 2),
+    ("C5", 3),
+    ("C6", 1),
+    ("C7", 1),
+    ("C8", 1),
+    ("C9", 2),
+    ("C10", 1),
+    ("C11", 1),
+];
 
 fn diag(item: &Item) -> &Diagnostic {
     match &item.entity {
@@ -41,14 +108,14 @@ fn read(json: &Value) -> Item {
     read_file(&method(), "idea4_F1.json", &bytes).expect("a diagnostic")
 }
 
-/// Every expected item at 1, scalar shape, calculator 4.3.1, herbivores,
-/// share 50 %, pesticide use; `meta` and `items` override.
+/// Every item of a 4.2.8 export at 1, scalar shape, calculator 4.3.1,
+/// herbivores, share 50 %, pesticide use; `meta` and `items` override (an
+/// item `-IDEA_…` with a null value is removed).
 fn farm(meta: &[(&str, Value)], items: &[(&str, Value)]) -> Value {
-    let m = method();
     let mut its = Map::new();
-    for i in &m.indicators {
-        for n in 1..=i.items {
-            its.insert(crate::idea4::item_code(&i.code, n), json!(1));
+    for (code, n) in ITEMS_4_2_8 {
+        for k in 1..=n {
+            its.insert(crate::idea4::item_code(code, k), json!(1));
         }
     }
     for (k, v) in items {
@@ -186,6 +253,128 @@ fn the_real_calculator_export_reads_as_is() {
     assert_eq!(max("A14"), Some(4.0));
     assert_eq!(max("COMP10"), Some(35.0));
     assert_eq!(max("C"), Some(100.0));
+}
+
+/// Checks every indicator, component and dimension of `d`.
+/// `indicators` and `components` are `CODE=value` words.
+fn assert_scores(d: &Diagnostic, indicators: &str, components: &str, dimensions: [f64; 3]) {
+    for (expected, lvl, n) in [
+        (indicators, ScoreLevel::Indicator, 53),
+        (components, ScoreLevel::Component, 13),
+    ] {
+        let got = level(d, lvl);
+        let words: Vec<&str> = expected.split_whitespace().collect();
+        assert_eq!((got.len(), words.len()), (n, n));
+        for w in words {
+            let (code, v) = w.split_once('=').unwrap();
+            assert_eq!(got[code], Some(v.parse().unwrap()), "{} {code}", d.farm);
+        }
+    }
+    let dims = level(d, ScoreLevel::Dimension);
+    assert_eq!(
+        [dims["A"], dims["B"], dims["C"]],
+        dimensions.map(Some),
+        "{}",
+        d.farm
+    );
+}
+
+/// Each calculator version exports its own items per indicator: every
+/// indicator is computed from the items its file holds (expected values
+/// computed from §4's rules by a separate script, not by this crate).
+#[test]
+fn exports_of_several_calculator_versions() {
+    // 4.2.1: herbivores, pesticide use, share 0.82 as a fraction (A5 = 5, A8 the sum).
+    let item = read_file(&method(), "idea4_200417.json", CALC_4_2_1).unwrap();
+    assert_eq!(item.key, "200417/2021");
+    let d = diag(&item);
+    assert_eq!(d.method_version, "4.2.1");
+    assert_eq!(d.departement.as_deref(), Some("69"), "`69 - Rhône`");
+    assert_eq!(d.area_ha, Some(54.5));
+    let items = level(d, ScoreLevel::Item);
+    assert_eq!(items.len(), 118, "the file's items, no more");
+    assert!(items.contains_key("IDEA_A15_3") && !items.contains_key("IDEA_A15_4"));
+    assert!(items.contains_key("IDEA_A08_2") && items.contains_key("IDEA_B19_6"));
+    assert_scores(
+        d,
+        "A1=5 A2=5 A3=0 A4=3 A5=5 A6=5 A7=1 A8=3 A9=1 A10=5 A11=1 A12=3 A13=6 A14=2 A15=4 \
+         A16=2 A17=5 A18=2 A19=0 B1=5 B2=2 B3=6 B4=1 B5=4 B6=3 B7=3 B8=5 B9=5 B10=3 B11=3 \
+         B12=2 B13=2 B14=6 B15=6 B16=6 B17=2 B18=5 B19=6 B20=2 B21=3 B22=2 B23=4 C1=15 \
+         C2=7 C3=2 C4=5 C5=4 C6=1 C7=1 C8=8 C9=2 C10=2 C11=3",
+        "COMP1=18 COMP2=9 COMP3=7 COMP4=15 COMP5=9 COMP6=18 COMP7=25 COMP8=25 COMP9=17 \
+         COMP10=24 COMP11=11 COMP12=10 COMP13=5",
+        [58.0, 85.0, 50.0],
+    );
+
+    // 4.2.9: no livestock, no pesticide use (A14 = 4), share 0 % as a percentage.
+    let item = read_file(&method(), "idea4_580311.json", CALC_4_2_9).unwrap();
+    assert_eq!(item.key, "580311/2022");
+    let d = diag(&item);
+    assert_eq!(d.departement.as_deref(), Some("01"));
+    assert_eq!(level(d, ScoreLevel::Item).len(), 119);
+    assert_scores(
+        d,
+        "A1=2 A2=5 A3=3 A4=3 A5=2 A6=6 A7=0 A8=5 A9=0 A10=5 A11=4 A12=8 A13=7 A14=4 A15=3 \
+         A16=6 A17=3 A18=0 A19=0 B1=6 B2=3 B3=6 B4=2 B5=3 B6=0 B7=3 B8=5 B9=3 B10=3 B11=2 \
+         B12=3 B13=2 B14=6 B15=0 B16=6 B17=5 B18=3 B19=3 B20=3 B21=3 B22=5 B23=1 C1=10 \
+         C2=0 C3=2 C4=7 C5=10 C6=0 C7=1 C8=4 C9=8 C10=2 C11=4",
+        "COMP1=15 COMP2=11 COMP3=9 COMP4=20 COMP5=9 COMP6=20 COMP7=21 COMP8=20 COMP9=15 \
+         COMP10=12 COMP11=18 COMP12=12 COMP13=6",
+        [64.0, 76.0, 48.0],
+    );
+}
+
+#[test]
+fn an_indicator_is_computed_from_the_items_the_file_holds() {
+    // A 4.2.8 layout with the 4.2.1 item lists of A15, A17 and B12.
+    let d = read(&farm(
+        &[],
+        &[
+            ("IDEA_A15_1", json!(2)),
+            ("-IDEA_A15_4", Value::Null),
+            ("-IDEA_A17_3", Value::Null),
+            ("-IDEA_A17_4", Value::Null),
+            ("-IDEA_B12_3", Value::Null),
+        ],
+    ));
+    let d = diag(&d);
+    assert_eq!(ind(d, "A15"), Some(4.0), "2 + 1 + 1");
+    assert_eq!(ind(d, "A17"), Some(2.0));
+    assert_eq!(ind(d, "B12"), Some(2.0));
+    let dims = level(d, ScoreLevel::Dimension);
+    assert!(dims["A"].is_some() && dims["B"].is_some() && dims["C"].is_some());
+    let items = level(d, ScoreLevel::Item);
+    assert!(
+        !items.contains_key("IDEA_A15_4"),
+        "no item the file does not hold"
+    );
+    assert_eq!(items["IDEA_A15_1"], Some(2.0));
+    // More items than another version exports count too.
+    let d = read(&farm(&[], &[("IDEA_B19_6", json!(2))]));
+    assert_eq!(ind(diag(&d), "B19"), Some(6.0), "5 × 1 + 2 bounded to 6");
+    // A rule that names an item the file does not hold: A1 without item 2 is
+    // the sum; A7 of monogastrics (item 2) is not assessed.
+    let d = read(&farm(
+        &[("MTD_14", json!("1"))],
+        &[
+            ("IDEA_A01_1", json!(3)),
+            ("-IDEA_A01_2", Value::Null),
+            ("-IDEA_A07_2", Value::Null),
+        ],
+    ));
+    assert_eq!(ind(diag(&d), "A1"), Some(3.0));
+    assert_eq!(ind(diag(&d), "A7"), None);
+}
+
+#[test]
+fn departement_codes() {
+    use crate::diagnostic::parse_departement;
+    assert_eq!(parse_departement("42"), "42");
+    assert_eq!(parse_departement("1"), "01");
+    assert_eq!(parse_departement("32 - Gers"), "32");
+    assert_eq!(parse_departement("2a - Corse-du-Sud"), "2A");
+    assert_eq!(parse_departement("974"), "974");
+    assert_eq!(parse_departement("Gers"), "Gers");
 }
 
 #[test]
@@ -360,12 +549,16 @@ fn not_assessed_is_never_zero_and_propagates() {
         assert_eq!(level(d, ScoreLevel::Dimension)["B"], None);
         assert!(level(d, ScoreLevel::Dimension)["A"].is_some());
     }
-    // Absent.
-    let d = read(&farm(&[], &[("-IDEA_C09_2", Value::Null)]));
+    // No item at all in the file: missing.
+    let d = read(&farm(
+        &[],
+        &[("-IDEA_C09_1", Value::Null), ("-IDEA_C09_2", Value::Null)],
+    ));
     let d = diag(&d);
     assert_eq!(ind(d, "C9"), None);
-    assert_eq!(level(d, ScoreLevel::Item)["IDEA_C09_2"], None);
+    assert_eq!(level(d, ScoreLevel::Component)["COMP12"], None);
     assert_eq!(level(d, ScoreLevel::Dimension)["C"], None);
+    assert!(!level(d, ScoreLevel::Item).contains_key("IDEA_C09_1"));
     // A real 0 is a score.
     let d = read(&farm(
         &[],

@@ -8,6 +8,8 @@
 //! so it can go into a reject's `detail` as is.
 
 mod date;
+#[cfg(feature = "geo")]
+pub mod geo;
 mod income;
 mod number;
 mod postcode;
@@ -18,6 +20,8 @@ pub use date::{
     IsoWeek, date, days_from_civil, days_in_month, excel_serial_date, format_rfc3339_utc,
     parse_date, parse_iso_week, parse_rfc3339, weekday_from_monday,
 };
+#[cfg(feature = "geo")]
+pub use geo::{ResidenceRefusal, check_residence};
 pub use income::{income_band, parse_income_band};
 pub use number::{parse_cents, parse_decimal, parse_integer};
 pub use postcode::{clean_postcode, residence};

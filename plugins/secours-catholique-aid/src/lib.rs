@@ -14,6 +14,11 @@
 //!   latest row wins): composition, adults, children, residence, income and
 //!   *reste à vivre* as bands only.
 //!
+//! A row is refused or taken as a whole: both streams read every cell either
+//! uses, and refuse a row with the same reason and field (its residence judged
+//! by the hub's gazetteer rules, [`vivres_sdk::fr::check_residence`]), so that
+//! no aid is stored whose household is refused, nor the reverse.
+//!
 //! `N° dossier` is local to its team: `PersonId { scope: team, local_id }`,
 //! the team being the row's `Equipe` (else the file name's). `Commentaire` is
 //! never read. Each record's origin is its file name; a corrected file re-sent
@@ -124,11 +129,14 @@ fn read_file(
     while let Some(r) = csv.next_row()? {
         last_line = r.line;
         rows += 1;
-        let result = if stream == AIDS {
-            mapping::aids(&columns, &r, &team).map(|items| batch.items.extend(items))
-        } else {
-            mapping::household(&columns, &r, &team).map(|item| batch.items.push(item))
-        };
+        // Both streams read the whole row: they take it or refuse it alike.
+        let result = mapping::row(&columns, &r, &team).map(|row| {
+            if stream == AIDS {
+                batch.items.extend(row.aids);
+            } else {
+                batch.items.push(row.household);
+            }
+        });
         if let Err((reason, field, detail)) = result {
             batch.rejects.push(
                 Reject::new(reason, field, detail)

@@ -1,5 +1,13 @@
 //! One row of `accueils_<equipe>_<yyyy>.csv` (partners §3) → aids and a household.
 //!
+//! A row is refused or taken as a whole: [`row`] reads every cell both streams
+//! use and gives the row's aids and household, or the one refusal that both
+//! streams report (the same reason and field, in the same order of checks).
+//! The residence is judged with the hub's own gazetteer rules
+//! ([`fr::check_residence`]), so a row whose residence the hub would refuse
+//! (an unknown postcode, a commune name alone borne by several communes) is
+//! refused here, its aids with it.
+//!
 //! `Commentaire` is never looked at. `N° dossier` goes only into a `PersonId`
 //! scoped to the team (and into record keys, which the hub hashes).
 
@@ -276,20 +284,25 @@ pub fn unit_amount(t: &AidType, montant: &str) -> Result<Option<i64>, Refusal> {
     })
 }
 
-/// Is this clean 5-digit postcode plausibly French (a département 01–95,
-/// overseas 971–978, 98x)? `99999` is not: the aid row that carries it is
-/// quarantined (the hub quarantines the household with its own gazetteer).
-fn plausible_french_postcode(p: &str) -> bool {
-    let dep: u32 = p.get(..2).and_then(|d| d.parse().ok()).unwrap_or(0);
-    let three: u32 = p.get(..3).and_then(|d| d.parse().ok()).unwrap_or(0);
-    matches!(dep, 1..=95) || matches!(three, 971..=978 | 980..=989)
-}
-
+/// The row's residence, as the hub will resolve it: refused here when the hub
+/// would refuse it (`unknown_postcode`, `unresolved_location`), so that the
+/// row's aids go with it.
 fn residence(c: &Columns, r: &Record) -> Result<Option<Location>, Refusal> {
     let pc = r.get_opt(c.postcode);
     let commune = r.get_opt(c.commune);
-    fr::residence(Some(pc), Some(commune))
-        .map_err(|e| refuse(RejectReason::UnknownPostcode, POSTCODE, e.message()))
+    let loc = fr::residence(Some(pc), Some(commune))
+        .map_err(|e| refuse(RejectReason::UnknownPostcode, POSTCODE, e.message()))?;
+    if let Some(loc) = &loc {
+        fr::check_residence(loc).map_err(|e| {
+            let column = if e.field == "postcode" {
+                POSTCODE
+            } else {
+                COMMUNE
+            };
+            refuse(e.reason, column, e.detail)
+        })?;
+    }
+    Ok(loc)
 }
 
 fn date(c: &Columns, r: &Record) -> Result<Date, Refusal> {
@@ -300,26 +313,36 @@ fn date(c: &Columns, r: &Record) -> Result<Date, Refusal> {
     }
 }
 
-/// The aid items of a row (one per aid: `2 x …` gives ordinals 1 and 2).
-/// Key: `team|dossier|yyyy-mm-dd|aid type|unit amount in cents or ?|ordinal`.
-pub fn aids(c: &Columns, r: &Record, file_team: &str) -> Result<Vec<Item>, Refusal> {
+/// What one row gives: its aids (stream `aids`) and its household (stream
+/// `households`).
+#[derive(Debug)]
+pub struct Row {
+    pub aids: Vec<Item>,
+    pub household: Item,
+}
+
+/// The aids and household of a row, or the refusal of the whole row. Checks in
+/// order: dossier, date, aid type, amount, residence, composition, adults,
+/// children, income, reste à vivre.
+pub fn row(c: &Columns, r: &Record, file_team: &str) -> Result<Row, Refusal> {
     let team = team(c, r, file_team);
     let dossier = dossier(c, r)?;
     let date = date(c, r)?;
     let t = parse_aid_type(r.get(c.aid_type))?;
     let amount = unit_amount(&t, r.get_opt(c.amount))?;
-    if let Some(loc) = residence(c, r)?
-        && let Some(pc) = &loc.postcode
-        && !plausible_french_postcode(pc)
-    {
-        return Err(refuse(
-            RejectReason::UnknownPostcode,
-            POSTCODE,
-            "not a French postcode",
-        ));
-    }
+    let residence = residence(c, r)?;
+    let household = household(c, r, team, dossier, residence)?;
+    Ok(Row {
+        aids: aids(team, dossier, date, &t, amount),
+        household,
+    })
+}
+
+/// The aid items of a row (one per aid: `2 x …` gives ordinals 1 and 2).
+/// Key: `team|dossier|yyyy-mm-dd|aid type|unit amount in cents or ?|ordinal`.
+fn aids(team: &str, dossier: &str, date: Date, t: &AidType, amount: Option<i64>) -> Vec<Item> {
     let amount_key = amount.map_or_else(|| "?".to_string(), |a| a.to_string());
-    Ok((1..=t.count)
+    (1..=t.count)
         .map(|ordinal| {
             let mut d = Distribution::new(t.kind);
             d.household = Some(PersonId::new(team, dossier));
@@ -336,7 +359,7 @@ pub fn aids(c: &Columns, r: &Record, file_team: &str) -> Result<Vec<Item>, Refus
             );
             Item::new(key, Entity::Distribution(d))
         })
-        .collect())
+        .collect()
 }
 
 fn composition(s: &str) -> Result<Option<Composition>, Refusal> {
@@ -378,11 +401,14 @@ fn band(s: &str, field: &'static str) -> Result<Option<IncomeBand>, Refusal> {
 }
 
 /// The household of a row, keyed `team|dossier`: composition, adults,
-/// children, residence as given (the hub resolves it), income and reste à
-/// vivre as bands only.
-pub fn household(c: &Columns, r: &Record, file_team: &str) -> Result<Item, Refusal> {
-    let team = team(c, r, file_team);
-    let dossier = dossier(c, r)?;
+/// children, residence, income and reste à vivre as bands only.
+fn household(
+    c: &Columns,
+    r: &Record,
+    team: &str,
+    dossier: &str,
+    residence: Option<Location>,
+) -> Result<Item, Refusal> {
     let mut h = Household::new(PersonId::new(team, dossier));
     h.composition = composition(r.get_opt(c.composition))?;
     h.adults = count(r.get_opt(c.adults), ADULTS)?;
@@ -391,7 +417,7 @@ pub fn household(c: &Columns, r: &Record, file_team: &str) -> Result<Item, Refus
         (Some(a), Some(ch)) => Some(a + ch),
         _ => None,
     };
-    h.residence = residence(c, r)?;
+    h.residence = residence;
     h.income = band(r.get_opt(c.income), INCOME)?;
     h.reste_a_vivre = band(r.get_opt(c.reste), RESTE)?;
     Ok(Item::new(
@@ -467,14 +493,5 @@ mod tests {
         );
         let colis = t("2 x colis");
         assert_eq!(unit_amount(&colis, "20"), Ok(Some(1000)));
-    }
-
-    #[test]
-    fn postcodes() {
-        assert!(plausible_french_postcode("01000"));
-        assert!(plausible_french_postcode("69008"));
-        assert!(plausible_french_postcode("97400"));
-        assert!(!plausible_french_postcode("99999"));
-        assert!(!plausible_french_postcode("00100"));
     }
 }

@@ -15,7 +15,6 @@ use vivres_sdk::model::{
 
 use crate::grid::{Grid, GridRow, Val, fold, is_total};
 use crate::names::WorkbookName;
-use crate::postcodes;
 use crate::produits::Unit;
 
 pub const MEMBER: &str = "N° adhérent";
@@ -174,18 +173,22 @@ fn member(sheet: &Sheet, row: &GridRow) -> Option<String> {
     Some(v.text())
 }
 
-/// The residence postcode check shared by lines and member records:
-/// `Err(detail)` for a postcode that is not French.
-fn residence(sheet: &Sheet, row: &GridRow) -> Result<Option<vivres_sdk::model::Location>, String> {
+/// The residence check shared by lines and member records, with the hub's own
+/// gazetteer rules ([`fr::check_residence`]): `Err((reason, detail))` when the
+/// hub would refuse the member's residence (`99999`, a city borne by several
+/// communes), so that the member's lines are refused with it.
+fn residence(
+    sheet: &Sheet,
+    row: &GridRow,
+) -> Result<Option<vivres_sdk::model::Location>, (RejectReason, String)> {
     let Some(col) = sheet.layout.cp else {
         return Ok(None);
     };
     let text = row.get(col).text();
-    let loc = fr::residence(Some(&text), None).map_err(|e| e.message().to_string())?;
-    if let Some(pc) = loc.as_ref().and_then(|l| l.postcode.as_deref())
-        && !postcodes::is_known(pc)
-    {
-        return Err("not a French postcode".into());
+    let loc = fr::residence(Some(&text), None)
+        .map_err(|e| (RejectReason::UnknownPostcode, e.message().to_string()))?;
+    if let Some(loc) = &loc {
+        fr::check_residence(loc).map_err(|e| (e.reason, e.detail.to_string()))?;
     }
     Ok(loc)
 }
@@ -217,8 +220,8 @@ pub fn member_record(name: &WorkbookName, sheet: &Sheet, row: &GridRow) -> Resul
             None,
         ));
     };
-    let residence = residence(sheet, row)
-        .map_err(|d| reject(row, RejectReason::UnknownPostcode, CP, &d, None))?;
+    let residence =
+        residence(sheet, row).map_err(|(reason, d)| reject(row, reason, CP, &d, None))?;
     let mut h = Household::new(PersonId::new(&name.group, &m));
     h.residence = residence;
     Ok(Item::new(
@@ -304,14 +307,8 @@ pub fn order_lines(
             )));
             continue;
         };
-        if let Err(d) = &residence {
-            out.push(Err(reject(
-                row,
-                RejectReason::UnknownPostcode,
-                CP,
-                d,
-                Some(*col),
-            )));
+        if let Err((reason, d)) = &residence {
+            out.push(Err(reject(row, *reason, CP, d, Some(*col))));
             continue;
         }
         out.push(line(name, sheet, units, row, *col, label, member));

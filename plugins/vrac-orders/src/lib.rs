@@ -17,7 +17,6 @@
 mod commande;
 mod grid;
 mod names;
-mod postcodes;
 mod produits;
 
 use std::collections::BTreeMap;

@@ -5,12 +5,17 @@
 //! The JSON files cycle through both shapes (one-element arrays, scalars),
 //! numbers as strings (some with a decimal comma), calculator versions on both
 //! sides of 4.2.5 (grassland share as a fraction or a percentage) and of 4.3.0
-//! (A5, A8), every livestock value (`0`, `1`, `2`, `1 - monogastrique`, …),
-//! with and without pesticide use, shares that trigger A5 and A8, `A1` item 2
-//! at 4, survey years `2023` and `2022-2023`, and items not assessed (`""`,
-//! `null`, absent). One file is not valid JSON (`malformed_file`), and one farm's
-//! file is re-sent corrected under the same name (in `resend/`, last in `files`).
-//! Expected scores are computed here independently of the connector.
+//! (A5, A8), each version with its own item list (a 4.2.1 export holds 2 items
+//! for A8, 3 for A15, 2 for A17, 3 for B1, 2 for B12 and 6 for B19, and writes
+//! `MTD_11` as `69 - Rhône` and `MTD_13` as a number, as the real one published
+//! with IDEATools does), every livestock value (`0`, `1`, `2`,
+//! `1 - monogastrique`, …), with and without pesticide use, shares that
+//! trigger A5 and A8, `A1` item 2 at 4, survey years `2023` and `2022-2023`,
+//! items not assessed (`""`, `null`) and items absent from the file (the
+//! indicator is computed from the items it holds). One file is not valid JSON
+//! (`malformed_file`), and one farm's file is re-sent corrected under the same
+//! name (in `resend/`, last in `files`). Expected scores are computed here
+//! independently of the connector.
 //!
 //! `fermes.csv`: UTF-8 with BOM, `;`, CRLF, a postcode without its leading
 //! zero, a postcode with a space, a quoted name with `;`, trailing `;`, blank
@@ -24,8 +29,9 @@
 //! `diagnostics` (distinct farm × survey year) and `sites`; `quarantined`
 //! counts every reject of reading all `files` in order.
 //! Diagnostic rows (`line` 1) give `farm`, `survey_year`, `method`,
-//! `method_version` and, from the `scores` column, `indicators`, `components`
-//! and `dimensions`: code → value (null = not assessed).
+//! `method_version`, `departement` and, from the `scores` column, `items`,
+//! `indicators`, `components` and `dimensions`: code → value (null = not
+//! assessed).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -39,12 +45,29 @@ use crate::Territory;
 
 const IDEA4_CSV: &str = include_str!("../../../hub/data/idea4.csv");
 
-/// Items per indicator, as the calculator exports them.
+/// Items per indicator, as calculators 4.2.4 on export them (119 items).
 const ITEMS: [u32; 53] = [
     2, 3, 1, 2, 3, 3, 2, 1, 1, 1, 1, 3, 3, 2, 4, 3, 4, 1, 2, // A1–A19
     2, 2, 3, 1, 3, 2, 3, 3, 3, 4, 3, 3, 2, 3, 2, 4, 3, 3, 5, 2, 1, 2, 2, // B1–B23
     2, 1, 1, 2, 3, 1, 1, 1, 2, 1, 1, // C1–C11
 ];
+
+/// Items per indicator in a 4.2.1 export (118 items): A8, A15, A17, B1, B12
+/// and B19 differ.
+const ITEMS_4_2_1: [u32; 53] = [
+    2, 3, 1, 2, 3, 3, 2, 2, 1, 1, 1, 3, 3, 2, 3, 3, 2, 1, 2, // A1–A19
+    3, 2, 3, 1, 3, 2, 3, 3, 3, 4, 3, 2, 2, 3, 2, 4, 3, 3, 6, 2, 1, 2, 2, // B1–B23
+    2, 1, 1, 2, 3, 1, 1, 1, 2, 1, 1, // C1–C11
+];
+
+/// The item list of a calculator version's exports.
+fn layout(version: [u64; 3]) -> &'static [u32; 53] {
+    if version_lt(&version, &[4, 2, 4]) {
+        &ITEMS_4_2_1
+    } else {
+        &ITEMS
+    }
+}
 
 struct Ind {
     code: String,
@@ -52,7 +75,6 @@ struct Ind {
     dimension: String,
     max: f64,
     component_max: f64,
-    items: u32,
 }
 
 fn method() -> Vec<Ind> {
@@ -60,8 +82,7 @@ fn method() -> Vec<Ind> {
         .lines()
         .skip(1)
         .filter(|l| !l.trim().is_empty())
-        .zip(ITEMS)
-        .map(|(l, items)| {
+        .map(|l| {
             let f: Vec<&str> = l.split(',').collect();
             Ind {
                 code: f[4].into(),
@@ -69,7 +90,6 @@ fn method() -> Vec<Ind> {
                 dimension: f[0].into(),
                 max: f[6].parse().unwrap_or(0.0),
                 component_max: f[3].parse().unwrap_or(0.0),
-                items,
             }
         })
         .collect()
@@ -131,7 +151,14 @@ impl Farm {
         if self.arrays { json!([v]) } else { v }
     }
 
+    /// Exported as calculator 4.2.1 does: `MTD_11` as `69 - Rhône`, a numeric
+    /// survey year as a number.
+    fn writes_like_4_2_1(&self) -> bool {
+        version_lt(&self.version, &[4, 2, 4])
+    }
+
     fn json(&self) -> Value {
+        let old = self.writes_like_4_2_1();
         let mut meta = Map::new();
         let mut put = |k: &str, v: Value| {
             meta.insert(k.to_string(), self.wrap(v));
@@ -141,8 +168,11 @@ impl Farm {
         put("MTD_02", json!(25.6));
         put("MTD_03", json!(2));
         put("MTD_06", json!("2800 - Maraîchage et champignon"));
-        put("MTD_11", json!("69"));
-        put("MTD_13", json!(self.year));
+        put("MTD_11", json!(if old { "69 - Rhône" } else { "69" }));
+        match self.year.parse::<u32>() {
+            Ok(y) if old => put("MTD_13", json!(y)),
+            _ => put("MTD_13", json!(self.year)),
+        }
         put("MTD_14", self.livestock_text.clone());
         put("MTD_15", self.share_value());
         put("MTD_16", json!(if self.pesticide { "1" } else { "0" }));
@@ -164,45 +194,64 @@ impl Farm {
         json!({"metadonnees": meta, "items": items})
     }
 
-    /// Indicator, component and dimension scores, as §4 defines them.
+    /// The items the file holds of indicator `ind`: item number → value
+    /// (`None`: not assessed).
+    fn held(&self, ind: &str) -> BTreeMap<u32, Option<f64>> {
+        self.items[ind]
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as u32 + 1, v.map(|n| n as f64)))
+            .filter(|(n, _)| !self.absent.contains(&item_code(ind, *n)))
+            .collect()
+    }
+
+    /// Item scores: code → value, for the items the file holds.
+    fn expected_items(&self) -> Value {
+        let mut out = Map::new();
+        for ind in self.items.keys() {
+            for (n, v) in self.held(ind) {
+                out.insert(item_code(ind, n), json!(v));
+            }
+        }
+        Value::Object(out)
+    }
+
+    /// Indicator, component and dimension scores, as §4 defines them: each
+    /// indicator from the items the file holds, missing when one of them is
+    /// not assessed or the file holds none.
     fn expected(&self, m: &[Ind]) -> (Value, Value, Value) {
         let share_at_least = |pct: u32| self.share_pct >= pct;
         let mut inds: BTreeMap<String, Option<f64>> = BTreeMap::new();
         let mut ordered = Vec::new();
         for ind in m {
-            let values: Option<Vec<f64>> = self.items[&ind.code]
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    if self.absent.contains(&item_code(&ind.code, i as u32 + 1)) {
-                        None
-                    } else {
-                        v.map(|n| n as f64)
-                    }
-                })
+            let held: Option<BTreeMap<u32, f64>> = self
+                .held(&ind.code)
+                .into_iter()
+                .map(|(n, v)| v.map(|v| (n, v)))
                 .collect();
-            let score = values.map(|v| {
-                let sum: f64 = v.iter().sum();
-                let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+            let score = held.filter(|h| !h.is_empty()).and_then(|h| {
+                let item = |n: u32| h.get(&n).copied();
+                let sum: f64 = h.values().sum();
+                let min = h.values().copied().fold(f64::INFINITY, f64::min);
                 let raw = match ind.code.as_str() {
-                    "A1" if v[1] == 4.0 => 4.0,
+                    "A1" if item(2) == Some(4.0) => 4.0,
                     "A5" if version_lt(&self.version, &[4, 3, 0]) && share_at_least(75) => 5.0,
                     "A7" => match self.livestock {
                         0 => 0.0,
-                        1 => v[1],
-                        _ => half_up(0.7 * v[0] + 0.3 * v[1]),
+                        1 => item(2)?,
+                        _ => half_up(0.7 * item(1)? + 0.3 * item(2)?),
                     },
                     "A8" if !version_lt(&[4, 3, 0], &self.version) && self.share_pct > 95 => 8.0,
                     "A14" if !self.pesticide => 4.0,
-                    "A14" | "A19" if self.livestock == 0 => v[0],
+                    "A14" | "A19" if self.livestock == 0 => item(1)?,
                     "A14" | "A19" => min,
-                    "B2" if self.livestock == 0 => v[1],
-                    "B2" => v[0],
-                    "B23" if self.livestock == 0 => v[1],
-                    "B23" => half_up(sum / v.len() as f64),
+                    "B2" if self.livestock == 0 => item(2)?,
+                    "B2" => item(1)?,
+                    "B23" if self.livestock == 0 => item(2)?,
+                    "B23" => half_up(sum / h.len() as f64),
                     _ => sum,
                 };
-                half_up(raw).clamp(0.0, ind.max)
+                Some(half_up(raw).clamp(0.0, ind.max))
             });
             inds.insert(ind.code.clone(), score);
             ordered.push(ind);
@@ -235,7 +284,16 @@ impl Farm {
 }
 
 fn farm(rng: &mut ChaCha8Rng, m: &[Ind], i: usize, id: String) -> Farm {
-    const VERSIONS: [[u64; 3]; 5] = [[4, 2, 4], [4, 2, 8], [4, 2, 10], [4, 3, 0], [4, 3, 1]];
+    const VERSIONS: [[u64; 3]; 6] = [
+        [4, 2, 4],
+        [4, 2, 8],
+        [4, 2, 1],
+        [4, 2, 10],
+        [4, 3, 0],
+        [4, 3, 1],
+    ];
+    // Shifted every six farms, so that each version meets each quirk below.
+    let version = VERSIONS[(i + i / 6) % VERSIONS.len()];
     let livestock_forms: [(u8, Value); 6] = [
         (0, json!("0")),
         (1, json!("1")),
@@ -247,8 +305,8 @@ fn farm(rng: &mut ChaCha8Rng, m: &[Ind], i: usize, id: String) -> Farm {
     let (livestock, livestock_text) = livestock_forms[i % livestock_forms.len()].clone();
     let share_pct = [97, 80, 40, 96, 75, 95, 10][i % 7];
     let mut items = BTreeMap::new();
-    for ind in m {
-        let values: Vec<Option<i64>> = (0..ind.items)
+    for (ind, n) in m.iter().zip(layout(version)) {
+        let values: Vec<Option<i64>> = (0..*n)
             .map(|_| {
                 Some(
                     rng.random_range(-1..=(ind.max as i64 / 2).max(1) + 1)
@@ -265,9 +323,9 @@ fn farm(rng: &mut ChaCha8Rng, m: &[Ind], i: usize, id: String) -> Farm {
         a1[1] = Some(4);
     }
     if i % 4 == 1
-        && let Some(a15) = items.get_mut("A15")
+        && let Some(last) = items.get_mut("A15").and_then(|a15| a15.last_mut())
     {
-        a15[3] = Some(-2);
+        *last = Some(-2);
     }
     // Herbivores with A7 items giving an exact half (0.7 × 5 = 3.5 → 4).
     if i % 5 == 2
@@ -286,14 +344,18 @@ fn farm(rng: &mut ChaCha8Rng, m: &[Ind], i: usize, id: String) -> Farm {
             }
         }
         5 => {
+            // An item the file does not hold: its indicator is computed from
+            // the others (missing when it had no other).
             let ind = &m[rng.random_range(0..m.len())];
-            absent.push(item_code(&ind.code, ind.items));
+            let n = items.get(&ind.code).map_or(1, Vec::len) as u32;
+            absent.push(item_code(&ind.code, n));
         }
         _ => {}
     }
+    let old = version_lt(&version, &[4, 2, 4]);
     Farm {
         id,
-        version: VERSIONS[i % VERSIONS.len()],
+        version,
         year: if i % 4 == 3 { "2022-2023" } else { "2023" },
         livestock,
         livestock_text,
@@ -301,8 +363,9 @@ fn farm(rng: &mut ChaCha8Rng, m: &[Ind], i: usize, id: String) -> Farm {
         pesticide: i % 3 != 2,
         items,
         absent,
-        arrays: i % 2 == 0,
-        strings: i % 3 == 0,
+        // The 4.2.1 exporter writes scalars, numbers as numbers.
+        arrays: !old && i % 2 == 0,
+        strings: !old && i % 3 == 0,
     }
 }
 
@@ -313,6 +376,8 @@ fn diagnostic_row(f: &Farm, m: &[Ind], file: &str) -> ExpectedRow {
     values.insert("survey_year".into(), json!(f.year));
     values.insert("method".into(), json!("IDEA4"));
     values.insert("method_version".into(), json!(f.version_text()));
+    values.insert("departement".into(), json!("69"));
+    values.insert("items".into(), f.expected_items());
     values.insert("indicators".into(), indicators);
     values.insert("components".into(), components);
     values.insert("dimensions".into(), dimensions);
@@ -574,15 +639,19 @@ mod tests {
         }
     }
 
+    fn all_ones(layout: &[u32; 53]) -> BTreeMap<String, Vec<Option<i64>>> {
+        method()
+            .iter()
+            .zip(layout)
+            .map(|(ind, n)| (ind.code.clone(), vec![Some(1); *n as usize]))
+            .collect()
+    }
+
     /// A hand-checked farm: A5 and A8 at a 97 % share (4.2.8), herbivores,
-    /// an absent item making C9, COMP12 and dimension C missing.
+    /// C9 computed from the one item the file holds, C11 missing with none.
     #[test]
     fn expected_scores_of_a_hand_checked_farm() {
         let m = method();
-        let mut items = BTreeMap::new();
-        for ind in &m {
-            items.insert(ind.code.clone(), vec![Some(1); ind.items as usize]);
-        }
         let f = Farm {
             id: "F".into(),
             version: [4, 2, 8],
@@ -591,8 +660,8 @@ mod tests {
             livestock_text: json!("2"),
             share_pct: 97,
             pesticide: true,
-            items,
-            absent: vec!["IDEA_C09_2".into()],
+            items: all_ones(&ITEMS),
+            absent: vec!["IDEA_C09_2".into(), "IDEA_C11_1".into()],
             arrays: true,
             strings: false,
         };
@@ -601,12 +670,51 @@ mod tests {
         assert_eq!(i["A8"], json!(8.0));
         assert_eq!(i["A7"], json!(1.0));
         assert_eq!(i["B23"], json!(1.0));
-        assert_eq!(i["C9"], Value::Null);
-        assert_eq!(c["COMP12"], Value::Null);
+        assert_eq!(i["C9"], json!(1.0));
+        assert_eq!(c["COMP12"], json!(2.0));
+        assert_eq!(i["C11"], Value::Null);
+        assert_eq!(c["COMP13"], Value::Null);
         assert_eq!(d["C"], Value::Null);
         assert!(d["A"].is_number());
         let v = f.json();
         assert!(v["items"].get("IDEA_C09_2").is_none());
+        assert!(f.expected_items().get("IDEA_C09_2").is_none());
         assert_eq!(v["metadonnees"]["MTD_15"], json!([97]));
+        assert_eq!(v["metadonnees"]["MTD_11"], json!(["69"]));
+    }
+
+    /// A 4.2.1 export: its own item list, written as that exporter does.
+    #[test]
+    fn a_calculator_4_2_1_export() {
+        let m = method();
+        let f = Farm {
+            id: "F".into(),
+            version: [4, 2, 1],
+            year: "2023",
+            livestock: 1,
+            livestock_text: json!("1 - monogastrique"),
+            share_pct: 40,
+            pesticide: true,
+            items: all_ones(layout([4, 2, 1])),
+            absent: Vec::new(),
+            arrays: false,
+            strings: false,
+        };
+        let v = f.json();
+        assert_eq!(v["items"].as_object().map(Map::len), Some(118));
+        assert!(v["items"].get("IDEA_A15_3").is_some() && v["items"].get("IDEA_A15_4").is_none());
+        assert_eq!(v["metadonnees"]["MTD_11"], json!("69 - Rhône"));
+        assert_eq!(v["metadonnees"]["MTD_13"], json!(2023));
+        assert_eq!(v["metadonnees"]["MTD_15"], json!(0.4));
+        let (i, c, d) = f.expected(&m);
+        assert_eq!(
+            (&i["A15"], &i["A17"], &i["B12"]),
+            (&json!(3.0), &json!(2.0), &json!(2.0))
+        );
+        assert_eq!(
+            (&i["A8"], &i["B1"], &i["B19"]),
+            (&json!(2.0), &json!(3.0), &json!(6.0))
+        );
+        assert!(c["COMP4"].is_number() && d["A"].is_number() && d["B"].is_number());
     }
 }

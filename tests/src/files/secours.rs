@@ -22,10 +22,14 @@
 //! `99999`, `690`, an unreadable amount, a `2 x` whose total does not match, an
 //! unknown composition, an ambiguous city.
 //!
+//! A row is refused or taken as a whole: both streams refuse an invalid row
+//! with the same reason and field (the connector judges the residence with the
+//! hub's gazetteer rules: `99999` and a `Saint-Denis` alone refuse the row's
+//! aid with its household).
+//!
 //! Counting: `rows_total` counts the data rows of all three files (each row is
 //! read once by each stream); `quarantined` counts every reject of reading all
-//! three in order through both streams (the connector's and the hub's: `99999`
-//! and `Saint-Denis` households are refused by the hub); `stored` holds the
+//! three in order through both streams; `stored` holds the
 //! distinct `distributions` and `households` left at the end; `rows` describe
 //! rows of the Villeurbanne file and of the final Lyon file. Keys:
 //! `team|dossier|yyyy-mm-dd|aid type|unit cents or ?|ordinal` and `team|dossier`.
@@ -91,6 +95,16 @@ struct Row {
     trailing: bool,
     aids: Fate,
     household: Fate,
+    /// The household as stored once the row is valid (a corrected re-send).
+    household_if_valid: Fate,
+}
+
+impl Row {
+    /// A row is refused or taken as a whole: both streams refuse it alike.
+    fn refuse(&mut self, reason: &'static str, field: &'static str) {
+        self.aids = Fate::Rejected(reason, field);
+        self.household = Fate::Rejected(reason, field);
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -112,6 +126,8 @@ struct Household {
     cp: String,
     commune: String,
     postcode: Option<&'static str>,
+    /// `residence_in_territory` as the hub stores it (`None`: unknown).
+    in_territory: Option<bool>,
     income: (String, &'static str),
     reste: (String, &'static str),
 }
@@ -240,20 +256,40 @@ impl Gen {
             _ => (rng.random_range(2..4), rng.random_range(0..3)),
         };
         let inside = places::inside(Territory::Lyon);
-        // `postcode`: what the hub stores, checked only when the cell has digits.
-        let (cp, commune, postcode): (String, String, Option<&'static str>) =
+        let (all_outside, straddling) = places::shared_postcodes(Territory::Lyon);
+        // `postcode`: what the hub stores, checked only when the cell has digits;
+        // then whether it lies in the territory.
+        let (cp, commune, postcode, in_territory): (String, String, Option<&'static str>, _) =
             match rng.random_range(0..12u8) {
-                0 => ("1000".into(), "Bourg-en-Bresse".into(), Some("01000")),
+                0 => (
+                    "1000".into(),
+                    "Bourg-en-Bresse".into(),
+                    Some("01000"),
+                    Some(false),
+                ),
                 1 => {
                     let (_, c) = places::unique_city(Territory::Lyon);
-                    (c.into(), String::new(), None)
+                    (c.into(), String::new(), None, Some(true))
                 }
-                2 => ("69 008".into(), "Lyon".into(), Some("69008")),
-                3 => ("69003 CEDEX".into(), "Lyon".into(), Some("69003")),
-                4 => ("38200".into(), "Vienne".into(), Some("38200")),
+                2 => ("69 008".into(), "Lyon".into(), Some("69008"), Some(true)),
+                3 => (
+                    "69003 CEDEX".into(),
+                    "Lyon".into(),
+                    Some("69003"),
+                    Some(true),
+                ),
+                4 => ("38200".into(), "Vienne".into(), Some("38200"), Some(false)),
+                // Shared by communes of several EPCIs, no name that settles it.
+                5 => (
+                    all_outside.into(),
+                    String::new(),
+                    Some(all_outside),
+                    Some(false),
+                ),
+                6 => (straddling.into(), String::new(), Some(straddling), None),
                 _ => {
                     let (pc, c) = inside[rng.random_range(0..inside.len())];
-                    (pc.into(), c.into(), Some(pc))
+                    (pc.into(), c.into(), Some(pc), Some(true))
                 }
             };
         let income = rng.random_range(0..1_600_00i64);
@@ -268,6 +304,7 @@ impl Gen {
             cp,
             commune,
             postcode,
+            in_territory,
             income,
             reste,
         }
@@ -396,6 +433,7 @@ fn household_values(h: &Household) -> BTreeMap<String, Value> {
     if let Some(pc) = h.postcode {
         v.insert("residence_postcode".into(), json!(pc));
     }
+    v.insert("residence_in_territory".into(), json!(h.in_territory));
     v.insert("income_band".into(), json!(h.income.1));
     v.insert("reste_a_vivre_band".into(), json!(h.reste.1));
     v
@@ -443,11 +481,13 @@ fn row(g: &mut Gen, team: &str, h: &Household, days: i64, aid: Aid) -> Row {
         })
         .collect();
     let trailing = g.rng.random_range(0..8u8) == 0;
+    let household = Fate::Stored(vec![(format!("{team}|{}", h.dossier), household_values(h))]);
     Row {
         cells,
         trailing,
         aids: Fate::Stored(keys),
-        household: Fate::Stored(vec![(format!("{team}|{}", h.dossier), household_values(h))]),
+        household: household.clone(),
+        household_if_valid: household,
     }
 }
 
@@ -466,6 +506,7 @@ fn invalid_rows(g: &mut Gen, team: &str, next_dossier: &mut u32, year: i32) -> V
         h.cp = "69003".into();
         h.commune = "Lyon".into();
         h.postcode = Some("69003");
+        h.in_territory = Some(true);
         let a = Aid {
             type_cell: t("Repas"),
             montant: "5".into(),
@@ -485,7 +526,7 @@ fn invalid_rows(g: &mut Gen, team: &str, next_dossier: &mut u32, year: i32) -> V
             mk(g, d)
         };
         r.cells[0] = t(bad);
-        r.aids = Fate::Rejected("invalid_date", "Date passage");
+        r.refuse("invalid_date", "Date passage");
         rows.push(r);
     }
     // No date.
@@ -494,7 +535,7 @@ fn invalid_rows(g: &mut Gen, team: &str, next_dossier: &mut u32, year: i32) -> V
         mk(g, d)
     };
     r.cells[0] = t("");
-    r.aids = Fate::Rejected("missing_required", "Date passage");
+    r.refuse("missing_required", "Date passage");
     rows.push(r);
     // No dossier.
     let (_, mut r) = {
@@ -502,18 +543,17 @@ fn invalid_rows(g: &mut Gen, team: &str, next_dossier: &mut u32, year: i32) -> V
         mk(g, d)
     };
     r.cells[1] = t("");
-    r.aids = Fate::Rejected("missing_required", "N° dossier");
-    r.household = Fate::Rejected("missing_required", "N° dossier");
+    r.refuse("missing_required", "N° dossier");
     rows.push(r);
-    // Not a French postcode: the connector refuses the aid, the hub the household.
+    // Not a French postcode: the connector refuses the row, as the hub would its
+    // household.
     let (_, mut r) = {
         let d = fresh(g);
         mk(g, d)
     };
     r.cells[6] = t("99999");
     r.cells[7] = t("");
-    r.aids = Fate::Rejected("unknown_postcode", "CP");
-    r.household = Fate::Rejected("unknown_postcode", "residence.postcode");
+    r.refuse("unknown_postcode", "CP");
     rows.push(r);
     // Not a postcode at all.
     let (_, mut r) = {
@@ -521,17 +561,16 @@ fn invalid_rows(g: &mut Gen, team: &str, next_dossier: &mut u32, year: i32) -> V
         mk(g, d)
     };
     r.cells[6] = t("690");
-    r.aids = Fate::Rejected("unknown_postcode", "CP");
-    r.household = Fate::Rejected("unknown_postcode", "CP");
+    r.refuse("unknown_postcode", "CP");
     rows.push(r);
-    // An ambiguous city alone: the aid is stored, the household refused by the hub.
+    // An ambiguous city alone: the row is refused, its aid with its household.
     let (_, mut r) = {
         let d = fresh(g);
         mk(g, d)
     };
     r.cells[6] = t("");
     r.cells[7] = t(places::ambiguous_city(Territory::Lyon));
-    r.household = Fate::Rejected("unresolved_location", "residence.commune");
+    r.refuse("unresolved_location", "Commune");
     rows.push(r);
     // Unreadable amount.
     let (_, mut r) = {
@@ -539,7 +578,7 @@ fn invalid_rows(g: &mut Gen, team: &str, next_dossier: &mut u32, year: i32) -> V
         mk(g, d)
     };
     r.cells[11] = t("douze");
-    r.aids = Fate::Rejected("invalid_amount", "Montant");
+    r.refuse("invalid_amount", "Montant");
     rows.push(r);
     // A `2 x` whose total matches neither the count nor the unit.
     let (_, mut r) = {
@@ -548,7 +587,7 @@ fn invalid_rows(g: &mut Gen, team: &str, next_dossier: &mut u32, year: i32) -> V
     };
     r.cells[10] = t("2 x chèque 15€");
     r.cells[11] = t("25");
-    r.aids = Fate::Rejected("invalid_amount", "Montant");
+    r.refuse("invalid_amount", "Montant");
     rows.push(r);
     // A composition outside the list.
     let (_, mut r) = {
@@ -556,7 +595,7 @@ fn invalid_rows(g: &mut Gen, team: &str, next_dossier: &mut u32, year: i32) -> V
         mk(g, d)
     };
     r.cells[3] = t("Colocation");
-    r.household = Fate::Rejected("unknown_label", "Composition");
+    r.refuse("unknown_label", "Composition");
     rows.push(r);
     rows
 }
@@ -733,6 +772,7 @@ pub fn write(out: &Path, seed: u64, size: usize) -> anyhow::Result<FileSet> {
                 v.insert("amount_cents".into(), json!(500));
                 v.insert("ordinal".into(), json!(1));
                 r.aids = Fate::Stored(vec![(key, v)]);
+                r.household = r.household_if_valid.clone();
                 fixed.lines.push(Line::Row(r));
             }
             Line::Row(r) if !removed && matches!(r.aids, Fate::Stored(_)) => {
@@ -850,7 +890,9 @@ mod tests {
         // Every stream reads every row: read = stored-or-updated + quarantined.
         let q: usize = sa.quarantined.values().sum();
         assert!(q >= 2 * 10);
-        assert_eq!(sa.quarantined["invalid_date"], 2 + 2 + 1); // v1 twice-fixed: 31/02 once fixed
+        // Two invalid dates per file, 31/02 fixed in the re-send; each refused by both streams.
+        assert_eq!(sa.quarantined["invalid_date"], 2 * (2 + 2 + 1));
+        assert_eq!(sa.quarantined["unresolved_location"], 2 * 3);
         assert!(sa.stored["distributions"] > 60);
         assert!(sa.stored["households"] > 10);
         assert!(sa.rows.iter().any(
@@ -861,6 +903,22 @@ mod tests {
                 |r| matches!(&r.outcome, Outcome::Stored { table, .. } if table == "households")
             )
         );
+        // A row is refused or taken as a whole: every refused row is refused by
+        // both streams, with the same reason and field.
+        let mut lines: BTreeMap<(String, u64), Vec<(&str, &str)>> = BTreeMap::new();
+        for r in &sa.rows {
+            if let Outcome::Quarantined { reason, field } = &r.outcome {
+                lines
+                    .entry((r.file.clone(), r.line))
+                    .or_default()
+                    .push((reason, field));
+            }
+        }
+        assert!(!lines.is_empty());
+        for (at, fates) in &lines {
+            assert_eq!(fates.len(), 2, "{at:?}: refused by one stream only");
+            assert_eq!(fates[0], fates[1], "{at:?}");
+        }
         let bytes = std::fs::read(&sa.files[0]).unwrap();
         assert!(bytes.contains(&0x80), "a Windows-1252 euro sign");
         assert!(std::str::from_utf8(&bytes).is_err());

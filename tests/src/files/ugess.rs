@@ -12,7 +12,9 @@
 //! with U+202F, `NC`/`?`/`-`, returns (negative quantities, stored), food-bank
 //! donations (`PU public` `Don BA` or `0`), an unreadable `PU payé` beside a
 //! good `Total` (stored), a card missing from the register (stored), postcodes
-//! `1000`, `69 500`, `69500 CEDEX`, a city, an ambiguous city, `99999`, a TOTAL
+//! `1000`, `69 500`, `69500 CEDEX`, a city, an ambiguous city, `99999`,
+//! postcodes shared by communes of several EPCIs (all outside the territory:
+//! stored outside; inside and outside: unknown), a TOTAL
 //! line, a repeated header, blank lines, lines of separators, trailing `;`, a
 //! re-exported block. Invalid rows: impossible dates and times, missing
 //! cards and articles, unreadable quantities and amounts, rights ending
@@ -31,6 +33,8 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
 use super::{ExpectedRow, FileSet, Outcome};
+use crate::Territory;
+use crate::places;
 
 pub const CONNECTOR: &str = "ugess-groceries";
 pub const GROCERY: &str = "bron";
@@ -243,17 +247,23 @@ fn cards_file(g: &mut Gen, cards: &[String]) -> Vec<Line> {
             v.insert("composition".into(), json!(id));
             label.to_string()
         };
-        let (cp, pc): (&str, Option<&str>) = match rng.random_range(0..8u8) {
-            0 => ("1000", Some("01000")),
-            1 => ("69 500", Some("69500")),
-            2 => ("69500 CEDEX", Some("69500")),
-            3 => ("Villeurbanne", None),
-            4 => ("69200", Some("69200")),
-            _ => ("69500", Some("69500")),
+        let (all_outside, straddling) = places::shared_postcodes(Territory::Lyon);
+        // The postcode the hub stores, and whether it is in the territory
+        // (`None`: unknown).
+        let (cp, pc, inside): (&str, Option<&str>, Option<bool>) = match rng.random_range(0..8u8) {
+            0 => ("1000", Some("01000"), Some(false)),
+            1 => ("69 500", Some("69500"), Some(true)),
+            2 => ("69500 CEDEX", Some("69500"), Some(true)),
+            3 => ("Villeurbanne", None, Some(true)),
+            4 => ("69200", Some("69200"), Some(true)),
+            5 => (all_outside, Some(all_outside), Some(false)),
+            6 => (straddling, Some(straddling), None),
+            _ => ("69500", Some("69500"), Some(true)),
         };
         if let Some(pc) = pc {
             v.insert("residence_postcode".into(), json!(pc));
         }
+        v.insert("residence_in_territory".into(), json!(inside));
         let month = rng.random_range(1..=6u32);
         let from = render_date(rng, 2024, month, 1);
         let to = render_date(rng, 2024, month + 6, 30);

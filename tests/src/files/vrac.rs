@@ -15,7 +15,9 @@
 //! `2,35 €`) or as numbers, a reference price that is a formula without a
 //! cached value (unknown), quantities as numbers, `1/2`, `500g`, `2 x 1kg`,
 //! `1,5`, cells that mean nothing ordered (empty, `-`, `0`), a `TOTAL` row of
-//! formulas, postcodes `69 008` and `1000` (for `01000`), a member row
+//! formulas, postcodes `69 008` and `1000` (for `01000`), postcodes shared by
+//! communes of several EPCIs (all outside the territory: stored outside;
+//! inside and outside: unknown), a member row
 //! repeated later with other quantities (the later wins), Km with a decimal
 //! comma, `Bio` as `O`/`N`/`oui`/`non`, a product without a producer.
 //! Invalid rows: a member row without a member number (each of its lines
@@ -286,6 +288,8 @@ struct Member {
     cp_cell: Cell,
     /// The postcode the hub stores, or `None` for `99999`.
     postcode: Option<String>,
+    /// `residence_in_territory` as the hub stores it (`None`: null, unknown).
+    in_territory: Option<bool>,
 }
 
 #[derive(Clone, Debug)]
@@ -339,13 +343,21 @@ impl Gen {
         self.raw_person_values.push(phone.clone());
         let places = places::inside(Territory::Lyon);
         let (cp, _) = places[self.rng.random_range(0..places.len())];
+        let (all_outside, straddling) = places::shared_postcodes(Territory::Lyon);
         let roll = self.rng.random_range(0..10);
-        let (cp_cell, postcode) = if roll == 0 {
-            (Cell::Num(1000.0), places::LOST_ZERO.0.to_string()) // the lost leading zero
-        } else if roll == 1 {
-            (text(format!("{} {}", &cp[..2], &cp[2..])), cp.to_string())
-        } else {
-            (text(cp), cp.to_string())
+        let (cp_cell, postcode, in_territory) = match roll {
+            // The lost leading zero.
+            0 => (Cell::Num(1000.0), places::LOST_ZERO.0, Some(false)),
+            1 => (
+                text(format!("{} {}", &cp[..2], &cp[2..])),
+                cp,
+                places::inside_alone(cp),
+            ),
+            // Communes of several EPCIs, none in the territory: outside.
+            2 => (text(all_outside), all_outside, Some(false)),
+            // Communes inside and outside: unknown.
+            3 => (text(straddling), straddling, None),
+            _ => (text(cp), cp, places::inside_alone(cp)),
         };
         Member {
             number: Some(number),
@@ -353,7 +365,8 @@ impl Gen {
             name,
             phone,
             cp_cell,
-            postcode: Some(postcode),
+            postcode: Some(postcode.to_string()),
+            in_territory,
         }
     }
 
@@ -739,7 +752,10 @@ fn fates(book: &Book, commande: bool, produits: bool) -> Vec<(u64, Fate)> {
                 Fate::Stored {
                     table: "households",
                     key: format!("{}|{}", book.group, m.id),
-                    values: BTreeMap::from([("residence_postcode".into(), json!(pc))]),
+                    values: BTreeMap::from([
+                        ("residence_postcode".into(), json!(pc)),
+                        ("residence_in_territory".into(), json!(m.in_territory)),
+                    ]),
                 }
             } else {
                 Fate::Bad {

@@ -293,6 +293,55 @@ async fn run(
         pseudonymiser: &hub.pseudonymiser,
         gazetteer: hub.gazetteer,
     };
+    // The streams, then the run's HTTP figures whatever way the streams ended
+    // (a failing partner's statuses are what `/metrics` must show).
+    let outcome = sync_streams(
+        hub,
+        &mut instance,
+        &normaliser,
+        source,
+        territory,
+        run_id,
+        &config_json,
+        streams,
+        options,
+        log,
+    )
+    .await;
+    let stats = instance.http_stats();
+    hub.warehouse
+        .record_http(
+            run_id,
+            &HttpFigures {
+                requests: u64::from(stats.requests),
+                retries: u64::from(stats.retries),
+                denied: u64::from(stats.denied),
+                failures: u64::from(stats.failures),
+                waited_ms: stats.waited.as_millis().min(u128::from(u64::MAX)) as u64,
+                by_status: stats
+                    .by_status
+                    .iter()
+                    .map(|(s, n)| (*s, u64::from(*n)))
+                    .collect(),
+            },
+        )
+        .await?;
+    outcome
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn sync_streams(
+    hub: &Hub,
+    instance: &mut crate::plugin_host::Instance,
+    normaliser: &normalise::Context<'_>,
+    source: &crate::config::Source,
+    territory: &crate::config::Territory,
+    run_id: i64,
+    config_json: &str,
+    streams: Vec<String>,
+    options: &SyncOptions,
+    log: &RunLog,
+) -> Result<(), Failure> {
     for stream in streams {
         if options.cancelled() {
             return Err(Failure::interrupted());
@@ -318,10 +367,10 @@ async fn run(
         }
         let (counts, batches, timings) = sync_stream(
             hub,
-            &mut instance,
-            &normaliser,
+            instance,
+            normaliser,
             &prov,
-            &config_json,
+            config_json,
             state,
             options,
             log,
@@ -357,24 +406,6 @@ async fn run(
             )
             .await?;
     }
-    let stats = instance.http_stats();
-    hub.warehouse
-        .record_http(
-            run_id,
-            &HttpFigures {
-                requests: u64::from(stats.requests),
-                retries: u64::from(stats.retries),
-                denied: u64::from(stats.denied),
-                failures: u64::from(stats.failures),
-                waited_ms: stats.waited.as_millis().min(u128::from(u64::MAX)) as u64,
-                by_status: stats
-                    .by_status
-                    .iter()
-                    .map(|(s, n)| (*s, u64::from(*n)))
-                    .collect(),
-            },
-        )
-        .await?;
     Ok(())
 }
 

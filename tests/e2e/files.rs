@@ -309,7 +309,7 @@ async fn civam_exports_of_several_calculator_versions() {
         ("626547/2020", "4.2.8", [85.0, 90.0, 37.0]),
         ("580311/2022", "4.2.9", [64.0, 76.0, 48.0]),
     ] {
-        let (_, stored) = column_text(&t, "diagnostics", key, "method_version")
+        let stored = column_text(&t, "diagnostics", key, "method_version")
             .await
             .unwrap_or_else(|| panic!("{key} not stored"));
         assert_eq!(stored.as_deref(), Some(version));

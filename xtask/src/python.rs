@@ -191,6 +191,11 @@ pub fn build_connectors(root: &Path) -> anyhow::Result<()> {
 pub fn test_sdk(root: &Path) -> anyhow::Result<()> {
     let tool = ensure_componentize_py(root)?;
     let bindings = root.join("target/python-bindings");
+    // componentize-py refuses to write into an existing folder: regenerate it whole.
+    if bindings.exists() {
+        std::fs::remove_dir_all(&bindings)
+            .with_context(|| format!("cannot remove {}", bindings.display()))?;
+    }
     run(
         Command::new(&tool)
             .arg("-d")

@@ -47,6 +47,14 @@ pub enum WarehouseError {
         "unsupported database URL `{0}`: expected `sqlite://path/to/file.sqlite` or `postgres://user@host/database`"
     )]
     UnsupportedUrl(String),
+    #[error(
+        "cannot open the warehouse at {url} (`[hub] database_url`): {source}; check that the server runs, the database exists and the user may connect"
+    )]
+    Connect {
+        /// The URL without its password.
+        url: String,
+        source: sqlx::Error,
+    },
     #[error("a token named `{0}` is already live")]
     NameTaken(String),
     #[error("the job queue: {0}")]
@@ -349,6 +357,17 @@ fn key_bytes(hex_key: &str) -> [u8; 16] {
     let digest = sha2::Sha256::digest(hex_key.as_bytes());
     out.copy_from_slice(&digest[..16]);
     out
+}
+
+/// A database URL fit for a message: its password, if any, replaced.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
 }
 
 /// Which database a URL names.

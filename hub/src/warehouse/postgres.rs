@@ -46,11 +46,27 @@ pub(super) async fn open(url: &str) -> Result<Pool, WarehouseError> {
     let options = options
         .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1))
         .statement_cache_capacity(64);
+    // One connection first: a server that is not there fails at once, not
+    // after the pool's acquire timeout.
+    {
+        use sqlx::Connection as _;
+        let probe = sqlx::PgConnection::connect_with(&options)
+            .await
+            .map_err(|source| WarehouseError::Connect {
+                url: super::redact_url(url),
+                source,
+            })?;
+        let _ = probe.close().await;
+    }
     let pool = PgPoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(30))
         .connect_with(options)
-        .await?;
+        .await
+        .map_err(|source| WarehouseError::Connect {
+            url: super::redact_url(url),
+            source,
+        })?;
     sqlx::migrate!("migrations/postgres").run(&pool).await?;
     Ok(pool)
 }

@@ -291,3 +291,19 @@ async fn resent_files_remove_what_they_no_longer_hold() {
     assert_eq!(left[0][0].as_deref(), Some("2"));
     assert_eq!(w.finish_stream("src", "people").await.unwrap(), 0);
 }
+
+/// A PostgreSQL URL that answers nothing says what to check, without the password.
+#[tokio::test]
+async fn an_unreachable_server_is_named_without_its_password() {
+    let Err(e) = Warehouse::open("postgres://vivres:s3cret@127.0.0.1:1/vivres").await else {
+        panic!("opened a warehouse on a closed port");
+    };
+    let message = e.to_string();
+    assert!(message.contains("127.0.0.1:1"), "{message}");
+    assert!(message.contains("database_url"), "{message}");
+    assert!(!message.contains("s3cret"), "{message}");
+    assert!(matches!(
+        Warehouse::open("mysql://x").await,
+        Err(WarehouseError::UnsupportedUrl(_))
+    ));
+}

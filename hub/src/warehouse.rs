@@ -329,12 +329,9 @@ pub fn now_rfc3339() -> String {
     rfc3339(OffsetDateTime::now_utc())
 }
 
-/// An instant as RFC 3339, in UTC, to the second.
+/// An instant as RFC 3339, in UTC.
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    let t = t
-        .to_offset(time::UtcOffset::UTC)
-        .replace_nanosecond(0)
-        .unwrap_or(t);
+    let t = t.to_offset(time::UtcOffset::UTC);
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }

@@ -821,6 +821,21 @@ async fn retries_back_off_for_an_unavailable_partner_and_not_for_bad_config() {
     // Bad configuration is not retried.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(s.runs_of("broken-lyon").await.len(), 1);
+    // The failed runs' partner errors are counted (from `run_http`, not the log).
+    let metrics = s
+        .client
+        .get(format!("{}/metrics", s.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("vivres_partner_http_responses_total{source=\"garden-lyon\",status=\"5"),
+        "no 5xx counted in\n{metrics}"
+    );
     s.shutdown().await;
 }
 

@@ -23,7 +23,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -227,6 +227,8 @@ pub struct PluginHost {
     engine: Engine,
     settings: HostSettings,
     cache: Arc<Cache>,
+    /// Plugins loaded so far, by path, with the identity of their file.
+    loaded: Mutex<HashMap<PathBuf, (FileIdentity, Plugin)>>,
     linker_v0_1_0: Linker<HostState>,
     http: Arc<http::HttpClient>,
     _ticker: EpochTicker,
@@ -253,6 +255,7 @@ impl PluginHost {
             engine,
             settings,
             cache,
+            loaded: Mutex::new(HashMap::new()),
             linker_v0_1_0,
             http,
             _ticker: ticker,
@@ -263,9 +266,16 @@ impl PluginHost {
         &self.settings
     }
 
-    /// Loads a component, from the compile cache when this exact file was
-    /// compiled before by this wasmtime build.
+    /// Loads a component: from memory when this file (same inode, size and
+    /// times) was loaded before by this host, else from the compile cache when
+    /// this exact file was compiled before by this wasmtime build. A run loads
+    /// its plugin each time: this keeps that to a `stat`, where reading,
+    /// hashing and authenticating a 20 MB component would cost a second.
     pub async fn load(&self, wasm: &Path) -> Result<Plugin, HostError> {
+        let identity = FileIdentity::of(wasm).await?;
+        if let Some(plugin) = self.loaded(wasm, &identity) {
+            return Ok(plugin);
+        }
         let bytes = tokio::fs::read(wasm)
             .await
             .map_err(|source| HostError::Io {
@@ -290,13 +300,27 @@ impl PluginHost {
             WitVersion::V0_1_0 => GuestPre::v0_1_0(&self.linker_v0_1_0, &component),
         }
         .map_err(|e| HostError::Instantiate(format!("{}: {e:#}", wasm.display())))?;
-        Ok(Plugin {
+        let plugin = Plugin {
             inner: Arc::new(PluginInner {
                 pre,
                 sha256,
                 path: wasm.to_path_buf(),
-                from_cache,
             }),
+            from_cache,
+        };
+        if let Ok(mut loaded) = self.loaded.lock() {
+            loaded.insert(wasm.to_path_buf(), (identity, plugin.clone()));
+        }
+        Ok(plugin)
+    }
+
+    /// The plugin this host loaded from this very file, if it has not changed.
+    fn loaded(&self, wasm: &Path, identity: &FileIdentity) -> Option<Plugin> {
+        let loaded = self.loaded.lock().ok()?;
+        let (known, plugin) = loaded.get(wasm)?;
+        (known == identity).then(|| Plugin {
+            inner: plugin.inner.clone(),
+            from_cache: true,
         })
     }
 
@@ -381,17 +405,47 @@ impl PluginHost {
     }
 }
 
+/// Which file a plugin was loaded from, as far as `stat` tells: a rebuilt or
+/// replaced `.wasm` differs in one of these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileIdentity {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileIdentity {
+    async fn of(path: &Path) -> Result<Self, HostError> {
+        use std::os::unix::fs::MetadataExt as _;
+        let m = tokio::fs::metadata(path)
+            .await
+            .map_err(|source| HostError::Io {
+                context: format!("cannot read plugin {}", path.display()),
+                source,
+            })?;
+        Ok(FileIdentity {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        })
+    }
+}
+
 /// A loaded connector component.
 #[derive(Clone)]
 pub struct Plugin {
     inner: Arc<PluginInner>,
+    from_cache: bool,
 }
 
 struct PluginInner {
     pre: GuestPre,
     sha256: String,
     path: PathBuf,
-    from_cache: bool,
 }
 
 impl Plugin {
@@ -402,9 +456,10 @@ impl Plugin {
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
-    /// Whether `load` found the compiled component in the cache.
+    /// Whether `load` found the compiled component in memory or in the
+    /// compile cache (rather than compiling it).
     pub fn from_cache(&self) -> bool {
-        self.inner.from_cache
+        self.from_cache
     }
     /// The contract version the plugin was built against (`0.1.0`).
     pub fn wit_version(&self) -> &'static str {

@@ -417,6 +417,27 @@ async fn a_second_load_comes_from_the_compile_cache() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_plugin_file_is_loaded_again() {
+    let fx = fixture(|_| {});
+    let path = fx.cache.path().join("plugin.wasm");
+    std::fs::copy(wasm("misbehave"), &path).unwrap();
+    let first = fx.host.load(&path).await.unwrap();
+    let again = fx.host.load(&path).await.unwrap();
+    assert!(again.from_cache());
+    assert_eq!(first.sha256(), again.sha256());
+    // Another component under the same name (a rebuild, a redeploy).
+    let other = PathBuf::from(PLUGINS).join("cocagne_gardens.wasm");
+    if other.is_file() {
+        std::fs::copy(&other, &path).unwrap();
+        let replaced = fx.host.load(&path).await.unwrap();
+        assert_ne!(replaced.sha256(), first.sha256());
+        let (g, _) = grants(&[]);
+        let mut instance = fx.host.instantiate(&replaced, g).await.unwrap();
+        assert_eq!(instance.spec().await.unwrap().name, "cocagne-gardens");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spec_converts_to_the_model() {
     let fx = fixture(|_| {});
     let (g, _) = grants(&[]);

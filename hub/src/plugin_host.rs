@@ -699,10 +699,11 @@ fn is_hostcall_fuel_exhausted(error: &wasmtime::Error) -> bool {
 }
 
 impl Drop for Instance {
-    /// The run's HTTP summary, written whatever way the run ends (success,
-    /// failure, interruption) and past any log cap: it is the audit trail of
-    /// what the plugin reached.
+    /// The rest of the plugin's output, then the run's HTTP summary, written
+    /// whatever way the run ends (success, failure, interruption) and past
+    /// any log cap: it is the audit trail of what the plugin reached.
     fn drop(&mut self) {
+        self.logger.finish();
         let stats = self.http_stats();
         if stats.requests > 0 || stats.denied > 0 {
             self.logger.hub(

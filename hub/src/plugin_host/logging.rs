@@ -210,19 +210,40 @@ impl Logger {
         }
     }
 
-    /// Sends partial stdout/stderr lines, at the end of each call.
+    /// Sends partial stdout/stderr lines, at the end of each call; a tail
+    /// that could be the start of a secret waits for the next call (or
+    /// [`Logger::finish`]), so a secret written across two calls is redacted too.
     pub fn flush_stdio(&self) {
+        self.flush(false);
+    }
+
+    /// Sends everything still pending: the instance is done.
+    pub fn finish(&self) {
+        self.flush(true);
+    }
+
+    fn flush(&self, all: bool) {
         let Ok(mut state) = self.state.lock() else {
             return;
         };
         for which in [Stdio::Stdout, Stdio::Stderr] {
-            let pending = std::mem::take(match which {
+            let mut pending = std::mem::take(match which {
                 Stdio::Stdout => &mut state.stdout,
                 Stdio::Stderr => &mut state.stderr,
             });
-            if !pending.is_empty() {
-                let line = String::from_utf8_lossy(&pending).into_owned();
+            let cut = if all {
+                pending.len()
+            } else {
+                self.redactor.safe_cut(&pending)
+            };
+            if cut > 0 {
+                let line = String::from_utf8_lossy(&pending[..cut]).into_owned();
                 self.emit_locked(&mut state, stdio_level(which), &line);
+                pending.drain(..cut);
+            }
+            match which {
+                Stdio::Stdout => state.stdout = pending,
+                Stdio::Stderr => state.stderr = pending,
             }
         }
     }
@@ -351,6 +372,20 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_secret_written_across_two_calls_is_redacted() {
+        let (logger, lines) = capture(4096, 100);
+        logger.write_stdio(Stdio::Stdout, b"token is s3c");
+        logger.flush_stdio(); // end of a call
+        logger.write_stdio(Stdio::Stdout, b"r3t, done");
+        logger.flush_stdio();
+        logger.write_stdio(Stdio::Stderr, b"tail s3");
+        logger.finish(); // end of the instance
+        let lines = lines.lock().unwrap();
+        let messages: Vec<&str> = lines.iter().map(|l| l.message.as_str()).collect();
+        assert_eq!(messages, ["token is ", "***, done", "tail s3"]);
     }
 
     #[test]

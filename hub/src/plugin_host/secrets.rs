@@ -37,16 +37,25 @@ impl Redactor {
         Redactor { needles }
     }
 
-    /// Where a stream of bytes can be cut so that no secret is split: at
-    /// most `bytes.len()`, past any secret the cut would fall inside, and
-    /// short of the bytes that could be the start of a secret still being
-    /// written (the caller keeps those for the next piece).
+    /// Where a stream of bytes can be cut so that no secret is split: short
+    /// of a tail that could be the start of a secret still being written (the
+    /// caller keeps it for the next piece), and past any secret the cut would
+    /// otherwise fall inside.
     pub fn safe_cut(&self, bytes: &[u8]) -> usize {
-        let Some(longest) = self.needles.first().map(String::len) else {
-            return bytes.len();
-        };
-        // Any occurrence starting before `cut` ends within `bytes`.
-        let mut cut = bytes.len().saturating_sub(longest - 1);
+        // The longest tail that is a proper prefix of a secret. Any secret
+        // starting before the cut then ends within `bytes`.
+        let held = self
+            .needles
+            .iter()
+            .filter_map(|needle| {
+                let needle = needle.as_bytes();
+                (1..needle.len().min(bytes.len() + 1))
+                    .rev()
+                    .find(|&k| bytes.ends_with(&needle[..k]))
+            })
+            .max()
+            .unwrap_or(0);
+        let mut cut = bytes.len() - held;
         loop {
             let straddling = self.needles.iter().find_map(|needle| {
                 let needle = needle.as_bytes();
@@ -93,15 +102,21 @@ mod tests {
     fn a_safe_cut_never_splits_a_secret() {
         let values = ["abcd".to_string(), "xy".to_string()];
         let r = Redactor::new(values.iter());
-        // Three bytes could be the start of `abcd`: kept back.
-        assert_eq!(r.safe_cut(b"0123456789"), 7);
-        // `abcd` straddles that cut: the cut moves past it.
+        // Nothing that could start a secret: all of it.
+        assert_eq!(r.safe_cut(b"0123456789"), 10);
         assert_eq!(r.safe_cut(b"012345abcd"), 10);
-        assert_eq!(r.safe_cut(b"01234abcd9"), 9);
-        assert_eq!(r.safe_cut(b"0123456xy9"), 7);
-        assert_eq!(r.safe_cut(b"012345xy89"), 8);
-        assert_eq!(Redactor::default().safe_cut(b"0123"), 4);
+        assert_eq!(r.safe_cut(b"0123456xy9"), 10);
+        // The start of a secret is kept back.
+        assert_eq!(r.safe_cut(b"0123abc"), 4);
+        assert_eq!(r.safe_cut(b"0123ab"), 4);
+        assert_eq!(r.safe_cut(b"0123x"), 4);
         assert_eq!(r.safe_cut(b"ab"), 0);
+        assert_eq!(r.safe_cut(b"abcdab"), 4);
+        // A whole secret the held tail starts inside goes out whole.
+        let values = ["abcd".to_string(), "bcdz".to_string()];
+        let r = Redactor::new(values.iter());
+        assert_eq!(r.safe_cut(b"xxabcd"), 6);
+        assert_eq!(Redactor::default().safe_cut(b"0123"), 4);
     }
 
     #[test]

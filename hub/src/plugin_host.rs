@@ -28,7 +28,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 use wasmtime::component::Linker;
 use wasmtime::{CallHook, Engine, Store};
@@ -276,23 +275,15 @@ impl PluginHost {
         if let Some(plugin) = self.loaded(wasm, &identity) {
             return Ok(plugin);
         }
-        let bytes = tokio::fs::read(wasm)
-            .await
-            .map_err(|source| HostError::Io {
-                context: format!("cannot read plugin {}", wasm.display()),
-                source,
-            })?;
-        let sha256 = hex::encode(Sha256::digest(&bytes));
         let engine = self.engine.clone();
         let cache = self.cache.clone();
         let path = wasm.to_path_buf();
-        let key = sha256.clone();
-        // Compiling is ~300 ms of CPU: keep it off the async workers.
-        let (component, from_cache) = tokio::task::spawn_blocking(move || {
-            cache.load_or_compile(&engine, &key, &bytes, &path)
-        })
-        .await
-        .map_err(|e| HostError::Setup(format!("compile task failed: {e}")))??;
+        // Compiling is ~300 ms of CPU (seconds for a Python component): keep
+        // it off the async workers.
+        let (component, from_cache, sha256) =
+            tokio::task::spawn_blocking(move || cache.load_file(&engine, &path))
+                .await
+                .map_err(|e| HostError::Setup(format!("compile task failed: {e}")))??;
 
         let version = bindings::wit_version(&self.engine, &component)
             .map_err(|reason| HostError::Instantiate(format!("{}: {reason}", wasm.display())))?;

@@ -10,6 +10,13 @@
 //! HMAC-SHA256 of its name and bytes under a key kept in the directory
 //! (mode 0600). An artifact that fails the check is never deserialised: the
 //! plugin is compiled again and the artifact rewritten.
+//!
+//! Artifacts are named by the wasm's SHA-256. A Python component is ~20 MB:
+//! reading and hashing it on every load would cost more than the rest of a
+//! cold start, so the hash of each plugin file is remembered in the cache
+//! (`<id>.sha256`, authenticated like an artifact) under the file's identity:
+//! absolute path, size, modification time and inode. Replacing or editing the
+//! file changes its identity, and the file is read and hashed again.
 
 use std::hash::{Hash, Hasher};
 use std::io::Write as _;
@@ -83,6 +90,41 @@ impl Cache {
         })
     }
 
+    /// Loads the plugin at `wasm_path`: its component, whether it came from
+    /// the cache, and the SHA-256 of the wasm file.
+    pub fn load_file(
+        &self,
+        engine: &Engine,
+        wasm_path: &Path,
+    ) -> Result<(Component, bool, String), HostError> {
+        let read_error = |source| HostError::Io {
+            context: format!("cannot read plugin {}", wasm_path.display()),
+            source,
+        };
+        let meta = std::fs::metadata(wasm_path).map_err(read_error)?;
+        let identity = identity_name(wasm_path, &meta);
+        if let Some(sha256) = self.remembered(&identity)
+            && let Some(component) = self.load_cached(engine, &sha256)
+        {
+            return Ok((component, true, sha256));
+        }
+        let wasm = std::fs::read(wasm_path).map_err(read_error)?;
+        let sha256 = hex::encode(Sha256::digest(&wasm));
+        // Remembering only saves the next load a hash: a failure is no error.
+        if let Err(e) = self.write_authenticated(&identity, sha256.as_bytes()) {
+            tracing::warn!(file = %identity, "cannot remember a plugin's hash: {e}");
+        }
+        let (component, from_cache) = self.load_or_compile(engine, &sha256, &wasm, wasm_path)?;
+        Ok((component, from_cache, sha256))
+    }
+
+    /// The hash remembered for a plugin file's identity, if authentic.
+    fn remembered(&self, identity: &str) -> Option<String> {
+        let file = std::fs::read(self.dir.join(identity)).ok()?;
+        let sha = std::str::from_utf8(self.authenticate(identity, &file)?).ok()?;
+        (sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit())).then(|| sha.to_string())
+    }
+
     /// Returns the component and whether it came from the cache.
     pub fn load_or_compile(
         &self,
@@ -91,6 +133,24 @@ impl Cache {
         wasm: &[u8],
         wasm_path: &Path,
     ) -> Result<(Component, bool), HostError> {
+        if let Some(component) = self.load_cached(engine, wasm_sha256) {
+            return Ok((component, true));
+        }
+        let name = file_name(engine, wasm_sha256);
+        let cached = self.dir.join(&name);
+        let component = Component::from_binary(engine, wasm).map_err(|e| HostError::Compile {
+            path: wasm_path.to_path_buf(),
+            reason: format!("{e:#}"),
+        })?;
+        // A cache that cannot be written only costs the next start a compile.
+        if let Err(e) = self.store(&component, &name) {
+            tracing::warn!(path = %cached.display(), "cannot cache compiled plugin: {e}");
+        }
+        Ok((component, false))
+    }
+
+    /// The compiled component of this wasm, if the cache holds an authentic one.
+    fn load_cached(&self, engine: &Engine, wasm_sha256: &str) -> Option<Component> {
         let name = file_name(engine, wasm_sha256);
         let cached = self.dir.join(&name);
         match std::fs::read(&cached) {
@@ -103,7 +163,7 @@ impl Cache {
                     // in between. Bytes that still fail wasmtime's own header
                     // checks are recompiled.
                     match unsafe { Component::deserialize(engine, artifact) } {
-                        Ok(component) => return Ok((component, true)),
+                        Ok(component) => return Some(component),
                         Err(e) => tracing::warn!(
                             path = %cached.display(),
                             "ignoring unusable compiled plugin in cache: {e:#}"
@@ -118,15 +178,7 @@ impl Cache {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => tracing::warn!(path = %cached.display(), "cannot read compiled plugin: {e}"),
         }
-        let component = Component::from_binary(engine, wasm).map_err(|e| HostError::Compile {
-            path: wasm_path.to_path_buf(),
-            reason: format!("{e:#}"),
-        })?;
-        // A cache that cannot be written only costs the next start a compile.
-        if let Err(e) = self.store(&component, &name) {
-            tracing::warn!(path = %cached.display(), "cannot cache compiled plugin: {e}");
-        }
-        Ok((component, false))
+        None
     }
 
     fn mac(&self, name: &str) -> HmacSha256 {
@@ -156,8 +208,13 @@ impl Cache {
         let artifact = component
             .serialize()
             .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
+        self.write_authenticated(name, &artifact)
+    }
+
+    /// Writes `tag ‖ artifact` under `name`, private (0600).
+    fn write_authenticated(&self, name: &str, artifact: &[u8]) -> std::io::Result<()> {
         let mut mac = self.mac(name);
-        mac.update(&artifact);
+        mac.update(artifact);
         let tag = mac.finalize().into_bytes();
         // Unique temporary name, then rename: two hubs compiling the same
         // plugin at once never see each other's half-written file.
@@ -174,7 +231,7 @@ impl Cache {
                 .mode(0o600)
                 .open(&tmp)?;
             file.write_all(&tag)?;
-            file.write_all(&artifact)?;
+            file.write_all(artifact)?;
             std::fs::rename(&tmp, &path)
         })();
         if written.is_err() {
@@ -182,6 +239,25 @@ impl Cache {
         }
         written
     }
+}
+
+/// `<id>.sha256`: a plugin file's identity (absolute path, size, modification
+/// time, inode), hashed.
+fn identity_name(wasm_path: &Path, meta: &std::fs::Metadata) -> String {
+    let absolute = std::path::absolute(wasm_path).unwrap_or_else(|_| wasm_path.to_path_buf());
+    let mut hasher = Sha256::new();
+    hasher.update(absolute.as_os_str().as_encoded_bytes());
+    hasher.update(
+        format!(
+            "\0{}\0{}.{}\0{}",
+            meta.len(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+            meta.ino()
+        )
+        .as_bytes(),
+    );
+    format!("{}.sha256", hex::encode(&hasher.finalize()[..16]))
 }
 
 /// `<sha256 of the wasm>-wasmtime<version>-<engine hash>.cwasm`

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -395,7 +396,7 @@ async fn a_second_load_comes_from_the_compile_cache() {
     let cached: Vec<_> = std::fs::read_dir(fx.cache.path().join("cache"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name != cache::KEY_FILE)
+        .filter(|name| name != cache::KEY_FILE && !name.ends_with(".sha256"))
         .collect();
     assert_eq!(cached.len(), 1, "{cached:?}");
     assert!(cached[0].starts_with(first.sha256()), "{cached:?}");
@@ -435,6 +436,49 @@ async fn a_replaced_plugin_file_is_loaded_again() {
         let mut instance = fx.host.instantiate(&replaced, g).await.unwrap();
         assert_eq!(instance.spec().await.unwrap().name, "cocagne-gardens");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_plugin_file_is_hashed_again() {
+    // The cache remembers each file's hash by its identity, so that a large
+    // (Python) component is not re-read and hashed on every load; a file
+    // replaced under the same name must not get the old one's compiled code,
+    // nor must a remembered hash that is not the hub's own.
+    let fx = fixture(|_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plugin.wasm");
+    std::fs::copy(wasm("misbehave"), &path).unwrap();
+    let first = fx.host.load(&path).await.unwrap();
+    assert!(!first.from_cache());
+    let again = fx.host.load(&path).await.unwrap();
+    assert!(again.from_cache());
+    assert_eq!(again.sha256(), first.sha256());
+
+    let other = std::fs::read(wasm("cocagne_gardens")).unwrap();
+    std::fs::write(&path, &other).unwrap();
+    let replaced = fx.host.load(&path).await.unwrap();
+    assert!(!replaced.from_cache());
+    assert_eq!(replaced.sha256(), hex::encode(Sha256::digest(&other)));
+    let (g, _) = grants(&[]);
+    let mut instance = fx.host.instantiate(&replaced, g).await.unwrap();
+    assert_eq!(instance.spec().await.unwrap().name, "cocagne-gardens");
+
+    // A remembered hash rewritten by someone else is not believed: the
+    // file is hashed again (and gets its own, right, compiled code).
+    let cache_dir = fx.cache.path().join("cache");
+    for entry in std::fs::read_dir(&cache_dir).unwrap() {
+        let entry = entry.unwrap().path();
+        if entry.extension().is_some_and(|e| e == "sha256") {
+            let mut bytes = std::fs::read(&entry).unwrap();
+            let body = bytes.len() - 64;
+            bytes[body..].copy_from_slice(first.sha256().as_bytes());
+            std::fs::write(&entry, bytes).unwrap();
+        }
+    }
+    // (A restarted hub: this host would take the plugin from memory.)
+    let restarted = PluginHost::new(fx.host.settings().clone()).unwrap();
+    let checked = restarted.load(&path).await.unwrap();
+    assert_eq!(checked.sha256(), replaced.sha256());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -32,6 +32,9 @@ type Refused<T> = Result<T, Refusal>;
 
 impl Context<'_> {
     /// The row for `item`, or the reject that replaces it.
+    // A reject is an ordinary outcome, built once per refused record: boxing it
+    // would only add an allocation.
+    #[allow(clippy::result_large_err)]
     pub fn normalise(&self, item: Item) -> Result<Row, Reject> {
         let kind = item.entity.kind();
         let key = self.pseudonymiser.record_key_bytes(self.source, &item.key);

@@ -409,9 +409,6 @@ async fn sync_streams(
     Ok(())
 }
 
-/// Batches are merged up to this many records per transaction: fewer, larger
-/// transactions, each still with the checkpoint of its last batch.
-const COMMIT_RECORDS: usize = 8_000;
 
 #[derive(Debug, Default)]
 struct Timings {
@@ -436,8 +433,12 @@ async fn sync_stream(
     options: &SyncOptions,
     log: &RunLog,
 ) -> Result<(Counts, u64, Timings), Failure> {
-    // Room for about one transaction of typical batches, so the committer can merge them.
-    let (queue, mut queued) = tokio::sync::mpsc::channel::<BatchWrite>(16);
+    // Batches are merged up to `commit_records` per transaction: fewer, larger
+    // transactions, each still with the checkpoint of its last batch. The
+    // queue has room for about one transaction of typical (500-record) batches.
+    let commit_records = hub.config.limits.commit_records.max(1) as usize;
+    let (queue, mut queued) =
+        tokio::sync::mpsc::channel::<BatchWrite>((commit_records / 500).clamp(16, 256));
     let warehouse = hub.warehouse.clone();
     let committer_prov = prov.clone();
     let committer = tokio::spawn(async move {
@@ -453,7 +454,7 @@ async fn sync_stream(
                     None => break,
                 },
             };
-            while write.rows.len() + write.rejects.len() < COMMIT_RECORDS {
+            while write.rows.len() + write.rejects.len() < commit_records {
                 match queued.try_recv() {
                     Ok(next) if next.replace_origins.is_empty() => write.absorb(next),
                     Ok(next) => {

@@ -35,12 +35,29 @@ impl Serialize for Secret {
     }
 }
 
-/// Where a secret comes from: `{ env = "NAME" }` or `{ value = "..." }`.
+/// Where a secret comes from: `{ env = "NAME" }`, `{ file = "/run/secrets/NAME" }`
+/// (a container secret, a systemd credential; one trailing newline is
+/// ignored) or `{ value = "..." }` (demos and tests only).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum SecretRef {
     Env(String),
+    File(PathBuf),
     Value(Secret),
+}
+
+/// Why a secret could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("its environment variable `{0}` is not set")]
+    EnvUnset(String),
+    #[error("cannot read its file {path}: {source}")]
+    File {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("its file {0} is empty")]
+    EmptyFile(String),
 }
 
 impl<'de> Deserialize<'de> for Secret {
@@ -499,24 +516,44 @@ impl Source {
             .map(|(name, r)| {
                 resolve_secret(r, vars)
                     .map(|s| (name.clone(), s))
-                    .ok_or_else(|| ConfigError::Invalid {
+                    .map_err(|e| ConfigError::Invalid {
                         file: "configuration".into(),
                         field: format!("sources.{}.secrets.{name}", self.id),
-                        reason: "its environment variable is not set".into(),
+                        reason: e.to_string(),
                     })
             })
             .collect()
     }
 }
 
-pub fn resolve_secret(r: &SecretRef, vars: &BTreeMap<String, String>) -> Option<Secret> {
+pub fn resolve_secret(
+    r: &SecretRef,
+    vars: &BTreeMap<String, String>,
+) -> Result<Secret, SecretError> {
     match r {
-        SecretRef::Value(s) => Some(s.clone()),
+        SecretRef::Value(s) => Ok(s.clone()),
         SecretRef::Env(name) => vars
             .get(name)
             .filter(|v| !v.is_empty())
             .cloned()
-            .map(Secret),
+            .map(Secret)
+            .ok_or_else(|| SecretError::EnvUnset(name.clone())),
+        SecretRef::File(path) => {
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|source| SecretError::File {
+                path: shown.clone(),
+                source,
+            })?;
+            // `echo secret > file` and editors add a newline that is no part of the secret.
+            let text = text
+                .strip_suffix('\n')
+                .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                .unwrap_or(&text);
+            if text.is_empty() {
+                return Err(SecretError::EmptyFile(shown));
+            }
+            Ok(Secret(text.to_string()))
+        }
     }
 }
 

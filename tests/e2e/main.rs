@@ -5,6 +5,7 @@
 mod api;
 mod files;
 mod helpers;
+mod migrate;
 mod python;
 mod sandbox;
 

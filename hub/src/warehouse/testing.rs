@@ -27,8 +27,8 @@ impl TestDb {
             rand::random::<u64>()
         ));
         let guard = Guard::create(&dir).await;
-        let warehouse = match Warehouse::open(&guard.url).await {
-            Ok(w) => w,
+        let warehouse = match Warehouse::migrate(&guard.url).await {
+            Ok((w, _)) => w,
             Err(e) => panic!("cannot open the test warehouse {}: {e}", guard.url),
         };
         TestDb {
@@ -113,6 +113,33 @@ async fn admin_statement(admin: &str, sql: &str) -> Result<(), WarehouseError> {
         .execute(&mut conn)
         .await?;
     conn.close().await?;
+    Ok(())
+}
+
+/// Records a migration this binary does not have, as if a newer vivres had
+/// migrated the database `url` names (tests of the refusal).
+pub async fn pretend_newer_schema(url: &str, version: i64) -> Result<(), WarehouseError> {
+    use sqlx::Connection as _;
+    let sql = "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+               VALUES ($1, 'from a newer vivres', TRUE, $2, 0)";
+    let checksum = vec![0u8; 48];
+    if url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        sqlx::query(sql)
+            .bind(version)
+            .bind(checksum)
+            .execute(&mut conn)
+            .await?;
+        conn.close().await?;
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(url).await?;
+        sqlx::query(sql)
+            .bind(version)
+            .bind(checksum)
+            .execute(&mut conn)
+            .await?;
+        conn.close().await?;
+    }
     Ok(())
 }
 

@@ -650,6 +650,63 @@ fn field_of(message: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// A secret file: one trailing newline is not part of it; a missing or
+    /// empty file is named.
+    #[test]
+    fn secrets_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pseudonym_key");
+        std::fs::write(&path, "0123456789abcdef0123456789abcdef\n").unwrap();
+        let vars = BTreeMap::new();
+        let key = resolve_secret(&SecretRef::File(path.clone()), &vars).unwrap();
+        assert_eq!(key.expose(), "0123456789abcdef0123456789abcdef");
+        std::fs::write(&path, "").unwrap();
+        let empty = resolve_secret(&SecretRef::File(path.clone()), &vars).unwrap_err();
+        assert!(empty.to_string().contains("is empty"), "{empty}");
+        let missing = dir.path().join("nope");
+        let err = resolve_secret(&SecretRef::File(missing), &vars).unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
+        let parsed: SecretRef = toml::from_str::<BTreeMap<String, SecretRef>>(
+            "k = { file = \"/run/secrets/pseudonym_key\" }",
+        )
+        .unwrap()
+        .remove("k")
+        .unwrap();
+        assert_eq!(
+            parsed,
+            SecretRef::File(PathBuf::from("/run/secrets/pseudonym_key"))
+        );
+    }
+
+    /// deploy/vivres.production.toml loads, covers the four territories,
+    /// and takes every secret from the environment or a file.
+    #[test]
+    fn the_production_example_keeps_no_secret() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/vivres.production.toml");
+        let mut vars = BTreeMap::new();
+        vars.insert("VIVRES_DB_PASSWORD".to_string(), "pw".to_string());
+        let c = Config::load_with(&path, &vars).unwrap();
+        let ids: Vec<&str> = c.territories.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["lyon", "toulouse", "montpellier", "aix-marseille"]);
+        assert!(matches!(c.privacy.pseudonym_key, Some(SecretRef::File(_))));
+        for s in &c.sources {
+            for (name, r) in &s.secrets {
+                assert!(
+                    !matches!(r, SecretRef::Value(_)),
+                    "{}: secret {name} written in the file",
+                    s.id
+                );
+            }
+        }
+        for t in &ids {
+            assert!(c.sources.iter().any(|s| s.territory == *t), "{t}");
+        }
+        // The password comes from the environment, not the file.
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("${VIVRES_DB_PASSWORD}"));
+        assert!(!text.contains("value ="));
+    }
+
     fn parse(text: &str) -> Result<Config, ConfigError> {
         let mut vars = BTreeMap::new();
         vars.insert("SIMULATOR".to_string(), "127.0.0.1:9".to_string());

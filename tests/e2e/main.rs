@@ -3,6 +3,7 @@
 //! does).
 
 mod api;
+mod deploy;
 mod files;
 mod helpers;
 mod migrate;

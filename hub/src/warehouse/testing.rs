@@ -143,6 +143,39 @@ pub async fn pretend_newer_schema(url: &str, version: i64) -> Result<(), Warehou
     Ok(())
 }
 
+/// `VACUUM INTO`: the online backup of a SQLite warehouse that
+/// deploy/README.md gives operators (`sqlite3 FILE "VACUUM INTO 'OUT'"`), a
+/// consistent snapshot even while a sync writes.
+pub async fn sqlite_vacuum_into(url: &str, out: &Path) -> Result<(), WarehouseError> {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::SqliteConnection::connect(url).await?;
+    sqlx::query("VACUUM INTO $1")
+        .bind(out.display().to_string())
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// The tables of the warehouse's schema (the job queue's included on
+/// SQLite; on PostgreSQL apalis keeps them in a schema of its own).
+pub async fn tables(w: &Warehouse) -> Result<Vec<String>, WarehouseError> {
+    let sql = match w.backend() {
+        super::Backend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        }
+        super::Backend::Postgres => {
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1"
+        }
+    };
+    Ok(w.inspect(sql)
+        .await?
+        .into_iter()
+        .filter_map(|r| r.into_iter().next().flatten())
+        .collect())
+}
+
 impl Drop for Guard {
     fn drop(&mut self) {
         match &self.cleanup {

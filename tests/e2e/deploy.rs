@@ -205,3 +205,124 @@ async fn a_backup_taken_during_a_sync_restores_to_a_consistent_warehouse() {
         );
     }
 }
+
+fn deploy_file(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// What can be checked of the image without building it (no container
+/// engine in CI): two stages, the production binary, every connector the
+/// production example names, a non-root user, a healthcheck on /health.
+#[test]
+fn the_containerfile_builds_what_production_runs() {
+    let file = deploy_file("Containerfile");
+    // Continuation lines joined: one instruction per line.
+    let joined = file.replace("\\\n", " ");
+    let instructions: Vec<&str> = joined
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let froms: Vec<&&str> = instructions
+        .iter()
+        .filter(|l| l.starts_with("FROM "))
+        .collect();
+    assert_eq!(froms.len(), 2, "{froms:?}");
+    assert!(froms[0].ends_with(" AS build"), "{froms:?}");
+    assert!(joined.contains("--no-default-features"));
+    assert!(joined.contains("--locked"));
+    let user = instructions
+        .iter()
+        .rfind(|l| l.starts_with("USER "))
+        .expect("a USER");
+    assert!(
+        !user.contains("root") && !user.trim_start_matches("USER ").starts_with("0"),
+        "{user}"
+    );
+    let health = instructions
+        .iter()
+        .find(|l| l.starts_with("HEALTHCHECK "))
+        .expect("a HEALTHCHECK");
+    assert!(health.contains("/api/v1/health"), "{health}");
+    let mut vars = BTreeMap::new();
+    vars.insert("VIVRES_DB_PASSWORD".to_string(), "pw".to_string());
+    let production = Config::load_with(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/vivres.production.toml"),
+        &vars,
+    )
+    .expect("production example loads");
+    for s in &production.sources {
+        let wasm = s.connector.replace('-', "_");
+        assert!(joined.contains(&wasm), "the image lacks {wasm}.wasm");
+        assert!(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../plugins/target/wasm32-wasip2/release")
+                .join(format!("{wasm}.wasm"))
+                .exists(),
+            "{wasm}.wasm is not built by `cargo xtask build-plugins`"
+        );
+    }
+    assert!(!joined.contains("misbehave"), "a test guest in the image");
+    assert_eq!(
+        production.hub.plugins_dir,
+        Path::new("/usr/lib/vivres/plugins")
+    );
+    assert!(joined.contains("/usr/lib/vivres/plugins"));
+}
+
+/// The compose file: PostgreSQL, a one-shot `migrate`, two hub nodes that
+/// start only after it succeeded, the key as a secret file.
+#[test]
+fn the_compose_file_runs_two_nodes_after_one_migrate() {
+    let mut compose: serde_yaml::Value =
+        serde_yaml::from_str(&deploy_file("compose.yaml")).expect("valid YAML");
+    // `<<: *hub`, as compose reads it.
+    compose.apply_merge().expect("merge keys");
+    let services = compose["services"].as_mapping().expect("services");
+    let command = |name: &str| -> Vec<String> {
+        compose["services"][name]["command"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{name} has a command"))
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    assert!(compose["services"]["postgres"]["healthcheck"].is_mapping());
+    assert!(command("migrate").contains(&"migrate".to_string()));
+    assert_eq!(
+        compose["services"]["migrate"]["depends_on"]["postgres"]["condition"].as_str(),
+        Some("service_healthy")
+    );
+    let nodes: Vec<&str> = services
+        .iter()
+        .filter_map(|(k, _)| k.as_str())
+        .filter(|k| command_of(&compose, k).iter().any(|c| c == "serve"))
+        .collect();
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+    for node in nodes {
+        let s = &compose["services"][node];
+        assert_eq!(
+            s["depends_on"]["migrate"]["condition"].as_str(),
+            Some("service_completed_successfully"),
+            "{node}"
+        );
+        // Merged from the `x-hub` anchor: the secret and no inline password.
+        assert_eq!(s["secrets"][0].as_str(), Some("pseudonym_key"), "{node}");
+        assert_eq!(s["read_only"].as_bool(), Some(true), "{node}");
+    }
+    assert!(compose["secrets"]["pseudonym_key"]["file"].is_string());
+}
+
+fn command_of(compose: &serde_yaml::Value, name: &str) -> Vec<String> {
+    compose["services"][name]["command"]
+        .as_sequence()
+        .map(|s| {
+            s.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}

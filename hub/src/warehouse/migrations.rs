@@ -343,6 +343,38 @@ mod tests {
         );
     }
 
+    /// Each refusal says what to run, naming both versions.
+    #[test]
+    fn refusals_say_what_to_run() {
+        let older = WarehouseError::SchemaOlder {
+            database: 1,
+            binary: 2,
+            vivres: "0.2.0",
+        }
+        .to_string();
+        assert!(
+            older.contains("version 1")
+                && older.contains("schema version 2")
+                && older.contains("run `vivres migrate` with this binary"),
+            "{older}"
+        );
+        let newer = WarehouseError::SchemaNewer {
+            database: 3,
+            binary: 2,
+            vivres: "0.2.0",
+        }
+        .to_string();
+        assert!(
+            newer.contains("version 3") && newer.contains("vivres 0.2.0, schema version 2"),
+            "{newer}"
+        );
+        let empty = WarehouseError::NotMigrated {
+            url: "sqlite://x".into(),
+        }
+        .to_string();
+        assert!(empty.contains("run `vivres migrate`"), "{empty}");
+    }
+
     /// Both backends' migrations carry the same versions: one schema
     /// version names the same schema on either.
     #[test]

@@ -180,7 +180,7 @@ impl Drop for Guard {
     fn drop(&mut self) {
         match &self.cleanup {
             Cleanup::File(file) => {
-                for suffix in ["", "-wal", "-shm"] {
+                for suffix in ["", "-wal", "-shm", ".migrate-lock"] {
                     let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
                 }
             }

@@ -7,7 +7,7 @@ use crate::config::{Config, resolve_secret};
 use crate::geo::Gazetteer;
 use crate::plugin_host::{HostSettings, PluginHost};
 use crate::privacy::Pseudonymiser;
-use crate::warehouse::Warehouse;
+use crate::warehouse::{MigrationReport, Warehouse};
 
 pub struct Hub {
     pub config: Config,
@@ -35,14 +35,63 @@ pub enum StartError {
 }
 
 impl Hub {
-    /// Opens the warehouse (migrating it), seeds reference data and starts the
-    /// plugin host. Refuses to start without a pseudonymisation key.
+    /// A hub on a warehouse it migrates first (`vivres demo`, the bench and
+    /// the tests: a warehouse of their own). See [`Hub::open`].
     pub async fn start(config: Config, vars: BTreeMap<String, String>) -> Result<Hub, StartError> {
-        let key = config
-            .privacy
-            .pseudonym_key
-            .as_ref()
-            .and_then(|r| resolve_secret(r, &vars))
+        Ok(Hub::migrate(config, vars).await?.0)
+    }
+
+    /// `vivres migrate`: migrates the warehouse under the migration lock,
+    /// then starts the hub on it.
+    pub async fn migrate(
+        config: Config,
+        vars: BTreeMap<String, String>,
+    ) -> Result<(Hub, MigrationReport), StartError> {
+        Hub::start_with(
+            config,
+            vars,
+            |url| async move { Warehouse::migrate(&url).await },
+        )
+        .await
+    }
+
+    /// Every operator command but `vivres migrate`: the warehouse's schema
+    /// must already be this binary's (else the error says what to run).
+    pub async fn open(config: Config, vars: BTreeMap<String, String>) -> Result<Hub, StartError> {
+        let open = |url: String| async move { Ok((Warehouse::open(&url).await?, ())) };
+        Ok(Hub::start_with(config, vars, open).await?.0)
+    }
+
+    /// Checks the pseudonymisation key (refusing to start without one),
+    /// opens the warehouse with `open`, seeds reference data (idempotent,
+    /// safe from several nodes at once) and starts the plugin host.
+    async fn start_with<F, Fut, T>(
+        config: Config,
+        vars: BTreeMap<String, String>,
+        open: F,
+    ) -> Result<(Hub, T), StartError>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = Result<(Warehouse, T), crate::warehouse::WarehouseError>>,
+    {
+        let named = match config.privacy.pseudonym_key.as_ref() {
+            None => None,
+            Some(r) => match resolve_secret(r, &vars) {
+                Ok(key) => Some(key),
+                // An unset variable falls back to VIVRES_PSEUDONYM_KEY, as before.
+                Err(crate::config::SecretError::EnvUnset(_)) => None,
+                // A named file that cannot be read must not go unnoticed.
+                Err(e) => {
+                    return Err(crate::config::ConfigError::Invalid {
+                        file: "configuration".into(),
+                        field: "privacy.pseudonym_key".into(),
+                        reason: e.to_string(),
+                    }
+                    .into());
+                }
+            },
+        };
+        let key = named
             .or_else(|| {
                 vars.get("VIVRES_PSEUDONYM_KEY")
                     .filter(|v| !v.is_empty())
@@ -51,17 +100,18 @@ impl Hub {
             .ok_or(crate::privacy::PrivacyError::MissingKey)?;
         let pseudonymiser = Pseudonymiser::new(&key)?;
         let gazetteer = crate::geo::gazetteer().map_err(|e| StartError::Geo(e.to_string()))?;
-        let warehouse = Warehouse::open(&config.database_url()).await?;
+        let (warehouse, opened) = open(config.database_url()).await?;
         warehouse.seed_reference(&config, gazetteer).await?;
         let host = PluginHost::new(host_settings(&config))?;
-        Ok(Hub {
+        let hub = Hub {
             config,
             vars,
             warehouse,
             host,
             pseudonymiser,
             gazetteer,
-        })
+        };
+        Ok((hub, opened))
     }
 }
 

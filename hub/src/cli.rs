@@ -263,8 +263,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Migrate => {
             let config = Config::load(&cli.config)?;
-            let hub = Hub::start(config, env_vars()).await?;
-            println!("warehouse ready: {}", hub.config.database_url());
+            let (hub, report) = Hub::migrate(config, env_vars()).await?;
+            let url = crate::warehouse::redact_url(&hub.config.database_url());
+            if report.waited.as_secs_f64() >= 0.5 {
+                println!(
+                    "waited {:.1} s for another `vivres migrate` to finish",
+                    report.waited.as_secs_f64()
+                );
+            }
+            if report.applied.is_empty() {
+                println!(
+                    "warehouse already at schema version {}: nothing to apply ({url})",
+                    report.after
+                );
+            } else {
+                let applied: Vec<String> = report
+                    .applied
+                    .iter()
+                    .map(|(v, d)| format!("{v:04} {d}"))
+                    .collect();
+                println!(
+                    "warehouse migrated from schema version {} to {}: applied {} ({url})",
+                    report
+                        .before
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "none".into()),
+                    report.after,
+                    applied.join(", ")
+                );
+            }
             Ok(0)
         }
         Command::Sync {
@@ -274,7 +301,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             json,
         } => {
             let config = Config::load(&cli.config)?;
-            let hub = Hub::start(config, env_vars()).await?;
+            let hub = Hub::open(config, env_vars()).await?;
             let options = SyncOptions {
                 full_refresh,
                 streams: (!streams.is_empty()).then_some(streams),
@@ -399,7 +426,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             upload_limit_mib,
         } => {
             let config = Config::load(&cli.config)?;
-            let hub = Hub::start(config, env_vars()).await?;
+            let hub = Hub::open(config, env_vars()).await?;
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
@@ -553,7 +580,7 @@ async fn quarantine(config_path: &Path, action: QuarantineAction) -> anyhow::Res
             Ok(0)
         }
         QuarantineAction::Replay { source, json } => {
-            let hub = Hub::start(config, env_vars()).await?;
+            let hub = Hub::open(config, env_vars()).await?;
             let report = replay(&hub, &source).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);

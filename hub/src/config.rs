@@ -35,12 +35,29 @@ impl Serialize for Secret {
     }
 }
 
-/// Where a secret comes from: `{ env = "NAME" }` or `{ value = "..." }`.
+/// Where a secret comes from: `{ env = "NAME" }`, `{ file = "/run/secrets/NAME" }`
+/// (a container secret, a systemd credential; one trailing newline is
+/// ignored) or `{ value = "..." }` (demos and tests only).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum SecretRef {
     Env(String),
+    File(PathBuf),
     Value(Secret),
+}
+
+/// Why a secret could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("its environment variable `{0}` is not set")]
+    EnvUnset(String),
+    #[error("cannot read its file {path}: {source}")]
+    File {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("its file {0} is empty")]
+    EmptyFile(String),
 }
 
 impl<'de> Deserialize<'de> for Secret {
@@ -505,24 +522,44 @@ impl Source {
             .map(|(name, r)| {
                 resolve_secret(r, vars)
                     .map(|s| (name.clone(), s))
-                    .ok_or_else(|| ConfigError::Invalid {
+                    .map_err(|e| ConfigError::Invalid {
                         file: "configuration".into(),
                         field: format!("sources.{}.secrets.{name}", self.id),
-                        reason: "its environment variable is not set".into(),
+                        reason: e.to_string(),
                     })
             })
             .collect()
     }
 }
 
-pub fn resolve_secret(r: &SecretRef, vars: &BTreeMap<String, String>) -> Option<Secret> {
+pub fn resolve_secret(
+    r: &SecretRef,
+    vars: &BTreeMap<String, String>,
+) -> Result<Secret, SecretError> {
     match r {
-        SecretRef::Value(s) => Some(s.clone()),
+        SecretRef::Value(s) => Ok(s.clone()),
         SecretRef::Env(name) => vars
             .get(name)
             .filter(|v| !v.is_empty())
             .cloned()
-            .map(Secret),
+            .map(Secret)
+            .ok_or_else(|| SecretError::EnvUnset(name.clone())),
+        SecretRef::File(path) => {
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|source| SecretError::File {
+                path: shown.clone(),
+                source,
+            })?;
+            // `echo secret > file` and editors add a newline that is no part of the secret.
+            let text = text
+                .strip_suffix('\n')
+                .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                .unwrap_or(&text);
+            if text.is_empty() {
+                return Err(SecretError::EmptyFile(shown));
+            }
+            Ok(Secret(text.to_string()))
+        }
     }
 }
 
@@ -618,6 +655,63 @@ fn field_of(message: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A secret file: one trailing newline is not part of it; a missing or
+    /// empty file is named.
+    #[test]
+    fn secrets_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pseudonym_key");
+        std::fs::write(&path, "0123456789abcdef0123456789abcdef\n").unwrap();
+        let vars = BTreeMap::new();
+        let key = resolve_secret(&SecretRef::File(path.clone()), &vars).unwrap();
+        assert_eq!(key.expose(), "0123456789abcdef0123456789abcdef");
+        std::fs::write(&path, "").unwrap();
+        let empty = resolve_secret(&SecretRef::File(path.clone()), &vars).unwrap_err();
+        assert!(empty.to_string().contains("is empty"), "{empty}");
+        let missing = dir.path().join("nope");
+        let err = resolve_secret(&SecretRef::File(missing), &vars).unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
+        let parsed: SecretRef = toml::from_str::<BTreeMap<String, SecretRef>>(
+            "k = { file = \"/run/secrets/pseudonym_key\" }",
+        )
+        .unwrap()
+        .remove("k")
+        .unwrap();
+        assert_eq!(
+            parsed,
+            SecretRef::File(PathBuf::from("/run/secrets/pseudonym_key"))
+        );
+    }
+
+    /// deploy/vivres.production.toml loads, covers the four territories,
+    /// and takes every secret from the environment or a file.
+    #[test]
+    fn the_production_example_keeps_no_secret() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/vivres.production.toml");
+        let mut vars = BTreeMap::new();
+        vars.insert("VIVRES_DB_PASSWORD".to_string(), "pw".to_string());
+        let c = Config::load_with(&path, &vars).unwrap();
+        let ids: Vec<&str> = c.territories.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["lyon", "toulouse", "montpellier", "aix-marseille"]);
+        assert!(matches!(c.privacy.pseudonym_key, Some(SecretRef::File(_))));
+        for s in &c.sources {
+            for (name, r) in &s.secrets {
+                assert!(
+                    !matches!(r, SecretRef::Value(_)),
+                    "{}: secret {name} written in the file",
+                    s.id
+                );
+            }
+        }
+        for t in &ids {
+            assert!(c.sources.iter().any(|s| s.territory == *t), "{t}");
+        }
+        // The password comes from the environment, not the file.
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("${VIVRES_DB_PASSWORD}"));
+        assert!(!text.contains("value ="));
+    }
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         let mut vars = BTreeMap::new();

@@ -5,7 +5,7 @@
 //! (`sqlite://…` or `postgres://…`):
 //!
 //! - `warehouse/sqlite.rs` and `warehouse/postgres.rs` hold what really
-//!   differs: opening, migrations, write locking, bulk loading, the catalogue;
+//!   differs: opening, write locking, bulk loading, the catalogue;
 //! - the portable statements are written once, by concern, in
 //!   `warehouse/{runs, batches, quarantine, reference, tokens, metrics,
 //!   queue}.rs`, and compiled once per backend (each dialect module
@@ -17,6 +17,7 @@
 //! `plugin_host/bindings.rs` dispatches WIT versions: one enum, one arm per
 //! backend.
 
+pub mod migrations;
 pub mod schema;
 pub mod testing;
 
@@ -27,6 +28,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::model::{EntityKind, Label, Reject};
+
+pub use migrations::{MigrationLock, MigrationReport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WarehouseError {
@@ -55,6 +58,30 @@ pub enum WarehouseError {
         url: String,
         source: sqlx::Error,
     },
+    #[error(
+        "the warehouse at {url} has no schema yet: run `vivres migrate` (once, from any node) before this command"
+    )]
+    NotMigrated { url: String },
+    #[error(
+        "the warehouse's schema is at version {database}, older than this binary's (vivres {vivres}, schema version {binary}): run `vivres migrate` with this binary first"
+    )]
+    SchemaOlder {
+        database: i64,
+        binary: i64,
+        vivres: &'static str,
+    },
+    #[error(
+        "the warehouse's schema is at version {database}, newer than this binary knows (vivres {vivres}, schema version {binary}): a newer vivres migrated it; run that version (or newer) on this node, never an older one"
+    )]
+    SchemaNewer {
+        database: i64,
+        binary: i64,
+        vivres: &'static str,
+    },
+    #[error(
+        "migration {0} of the warehouse started and did not finish: restore the backup taken before the upgrade (deploy/README.md), then run `vivres migrate` again"
+    )]
+    SchemaDirty(i64),
     #[error("a token named `{0}` is already live")]
     NameTaken(String),
     #[error("the job queue: {0}")]
@@ -398,6 +425,15 @@ enum Db {
     Postgres(sqlx::PgPool),
 }
 
+impl Db {
+    async fn close(&self) {
+        match self {
+            Db::Sqlite(p) => p.close().await,
+            Db::Postgres(p) => p.close().await,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Warehouse {
     db: Db,
@@ -414,14 +450,48 @@ macro_rules! dispatch {
 }
 
 impl Warehouse {
-    /// Opens (creating if needed) and migrates the warehouse.
+    /// Opens the warehouse, whose schema must be exactly this binary's:
+    /// otherwise the error says what to run (see `warehouse/migrations.rs`).
+    /// Never changes the schema, and never creates a SQLite file.
     pub async fn open(url: &str) -> Result<Warehouse, WarehouseError> {
-        let db = match Backend::of_url(url) {
+        if Backend::of_url(url) == Some(Backend::Sqlite)
+            && migrations::sqlite_path(url).is_some_and(|p| !p.exists())
+        {
+            return Err(WarehouseError::NotMigrated {
+                url: redact_url(url),
+            });
+        }
+        let db = Self::connect(url).await?;
+        if let Err(e) = migrations::check(&db, url).await {
+            db.close().await;
+            return Err(e);
+        }
+        Ok(Warehouse { db })
+    }
+
+    /// Opens (creating if needed) and migrates the warehouse: takes the
+    /// migration lock (waiting while another node migrates), refuses a
+    /// schema newer than this binary's, applies what is pending.
+    pub async fn migrate(url: &str) -> Result<(Warehouse, MigrationReport), WarehouseError> {
+        let lock = MigrationLock::acquire(url).await?;
+        let db = Self::connect(url).await?;
+        let report = migrations::apply(&db, lock.waited).await;
+        lock.release().await;
+        match report {
+            Ok(report) => Ok((Warehouse { db }, report)),
+            Err(e) => {
+                db.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn connect(url: &str) -> Result<Db, WarehouseError> {
+        Ok(match Backend::of_url(url) {
             Some(Backend::Sqlite) => Db::Sqlite(sqlite::open(url).await?),
             Some(Backend::Postgres) => Db::Postgres(postgres::open(url).await?),
             None => return Err(WarehouseError::UnsupportedUrl(url.to_string())),
-        };
-        Ok(Warehouse { db })
+        })
     }
 
     pub fn backend(&self) -> Backend {

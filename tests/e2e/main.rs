@@ -3,8 +3,10 @@
 //! does).
 
 mod api;
+mod deploy;
 mod files;
 mod helpers;
+mod migrate;
 mod python;
 mod sandbox;
 

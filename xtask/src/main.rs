@@ -2,7 +2,8 @@
 //! fresh machine with only rustup's stable toolchain needs nothing else.
 //!
 //!   cargo xtask demo            build the plugins, run `vivres demo`
-//!   cargo xtask test            build the plugins, run every test (the hub's on SQLite, then on PostgreSQL)
+//!   cargo xtask test            build the plugins, run every test (the hub's on SQLite, then on
+//!                               PostgreSQL), check deploy/*.service with systemd-analyze if present
 //!   cargo xtask build-plugins   add the wasm32-wasip2 target, build the plugins
 //!                               (Rust, and Python with componentize-py in a venv)
 //!   cargo xtask test-python     the Python SDK's and connectors' unit tests
@@ -64,8 +65,10 @@ fn run() -> anyhow::Result<()> {
             require_postgres(&postgres)?;
             let mut test = vec!["test", "--package", "vivres"];
             test.extend(rest.iter().map(String::as_str));
-            cargo_with_env(&root, &test, &[("VIVRES_TEST_DATABASE_URL", &postgres)])
+            cargo_with_env(&root, &test, &[("VIVRES_TEST_DATABASE_URL", &postgres)])?;
+            verify_systemd_units(&root)
         }
+        "verify-systemd" => verify_systemd_units(&root),
         "bench" => {
             build_plugins(&root)?;
             let mut run = vec![
@@ -82,7 +85,7 @@ fn run() -> anyhow::Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo | test | build-plugins | test-python | bench> [args]"
+                "usage: cargo xtask <demo | test | build-plugins | test-python | bench | verify-systemd> [args]"
             );
             bail!("unknown task `{task}`")
         }
@@ -130,6 +133,62 @@ fn require_postgres(url: &str) -> anyhow::Result<()> {
              start one (trust auth, user postgres) or set VIVRES_TEST_DATABASE_URL=postgres://user@host:port/db"
         );
     }
+    Ok(())
+}
+
+/// `systemd-analyze verify` on deploy/*.service, warnings included (an
+/// unknown key or system-call group is only a warning to systemd, and would
+/// silently weaken the hardening). The units name /usr/local/bin/vivres,
+/// which verify wants to exist: they are checked with it pointed at the
+/// binary just built. Skipped, saying so, where systemd-analyze is missing
+/// (it comes with systemd: `apt-get install systemd`).
+fn verify_systemd_units(root: &Path) -> anyhow::Result<()> {
+    let present = Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !present {
+        eprintln!(
+            "xtask: systemd-analyze not found: deploy/*.service not checked (apt-get install systemd)"
+        );
+        return Ok(());
+    }
+    // The tests built it already; a bare `verify-systemd` builds it.
+    let binary = root.join("target/debug/vivres");
+    if !binary.exists() {
+        cargo(root, &["build", "--package", "vivres", "--bin", "vivres"])?;
+    }
+    let dir = root.join("target/tmp/systemd-verify");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut units = Vec::new();
+    for entry in std::fs::read_dir(root.join("deploy")).context("cannot read deploy/")? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "service") {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let unit = dir.join(path.file_name().unwrap_or_default());
+            std::fs::write(
+                &unit,
+                text.replace("/usr/local/bin/vivres", &binary.display().to_string()),
+            )?;
+            units.push(unit);
+        }
+    }
+    if units.is_empty() {
+        bail!("no deploy/*.service to check");
+    }
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .args(&units)
+        .output()
+        .context("cannot run systemd-analyze verify")?;
+    let said = String::from_utf8_lossy(&out.stderr);
+    let said = said.trim();
+    if !out.status.success() || !said.is_empty() {
+        bail!("systemd-analyze verify deploy/*.service:\n{said}");
+    }
+    println!("systemd units verified: {} (systemd-analyze)", units.len());
     Ok(())
 }
 

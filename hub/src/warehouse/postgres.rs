@@ -1,4 +1,4 @@
-//! PostgreSQL: opening, migrations, write transactions, bulk loading with
+//! PostgreSQL: opening, write transactions, bulk loading with
 //! `COPY`, the job queue's tables and the catalogue. The portable statements
 //! are compiled here for PostgreSQL (see `warehouse.rs`).
 
@@ -67,7 +67,6 @@ pub(super) async fn open(url: &str) -> Result<Pool, WarehouseError> {
             url: super::redact_url(url),
             source,
         })?;
-    sqlx::migrate!("migrations/postgres").run(&pool).await?;
     Ok(pool)
 }
 

@@ -1,4 +1,4 @@
-//! SQLite: opening (WAL), migrations, write locking, bulk loading, the job
+//! SQLite: opening (WAL), write locking, bulk loading, the job
 //! queue's tables and the catalogue. The portable statements are compiled
 //! here for SQLite (see `warehouse.rs`).
 
@@ -76,7 +76,6 @@ pub(super) async fn open(url: &str) -> Result<Pool, WarehouseError> {
         .max_connections(4)
         .connect_with(options)
         .await?;
-    sqlx::migrate!("migrations/sqlite").run(&pool).await?;
     Ok(pool)
 }
 

@@ -27,8 +27,8 @@ impl TestDb {
             rand::random::<u64>()
         ));
         let guard = Guard::create(&dir).await;
-        let warehouse = match Warehouse::open(&guard.url).await {
-            Ok(w) => w,
+        let warehouse = match Warehouse::migrate(&guard.url).await {
+            Ok((w, _)) => w,
             Err(e) => panic!("cannot open the test warehouse {}: {e}", guard.url),
         };
         TestDb {
@@ -116,11 +116,71 @@ async fn admin_statement(admin: &str, sql: &str) -> Result<(), WarehouseError> {
     Ok(())
 }
 
+/// Records a migration this binary does not have, as if a newer vivres had
+/// migrated the database `url` names (tests of the refusal).
+pub async fn pretend_newer_schema(url: &str, version: i64) -> Result<(), WarehouseError> {
+    use sqlx::Connection as _;
+    let sql = "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+               VALUES ($1, 'from a newer vivres', TRUE, $2, 0)";
+    let checksum = vec![0u8; 48];
+    if url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        sqlx::query(sql)
+            .bind(version)
+            .bind(checksum)
+            .execute(&mut conn)
+            .await?;
+        conn.close().await?;
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(url).await?;
+        sqlx::query(sql)
+            .bind(version)
+            .bind(checksum)
+            .execute(&mut conn)
+            .await?;
+        conn.close().await?;
+    }
+    Ok(())
+}
+
+/// `VACUUM INTO`: the online backup of a SQLite warehouse that
+/// deploy/README.md gives operators (`sqlite3 FILE "VACUUM INTO 'OUT'"`), a
+/// consistent snapshot even while a sync writes.
+pub async fn sqlite_vacuum_into(url: &str, out: &Path) -> Result<(), WarehouseError> {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::SqliteConnection::connect(url).await?;
+    sqlx::query("VACUUM INTO $1")
+        .bind(out.display().to_string())
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// The tables of the warehouse's schema (the job queue's included on
+/// SQLite; on PostgreSQL apalis keeps them in a schema of its own).
+pub async fn tables(w: &Warehouse) -> Result<Vec<String>, WarehouseError> {
+    let sql = match w.backend() {
+        super::Backend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        }
+        super::Backend::Postgres => {
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1"
+        }
+    };
+    Ok(w.inspect(sql)
+        .await?
+        .into_iter()
+        .filter_map(|r| r.into_iter().next().flatten())
+        .collect())
+}
+
 impl Drop for Guard {
     fn drop(&mut self) {
         match &self.cleanup {
             Cleanup::File(file) => {
-                for suffix in ["", "-wal", "-shm"] {
+                for suffix in ["", "-wal", "-shm", ".migrate-lock"] {
                     let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
                 }
             }

@@ -6,6 +6,7 @@
 //! Every request runs in a `request` span carrying the method, the matched
 //! route, the caller's token *name* (never the token) and the status.
 
+mod data;
 mod error;
 mod ops;
 mod runs;
@@ -265,7 +266,8 @@ impl utoipa::Modify for Security {
 #[openapi(
     info(
         title = "Vivres admin API",
-        description = "Sources, runs, checkpoints, quarantine and inbox uploads of a Vivres hub. \
+        description = "Sources, runs, checkpoints, quarantine and inbox uploads of a Vivres hub; \
+                       the data dictionary and exports for evaluators. \
                        Errors are `{\"error\": {\"code\", \"message\"}}`.",
     ),
     modifiers(&Security),
@@ -274,6 +276,7 @@ impl utoipa::Modify for Security {
         (name = "sources", description = "Connectors, sources, syncs, checkpoints, uploads"),
         (name = "runs", description = "Runs and their logs"),
         (name = "quarantine", description = "Records refused by validation"),
+        (name = "data", description = "The data dictionary and exports of the unified tables (evaluators)"),
     )
 )]
 struct ApiDoc;
@@ -295,6 +298,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(runs::list_runs))
         .routes(routes!(runs::get_run))
         .routes(routes!(runs::run_log))
+        .routes(routes!(data::get_schema))
+        .routes(routes!(data::get_data))
 }
 
 /// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.

@@ -118,6 +118,38 @@ pub enum Command {
         #[arg(long, default_value_t = 64)]
         upload_limit_mib: usize,
     },
+    /// Print the data dictionary: every table and column, its meaning
+    /// (French and English), type, unit, provenance and connectors.
+    Schema {
+        #[arg(long, value_enum, default_value_t = SchemaFormat::Markdown)]
+        format: SchemaFormat,
+    },
+    /// Export a unified table (pseudonyms only), streamed to a file; CSV and
+    /// JSON Lines get a `FILE.meta.json` sidecar with the export's metadata.
+    Export {
+        /// The table: a fact (`order_lines`, `households`…) or a fact's child
+        /// (`survey_answers`, `diagnostic_scores`); see `vivres schema`.
+        entity: String,
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// Only this territory (repeatable).
+        #[arg(long = "territory")]
+        territories: Vec<String>,
+        /// Only this network (repeatable).
+        #[arg(long = "network")]
+        networks: Vec<String>,
+        /// First day (YYYY-MM-DD) of the table's date column.
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day (YYYY-MM-DD), included.
+        #[arg(long)]
+        to: Option<String>,
+        /// CSV: decimals with a comma (French spreadsheets).
+        #[arg(long)]
+        decimal_comma: bool,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// API tokens: create (shown once), list, revoke.
     Token {
         #[command(subcommand)]
@@ -137,6 +169,29 @@ pub enum Command {
         #[arg(long)]
         size: usize,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SchemaFormat {
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Jsonl,
+    Parquet,
+}
+
+impl From<ExportFormat> for crate::export::Format {
+    fn from(f: ExportFormat) -> Self {
+        match f {
+            ExportFormat::Csv => crate::export::Format::Csv,
+            ExportFormat::Jsonl => crate::export::Format::Jsonl,
+            ExportFormat::Parquet => crate::export::Format::Parquet,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -261,6 +316,59 @@ fn env_vars() -> BTreeMap<String, String> {
 /// Runs a parsed command; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
+        Command::Schema { format } => {
+            let d = crate::warehouse::schema::dictionary();
+            match format {
+                SchemaFormat::Markdown => print!("{}", crate::warehouse::schema::markdown(&d)),
+                SchemaFormat::Json => println!("{}", serde_json::to_string_pretty(&d)?),
+            }
+            Ok(0)
+        }
+        Command::Export {
+            entity,
+            format,
+            territories,
+            networks,
+            from,
+            to,
+            decimal_comma,
+            out,
+        } => {
+            let config = Config::load(&cli.config)?;
+            for t in &territories {
+                if !config.territories.iter().any(|k| &k.id == t) {
+                    let known: Vec<&str> =
+                        config.territories.iter().map(|k| k.id.as_str()).collect();
+                    bail!("unknown territory `{t}` (known: {})", known.join(", "));
+                }
+            }
+            let filters = crate::export::Filters {
+                territories,
+                networks,
+                from,
+                to,
+            };
+            // Refuse a bad request before touching the database.
+            crate::export::query(&entity, &filters)?;
+            let warehouse = Warehouse::open(&config.database_url()).await?;
+            let started = std::time::Instant::now();
+            let meta = crate::export::to_file(
+                &warehouse,
+                &entity,
+                format.into(),
+                &filters,
+                decimal_comma,
+                &out,
+            )
+            .await?;
+            eprintln!(
+                "exported {} rows of {entity} to {} in {:.2} s",
+                meta.rows.unwrap_or(0),
+                out.display(),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(0)
+        }
         Command::Migrate => {
             let config = Config::load(&cli.config)?;
             let (hub, report) = Hub::migrate(config, env_vars()).await?;

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod export;
 pub mod geo;
 pub mod inbox;
 pub mod model;

@@ -8,7 +8,7 @@
 //!   differs: opening, write locking, bulk loading, the catalogue;
 //! - the portable statements are written once, by concern, in
 //!   `warehouse/{runs, batches, quarantine, reference, tokens, metrics,
-//!   queue}.rs`, and compiled once per backend (each dialect module
+//!   queue, exports}.rs`, and compiled once per backend (each dialect module
 //!   `include!`s them with its own `DB` type), so placeholders and types are
 //!   checked against each database's driver; `QueryBuilder::push_bind` emits
 //!   each backend's placeholders.
@@ -128,6 +128,41 @@ impl Value {
     pub fn opt_label<L: Label>(l: Option<L>) -> Value {
         l.map(Value::label).unwrap_or(Value::Null)
     }
+}
+
+/// What an export selects: one exportable table (a fact or a fact's
+/// child), rows of these territories and networks (empty: all), whose period
+/// column lies in `from..=to`.
+#[derive(Debug, Clone)]
+pub struct ExportQuery {
+    pub table: &'static schema::Table,
+    pub territories: Vec<String>,
+    pub networks: Vec<String>,
+    pub from: Option<time::Date>,
+    pub to: Option<time::Date>,
+}
+
+/// The columns of an export of `table`, in order: the row's source, stream,
+/// pseudonymous key (hex), territory, network and run, then the table's own
+/// columns. Keys and other bytes are exported as hex text.
+pub fn export_columns(table: &schema::Table) -> Vec<(&'static str, schema::Type)> {
+    use schema::Type;
+    let mut out = vec![
+        ("source", Type::Text),
+        ("stream", Type::Text),
+        ("key", Type::Bytes),
+        ("territory", Type::Text),
+        ("network", Type::Text),
+        ("run_id", Type::Int),
+    ];
+    out.extend(
+        table
+            .columns
+            .iter()
+            .filter(|c| !c.provenance)
+            .map(|c| (c.name, c.ty)),
+    );
+    out
 }
 
 /// A normalised fact row: the entity's columns by name; provenance comes
@@ -716,6 +751,19 @@ impl Warehouse {
     /// Partner HTTP responses by source and status, summed over runs.
     pub async fn http_responses(&self) -> Result<Vec<(String, u16, i64)>, WarehouseError> {
         dispatch!(self, metrics::http_responses())
+    }
+
+    // Exports.
+
+    /// Streams the rows an export selects into `tx`, a page at a time, in
+    /// the columns of [`export_columns`]; returns how many. Memory stays
+    /// that of a few pages whatever the table's size.
+    pub async fn export(
+        &self,
+        q: &ExportQuery,
+        tx: &tokio::sync::mpsc::Sender<Vec<Vec<Value>>>,
+    ) -> Result<u64, WarehouseError> {
+        dispatch!(self, exports::stream(q, tx))
     }
 
     // Job queue (the scheduler's apalis tables).

@@ -19,9 +19,8 @@ pub async fn ceiling(pool: &Pool, kind: EntityKind) -> Result<(u64, f64), Wareho
     let name: &'static str = Box::leak(format!("ceiling_{}", source.name).into_boxed_str());
     let twin: &'static Table = Box::leak(Box::new(Table {
         name,
-        kind: source.kind,
         role: Role::Fact,
-        columns: source.columns,
+        ..*source
     }));
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {name}")))
         .execute(pool)

@@ -20,6 +20,9 @@ pub(super) mod bench {
 pub(super) mod batches {
     include!("batches.rs");
 }
+pub(super) mod exports {
+    include!("exports.rs");
+}
 pub(super) mod metrics {
     include!("metrics.rs");
 }

@@ -1,6 +1,11 @@
-//! The one description of the warehouse's tables: names, columns, types.
-//! A test checks the migrated schema of each backend against it, so a
-//! migration that adds a column this file does not describe fails the suite.
+//! The one description of the warehouse's tables: names, columns, types, and
+//! what each means (French term, English description, unit, provenance, the
+//! connectors that fill it). A test checks the migrated schema of each
+//! backend against it, so a migration that adds a column this file does not
+//! describe fails the suite; the data dictionary (`vivres schema`,
+//! `GET /api/v1/schema`) and the exports' column types are generated from it.
+
+use serde::Serialize;
 
 use crate::model::EntityKind;
 
@@ -37,6 +42,19 @@ impl Type {
             (Type::Bytes, true) => "bytea",
         }
     }
+
+    /// The dictionary's name for the type (backend-neutral).
+    pub fn name(self) -> &'static str {
+        match self {
+            Type::Text => "text",
+            Type::Int => "integer",
+            Type::Real => "real",
+            Type::Bool => "boolean",
+            Type::Date => "date",
+            Type::Timestamp => "timestamp",
+            Type::Bytes => "bytes",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,21 +62,47 @@ pub struct Column {
     pub name: &'static str,
     pub ty: Type,
     pub nullable: bool,
+    /// The partners' French term.
+    pub fr: &'static str,
+    /// What the column holds, in English.
+    pub en: &'static str,
+    /// Unit of a quantity (`cents` are euro cents).
+    pub unit: Option<&'static str>,
+    /// Where the row came from, not what it says.
+    pub provenance: bool,
 }
 
-const fn req(name: &'static str, ty: Type) -> Column {
+const fn req(name: &'static str, ty: Type, fr: &'static str, en: &'static str) -> Column {
     Column {
         name,
         ty,
         nullable: false,
+        fr,
+        en,
+        unit: None,
+        provenance: false,
     }
 }
 
-const fn opt(name: &'static str, ty: Type) -> Column {
+const fn opt(name: &'static str, ty: Type, fr: &'static str, en: &'static str) -> Column {
     Column {
-        name,
-        ty,
         nullable: true,
+        ..req(name, ty, fr, en)
+    }
+}
+
+impl Column {
+    const fn unit(self, unit: &'static str) -> Column {
+        Column {
+            unit: Some(unit),
+            ..self
+        }
+    }
+    const fn prov(self) -> Column {
+        Column {
+            provenance: true,
+            ..self
+        }
     }
 }
 
@@ -73,11 +117,32 @@ pub enum Role {
     Child,
 }
 
-#[derive(Debug)]
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Hub => "hub",
+            Role::Fact => "fact",
+            Role::Child => "child",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
 pub struct Table {
     pub name: &'static str,
     pub kind: Option<EntityKind>,
     pub role: Role,
+    /// The partners' French name for what a row is.
+    pub fr: &'static str,
+    /// What a row is, in English.
+    pub en: &'static str,
+    /// The connectors whose streams fill it (facts and their children).
+    pub connectors: &'static [&'static str],
+    /// The date column exports filter with `--from`/`--to`, if any (a
+    /// child's is its parent's).
+    pub period: Option<&'static str>,
+    /// A child's fact table (whose `stream_id`, `key` it shares).
+    pub parent: Option<&'static str>,
     /// For facts, the entity's columns only (provenance comes first).
     pub columns: &'static [Column],
 }
@@ -92,479 +157,1341 @@ impl Table {
         };
         prov.iter().chain(self.columns.iter())
     }
+
+    /// A column by name.
+    pub fn column(&self, name: &str) -> Option<&'static Column> {
+        self.all_columns().find(|c| c.name == name)
+    }
 }
+
+use Type::*;
 
 /// Provenance columns every fact row starts with.
 pub const PROVENANCE: &[Column] = &[
-    req("stream_id", Type::Int),
-    req("key", Type::Bytes),
-    req("territory", Type::Text),
-    req("network", Type::Text),
-    req("run_id", Type::Int),
-    opt("origin_id", Type::Int),
-    req("row_hash", Type::Int),
+    req(
+        "stream_id",
+        Int,
+        "flux",
+        "The stream the row came from (`streams.id`: source and stream name).",
+    )
+    .prov(),
+    req(
+        "key",
+        Bytes,
+        "clé (pseudonyme)",
+        "Keyed hash (HMAC) of the partner's record key: a pseudonym, never the key itself.",
+    )
+    .prov(),
+    req(
+        "territory",
+        Text,
+        "territoire",
+        "The territory of the source (`territories.id`).",
+    )
+    .prov(),
+    req(
+        "network",
+        Text,
+        "réseau",
+        "The network of the source (`networks.id`).",
+    )
+    .prov(),
+    req(
+        "run_id",
+        Int,
+        "exécution",
+        "The run that last wrote the row (`runs.id`).",
+    )
+    .prov(),
+    opt(
+        "origin_id",
+        Int,
+        "fichier d'origine",
+        "The export file the row came from (`origins.id`), for file sources.",
+    )
+    .prov(),
+    req(
+        "row_hash",
+        Int,
+        "empreinte de ligne",
+        "Hash of the row's values: tells an unchanged re-sent record from an updated one.",
+    )
+    .prov(),
 ];
 
 const TERRITORIES: &[Column] = &[
-    req("id", Type::Text),
-    req("name", Type::Text),
-    req("active", Type::Bool),
+    req(
+        "id",
+        Text,
+        "identifiant du territoire",
+        "Short id of the territory (`lyon`, `toulouse`…).",
+    ),
+    req("name", Text, "nom du territoire", "Name of the territory."),
+    req(
+        "active",
+        Bool,
+        "actif",
+        "Whether the territory is in the hub's configuration now.",
+    ),
 ];
 
-const TERRITORY_EPCIS: &[Column] = &[req("territory", Type::Text), req("epci_siren", Type::Text)];
+const TERRITORY_EPCIS: &[Column] = &[
+    req(
+        "territory",
+        Text,
+        "territoire",
+        "The territory (`territories.id`).",
+    ),
+    req(
+        "epci_siren",
+        Text,
+        "SIREN de l'EPCI",
+        "An EPCI (intercommunality) the territory covers.",
+    ),
+];
 
 const EPCIS: &[Column] = &[
-    req("siren", Type::Text),
-    req("name", Type::Text),
-    req("kind", Type::Text),
-    opt("population", Type::Int),
+    req(
+        "siren",
+        Text,
+        "SIREN de l'EPCI",
+        "SIREN number of the EPCI.",
+    ),
+    req("name", Text, "nom de l'EPCI", "Name of the EPCI."),
+    req(
+        "kind",
+        Text,
+        "nature juridique",
+        "Legal kind of the EPCI (métropole, CA, CC…).",
+    ),
+    opt(
+        "population",
+        Int,
+        "population municipale",
+        "Population of the EPCI.",
+    )
+    .unit("inhabitants"),
 ];
 
 const COMMUNES: &[Column] = &[
-    req("insee", Type::Text),
-    req("name", Type::Text),
-    req("kind", Type::Text),
-    opt("departement", Type::Text),
-    opt("parent_insee", Type::Text),
-    opt("epci_siren", Type::Text),
-    req("postcodes", Type::Text),
-    opt("population", Type::Int),
+    req(
+        "insee",
+        Text,
+        "code INSEE (COG)",
+        "INSEE code of the commune (or municipal arrondissement).",
+    ),
+    req("name", Text, "nom de la commune", "Name of the commune."),
+    req(
+        "kind",
+        Text,
+        "type de commune",
+        "Commune, municipal arrondissement or delegated commune.",
+    ),
+    opt(
+        "departement",
+        Text,
+        "département",
+        "Code of the département.",
+    ),
+    opt(
+        "parent_insee",
+        Text,
+        "commune de rattachement",
+        "For an arrondissement, its commune's INSEE code.",
+    ),
+    opt(
+        "epci_siren",
+        Text,
+        "EPCI",
+        "The EPCI the commune belongs to (`epcis.siren`).",
+    ),
+    req(
+        "postcodes",
+        Text,
+        "codes postaux",
+        "The commune's postcodes, space-separated.",
+    ),
+    opt(
+        "population",
+        Int,
+        "population municipale",
+        "Population of the commune.",
+    )
+    .unit("inhabitants"),
 ];
 
-const NETWORKS: &[Column] = &[req("id", Type::Text), req("name", Type::Text)];
+const NETWORKS: &[Column] = &[
+    req(
+        "id",
+        Text,
+        "identifiant du réseau",
+        "Short id of the network (`cocagne`, `vrac`…).",
+    ),
+    req("name", Text, "nom du réseau", "Name of the network."),
+];
 
 const SOURCES: &[Column] = &[
-    req("id", Type::Text),
-    req("connector", Type::Text),
-    req("network", Type::Text),
-    req("territory", Type::Text),
+    req(
+        "id",
+        Text,
+        "source",
+        "Id of the source in the hub's configuration.",
+    ),
+    req(
+        "connector",
+        Text,
+        "connecteur",
+        "The connector plugin that reads it.",
+    ),
+    req("network", Text, "réseau", "The network whose tool it is."),
+    req(
+        "territory",
+        Text,
+        "territoire",
+        "The territory its records belong to.",
+    ),
 ];
 
 const STREAMS: &[Column] = &[
-    req("id", Type::Int),
-    req("source", Type::Text),
-    req("name", Type::Text),
+    req(
+        "id",
+        Int,
+        "identifiant du flux",
+        "Id of the stream, referenced by facts' `stream_id`.",
+    ),
+    req(
+        "source",
+        Text,
+        "source",
+        "The source offering the stream (`sources.id`).",
+    ),
+    req(
+        "name",
+        Text,
+        "nom du flux",
+        "The stream's name, as the connector declares it.",
+    ),
 ];
 
 const ORIGINS: &[Column] = &[
-    req("id", Type::Int),
-    req("stream_id", Type::Int),
-    req("name", Type::Text),
-    req("replaced", Type::Bool),
-    req("created_at", Type::Timestamp),
+    req(
+        "id",
+        Int,
+        "identifiant du fichier",
+        "Id of the export file, referenced by facts' `origin_id`.",
+    ),
+    req("stream_id", Int, "flux", "The stream it was read for."),
+    req(
+        "name",
+        Text,
+        "nom du fichier",
+        "The file's name (never a path).",
+    ),
+    req(
+        "replaced",
+        Bool,
+        "remplacé",
+        "Whether a newer version of the file replaced it.",
+    ),
+    req(
+        "created_at",
+        Timestamp,
+        "reçu le",
+        "When the hub first read it.",
+    ),
 ];
 
 const RUNS: &[Column] = &[
-    req("id", Type::Int),
-    req("source", Type::Text),
-    req("status", Type::Text),
-    req("full_refresh", Type::Bool),
-    req("started_at", Type::Timestamp),
-    opt("ended_at", Type::Timestamp),
-    req("heartbeat_at", Type::Timestamp),
-    opt("owner_pid", Type::Int),
-    opt("owner_host", Type::Text),
-    opt("connector", Type::Text),
-    opt("connector_version", Type::Text),
-    req("batches", Type::Int),
-    req("read", Type::Int),
-    req("inserted", Type::Int),
-    req("updated", Type::Int),
-    req("unchanged", Type::Int),
-    req("quarantined", Type::Int),
-    req("removed", Type::Int),
-    req("http_requests", Type::Int),
-    req("http_retries", Type::Int),
-    req("http_denied", Type::Int),
-    req("http_failures", Type::Int),
-    req("http_waited_ms", Type::Int),
-    opt("error_kind", Type::Text),
-    opt("error", Type::Text),
+    req("id", Int, "exécution", "Id of the run."),
+    req("source", Text, "source", "The source synchronised."),
+    req(
+        "status",
+        Text,
+        "statut",
+        "running, succeeded, failed or interrupted.",
+    ),
+    req(
+        "full_refresh",
+        Bool,
+        "relecture complète",
+        "Whether checkpoints were ignored.",
+    ),
+    req("started_at", Timestamp, "début", "When the run started."),
+    opt("ended_at", Timestamp, "fin", "When the run ended."),
+    req(
+        "heartbeat_at",
+        Timestamp,
+        "dernier signe de vie",
+        "When the run last committed a batch.",
+    ),
+    opt(
+        "owner_pid",
+        Int,
+        "processus",
+        "Id of the process running it.",
+    ),
+    opt(
+        "owner_host",
+        Text,
+        "machine",
+        "Host name of the machine running it.",
+    ),
+    opt(
+        "connector",
+        Text,
+        "connecteur",
+        "Name of the connector that ran.",
+    ),
+    opt(
+        "connector_version",
+        Text,
+        "version du connecteur",
+        "Its version.",
+    ),
+    req("batches", Int, "lots", "Batches committed.").unit("batches"),
+    req("read", Int, "lus", "Records the connector returned.").unit("records"),
+    req(
+        "inserted",
+        Int,
+        "insérés",
+        "Records stored for the first time.",
+    )
+    .unit("records"),
+    req(
+        "updated",
+        Int,
+        "mis à jour",
+        "Records whose values changed.",
+    )
+    .unit("records"),
+    req(
+        "unchanged",
+        Int,
+        "inchangés",
+        "Records read again without change.",
+    )
+    .unit("records"),
+    req(
+        "quarantined",
+        Int,
+        "mis en quarantaine",
+        "Records refused by validation.",
+    )
+    .unit("records"),
+    req(
+        "removed",
+        Int,
+        "retirés",
+        "Records a re-sent file no longer holds.",
+    )
+    .unit("records"),
+    req(
+        "http_requests",
+        Int,
+        "requêtes HTTP",
+        "Requests to the partner.",
+    )
+    .unit("requests"),
+    req(
+        "http_retries",
+        Int,
+        "nouvelles tentatives",
+        "Requests retried.",
+    )
+    .unit("requests"),
+    req(
+        "http_denied",
+        Int,
+        "requêtes refusées",
+        "Requests to hosts not granted.",
+    )
+    .unit("requests"),
+    req(
+        "http_failures",
+        Int,
+        "échecs HTTP",
+        "Requests that failed for good.",
+    )
+    .unit("requests"),
+    req(
+        "http_waited_ms",
+        Int,
+        "attente",
+        "Time spent waiting before retries.",
+    )
+    .unit("ms"),
+    opt(
+        "error_kind",
+        Text,
+        "type d'erreur",
+        "Kind of the error that ended the run.",
+    ),
+    opt(
+        "error",
+        Text,
+        "erreur",
+        "The error, without personal values or secrets.",
+    ),
 ];
 
 const RUN_STREAMS: &[Column] = &[
-    req("run_id", Type::Int),
-    req("stream", Type::Text),
-    req("batches", Type::Int),
-    req("read", Type::Int),
-    req("inserted", Type::Int),
-    req("updated", Type::Int),
-    req("unchanged", Type::Int),
-    req("quarantined", Type::Int),
-    req("removed", Type::Int),
-    req("read_ms", Type::Int),
-    req("normalise_ms", Type::Int),
-    req("commit_ms", Type::Int),
+    req("run_id", Int, "exécution", "The run."),
+    req("stream", Text, "flux", "The stream."),
+    req("batches", Int, "lots", "Batches committed.").unit("batches"),
+    req("read", Int, "lus", "Records the connector returned.").unit("records"),
+    req(
+        "inserted",
+        Int,
+        "insérés",
+        "Records stored for the first time.",
+    )
+    .unit("records"),
+    req(
+        "updated",
+        Int,
+        "mis à jour",
+        "Records whose values changed.",
+    )
+    .unit("records"),
+    req(
+        "unchanged",
+        Int,
+        "inchangés",
+        "Records read again without change.",
+    )
+    .unit("records"),
+    req(
+        "quarantined",
+        Int,
+        "mis en quarantaine",
+        "Records refused by validation.",
+    )
+    .unit("records"),
+    req(
+        "removed",
+        Int,
+        "retirés",
+        "Records a re-sent file no longer holds.",
+    )
+    .unit("records"),
+    req("read_ms", Int, "temps de lecture", "Time in the plugin.").unit("ms"),
+    req(
+        "normalise_ms",
+        Int,
+        "temps de normalisation",
+        "Time validating and pseudonymising.",
+    )
+    .unit("ms"),
+    req("commit_ms", Int, "temps d'écriture", "Time committing.").unit("ms"),
 ];
 
 const RUN_HTTP: &[Column] = &[
-    req("run_id", Type::Int),
-    req("status", Type::Int),
-    req("responses", Type::Int),
+    req("run_id", Int, "exécution", "The run."),
+    req(
+        "status",
+        Int,
+        "code HTTP",
+        "Status code of the partner's responses (0: no response).",
+    ),
+    req("responses", Int, "réponses", "Responses with that status.").unit("responses"),
 ];
 
 const RUN_LOGS: &[Column] = &[
-    req("run_id", Type::Int),
-    req("seq", Type::Int),
-    req("at", Type::Timestamp),
-    req("level", Type::Text),
-    req("message", Type::Text),
+    req("run_id", Int, "exécution", "The run."),
+    req("seq", Int, "rang", "Order of the line in the run's log."),
+    req("at", Timestamp, "horodatage", "When it was logged."),
+    req("level", Text, "niveau", "error, warn, info or debug."),
+    req("message", Text, "message", "The line, secrets redacted."),
 ];
 
 const CHECKPOINTS: &[Column] = &[
-    req("source", Type::Text),
-    req("stream", Type::Text),
-    opt("state", Type::Text),
-    req("run_id", Type::Int),
-    req("updated_at", Type::Timestamp),
+    req("source", Text, "source", "The source."),
+    req("stream", Text, "flux", "The stream."),
+    opt(
+        "state",
+        Text,
+        "point de reprise",
+        "The connector's opaque checkpoint.",
+    ),
+    req("run_id", Int, "exécution", "The run that saved it."),
+    req(
+        "updated_at",
+        Timestamp,
+        "enregistré le",
+        "When it was saved.",
+    ),
 ];
 
 const QUARANTINE: &[Column] = &[
-    req("id", Type::Int),
-    req("source", Type::Text),
-    req("stream", Type::Text),
-    req("run_id", Type::Int),
-    opt("key", Type::Bytes),
-    opt("origin", Type::Text),
-    opt("line", Type::Int),
-    req("reason", Type::Text),
-    req("field", Type::Text),
-    req("detail", Type::Text),
-    req("payload_hash", Type::Text),
-    req("created_at", Type::Timestamp),
-    opt("replayed_by", Type::Int),
+    req("id", Int, "identifiant", "Id of the entry."),
+    req("source", Text, "source", "The source."),
+    req("stream", Text, "flux", "The stream."),
+    req(
+        "run_id",
+        Int,
+        "exécution",
+        "The run that refused the record.",
+    ),
+    opt(
+        "key",
+        Bytes,
+        "clé (pseudonyme)",
+        "Keyed hash of the record's partner key.",
+    ),
+    opt("origin", Text, "fichier", "The export file's name."),
+    opt("line", Int, "ligne", "Line in that file."),
+    req(
+        "reason",
+        Text,
+        "motif",
+        "Why the record was refused (stable code).",
+    ),
+    req("field", Text, "champ", "The field at fault."),
+    req(
+        "detail",
+        Text,
+        "détail",
+        "Explanation, never the personal value.",
+    ),
+    req(
+        "payload_hash",
+        Text,
+        "empreinte",
+        "SHA-256 of the refused record.",
+    ),
+    req("created_at", Timestamp, "refusé le", "When it was refused."),
+    opt(
+        "replayed_by",
+        Int,
+        "rejoué par",
+        "The run that replayed it.",
+    ),
 ];
 
 const API_TOKENS: &[Column] = &[
-    req("id", Type::Int),
-    req("name", Type::Text),
-    req("role", Type::Text),
-    req("territories", Type::Text),
-    req("token_sha256", Type::Text),
-    req("created_at", Type::Timestamp),
-    opt("revoked_at", Type::Timestamp),
+    req("id", Int, "identifiant", "Id of the token."),
+    req("name", Text, "nom", "Name of the token (what logs show)."),
+    req("role", Text, "rôle", "admin, coordinator or evaluator."),
+    req(
+        "territories",
+        Text,
+        "territoires",
+        "A coordinator's territories, comma-separated.",
+    ),
+    req(
+        "token_sha256",
+        Text,
+        "empreinte du jeton",
+        "SHA-256 of the token (never the token).",
+    ),
+    req("created_at", Timestamp, "créé le", "When it was created."),
+    opt(
+        "revoked_at",
+        Timestamp,
+        "révoqué le",
+        "When it was revoked.",
+    ),
 ];
 
+const PERSON: &str = "Pseudonym of the household (keyed hash of the partner's identifier, per network): joins facts of one household, never reveals it.";
+
 const HOUSEHOLDS: &[Column] = &[
-    req("person", Type::Text),
-    opt("size", Type::Int),
-    opt("adults", Type::Int),
-    opt("children", Type::Int),
-    opt("composition", Type::Text),
-    opt("residence_postcode", Type::Text),
-    opt("residence_insee", Type::Text),
-    opt("residence_epci", Type::Text),
-    opt("residence_in_territory", Type::Bool),
-    opt("income_band", Type::Text),
-    opt("reste_a_vivre_band", Type::Text),
-    opt("rights_from", Type::Date),
-    opt("rights_to", Type::Date),
-    opt("monthly_cap_cents", Type::Int),
-    opt("programme", Type::Text),
-    opt("solidarity", Type::Bool),
-    opt("price_paid_cents", Type::Int),
-    opt("reference_price_cents", Type::Int),
-    opt("prescriber", Type::Text),
-    opt("enrolment_start", Type::Date),
-    opt("enrolment_end", Type::Date),
-    opt("enrolment_site", Type::Text),
+    req("person", Text, "foyer (pseudonyme)", PERSON),
+    opt("size", Int, "taille du foyer", "People in the household.").unit("people"),
+    opt("adults", Int, "adultes", "Adults in the household.").unit("people"),
+    opt("children", Int, "enfants", "Children in the household.").unit("people"),
+    opt(
+        "composition",
+        Text,
+        "composition familiale",
+        "Single, couple, single parent, couple with children, other.",
+    ),
+    opt(
+        "residence_postcode",
+        Text,
+        "code postal de résidence",
+        "Postcode of residence.",
+    ),
+    opt(
+        "residence_insee",
+        Text,
+        "commune de résidence",
+        "INSEE code of the commune of residence, resolved by the hub.",
+    ),
+    opt(
+        "residence_epci",
+        Text,
+        "EPCI de résidence",
+        "SIREN of the EPCI of residence.",
+    ),
+    opt(
+        "residence_in_territory",
+        Bool,
+        "réside dans le territoire",
+        "Whether the residence lies in the source's territory.",
+    ),
+    opt("income_band", Text, "tranche de revenus", "Income band."),
+    opt(
+        "reste_a_vivre_band",
+        Text,
+        "tranche de reste à vivre",
+        "Band of income left after fixed costs, per day and person.",
+    ),
+    opt(
+        "rights_from",
+        Date,
+        "droits ouverts du",
+        "Start of the household's rights to aid.",
+    ),
+    opt(
+        "rights_to",
+        Date,
+        "droits ouverts jusqu'au",
+        "End of those rights.",
+    ),
+    opt(
+        "monthly_cap_cents",
+        Int,
+        "plafond mensuel",
+        "Monthly spending cap at solidarity prices.",
+    )
+    .unit("cents"),
+    opt(
+        "programme",
+        Text,
+        "dispositif",
+        "The programme the household is enrolled in.",
+    ),
+    opt(
+        "solidarity",
+        Bool,
+        "tarif solidaire",
+        "Whether the household pays a solidarity price.",
+    ),
+    opt(
+        "price_paid_cents",
+        Int,
+        "prix payé",
+        "Price the household pays for its subscription.",
+    )
+    .unit("cents"),
+    opt(
+        "reference_price_cents",
+        Int,
+        "prix de référence",
+        "Reference (full) price of the subscription.",
+    )
+    .unit("cents"),
+    opt(
+        "prescriber",
+        Text,
+        "prescripteur",
+        "Kind of body that referred the household.",
+    ),
+    opt(
+        "enrolment_start",
+        Date,
+        "début d'inscription",
+        "Start of enrolment.",
+    ),
+    opt(
+        "enrolment_end",
+        Date,
+        "fin d'inscription",
+        "End of enrolment.",
+    ),
+    opt(
+        "enrolment_site",
+        Text,
+        "lieu d'inscription",
+        "Site of enrolment (drop point, grocery).",
+    ),
 ];
 
 const SITES: &[Column] = &[
-    req("kind", Type::Text),
-    opt("name", Type::Text),
-    opt("location_postcode", Type::Text),
-    opt("location_insee", Type::Text),
-    opt("location_epci", Type::Text),
-    opt("location_in_territory", Type::Bool),
-    opt("site_group", Type::Text),
-    opt("short_circuit", Type::Bool),
-    opt("siret", Type::Text),
+    req(
+        "kind",
+        Text,
+        "type de lieu",
+        "garden, grocery, buying_group, aid_team, farm, drop_point, other.",
+    ),
+    opt(
+        "name",
+        Text,
+        "nom du lieu",
+        "Name of the site (an organisation, never a person).",
+    ),
+    opt(
+        "location_postcode",
+        Text,
+        "code postal",
+        "Postcode of the site.",
+    ),
+    opt(
+        "location_insee",
+        Text,
+        "commune",
+        "INSEE code of its commune.",
+    ),
+    opt("location_epci", Text, "EPCI", "SIREN of its EPCI."),
+    opt(
+        "location_in_territory",
+        Bool,
+        "dans le territoire",
+        "Whether it lies in the source's territory.",
+    ),
+    opt(
+        "site_group",
+        Text,
+        "groupe",
+        "Group the site belongs to in its network.",
+    ),
+    opt(
+        "short_circuit",
+        Bool,
+        "circuit court",
+        "Whether it sells through at most one intermediary.",
+    ),
+    opt("siret", Text, "SIRET", "SIRET number of the organisation."),
 ];
 
 const PRODUCTS: &[Column] = &[
-    req("label", Type::Text),
-    opt("category", Type::Text),
-    req("dfc_type", Type::Text),
-    opt("unit", Type::Text),
-    opt("organic", Type::Bool),
-    opt("producer", Type::Text),
-    opt("ean", Type::Text),
+    req("label", Text, "libellé du produit", "The product's label."),
+    opt("category", Text, "catégorie", "The partner's category."),
+    req(
+        "dfc_type",
+        Text,
+        "type DFC",
+        "Product type in the Data Food Consortium taxonomy (`vegetable`, `fruit`…).",
+    ),
+    opt("unit", Text, "unité", "Unit it is sold in."),
+    opt("organic", Bool, "bio", "Whether it is certified organic."),
+    opt(
+        "producer",
+        Text,
+        "producteur",
+        "The producer (a farm or company).",
+    ),
+    opt("ean", Text, "code EAN", "Barcode."),
 ];
 
 const DISTRIBUTIONS: &[Column] = &[
-    opt("household", Type::Text),
-    opt("household_key", Type::Bytes),
-    opt("site", Type::Text),
-    opt("date", Type::Date),
-    opt("week", Type::Text),
-    req("kind", Type::Text),
-    opt("label", Type::Text),
-    opt("status", Type::Text),
-    opt("amount_cents", Type::Int),
-    opt("quantity_kg", Type::Real),
-    opt("contents", Type::Text),
-    req("ordinal", Type::Int),
+    opt("household", Text, "foyer (pseudonyme)", PERSON),
+    opt(
+        "household_key",
+        Bytes,
+        "fiche foyer",
+        "Keyed hash of the household record's key (joins `households.key`).",
+    ),
+    opt("site", Text, "lieu", "Site of the distribution or aid."),
+    opt("date", Date, "date", "Date of the distribution or aid."),
+    opt(
+        "week",
+        Text,
+        "semaine",
+        "ISO week of a basket delivery (`2024-W10`).",
+    ),
+    req(
+        "kind",
+        Text,
+        "nature",
+        "basket, aid (financial or in kind), voucher…",
+    ),
+    opt(
+        "label",
+        Text,
+        "libellé",
+        "The partner's label of the aid type.",
+    ),
+    opt("status", Text, "statut", "Delivered, missed, cancelled…"),
+    opt("amount_cents", Int, "montant", "Amount of a financial aid.").unit("cents"),
+    opt("quantity_kg", Real, "poids", "Weight of food handed out.").unit("kg"),
+    opt(
+        "contents",
+        Text,
+        "contenu",
+        "Contents of the basket (products).",
+    ),
+    req(
+        "ordinal",
+        Int,
+        "rang",
+        "Order of the line within the partner's record.",
+    ),
 ];
 
 const ORDER_LINES: &[Column] = &[
-    opt("household", Type::Text),
-    opt("site", Type::Text),
-    req("channel", Type::Text),
-    opt("date", Type::Date),
-    opt("time", Type::Text),
-    opt("month", Type::Text),
-    req("product", Type::Text),
-    req("dfc_type", Type::Text),
-    req("quantity", Type::Real),
-    opt("unit", Type::Text),
-    opt("unit_price_paid_cents", Type::Int),
-    opt("unit_reference_price_cents", Type::Int),
-    opt("price_paid_cents", Type::Int),
-    opt("reference_price_cents", Type::Int),
-    opt("discount_percent", Type::Real),
-    req("food_bank_donation", Type::Bool),
+    opt("household", Text, "foyer (pseudonyme)", PERSON),
+    opt("site", Text, "lieu", "Grocery, buying group or drop point."),
+    req(
+        "channel",
+        Text,
+        "canal",
+        "buying_group, grocery, basket, market, other.",
+    ),
+    opt("date", Date, "date", "Date of the order or sale."),
+    opt("time", Text, "heure", "Time of the sale (HH:MM)."),
+    opt(
+        "month",
+        Text,
+        "mois",
+        "Month of the order (`YYYY-MM`) when no date is known.",
+    ),
+    req("product", Text, "produit", "The product's label."),
+    req(
+        "dfc_type",
+        Text,
+        "type DFC",
+        "Product type in the DFC taxonomy.",
+    ),
+    req("quantity", Real, "quantité", "Quantity, in `unit`."),
+    opt(
+        "unit",
+        Text,
+        "unité",
+        "Unit of the quantity (kg, piece, l…).",
+    ),
+    opt(
+        "unit_price_paid_cents",
+        Int,
+        "prix unitaire payé",
+        "Unit price the household paid.",
+    )
+    .unit("cents"),
+    opt(
+        "unit_reference_price_cents",
+        Int,
+        "prix unitaire de référence",
+        "Unit reference price.",
+    )
+    .unit("cents"),
+    opt(
+        "price_paid_cents",
+        Int,
+        "montant payé",
+        "Amount the household paid for the line.",
+    )
+    .unit("cents"),
+    opt(
+        "reference_price_cents",
+        Int,
+        "montant de référence",
+        "Line amount at reference price.",
+    )
+    .unit("cents"),
+    opt("discount_percent", Real, "remise", "Solidarity discount.").unit("percent"),
+    req(
+        "food_bank_donation",
+        Bool,
+        "don banque alimentaire",
+        "Whether the product came from a food bank.",
+    ),
 ];
 
 const SUPPLIES: &[Column] = &[
-    opt("site", Type::Text),
-    req("producer", Type::Text),
-    opt("producer_postcode", Type::Text),
-    opt("producer_insee", Type::Text),
-    opt("producer_epci", Type::Text),
-    opt("producer_in_territory", Type::Bool),
-    opt("distance_km", Type::Real),
-    opt("organic", Type::Bool),
-    opt("product", Type::Text),
-    opt("month", Type::Text),
+    opt("site", Text, "lieu", "The site supplied."),
+    req(
+        "producer",
+        Text,
+        "fournisseur",
+        "The supplier (a farm or company).",
+    ),
+    opt(
+        "producer_postcode",
+        Text,
+        "code postal du fournisseur",
+        "Postcode of the supplier.",
+    ),
+    opt(
+        "producer_insee",
+        Text,
+        "commune du fournisseur",
+        "INSEE code of its commune.",
+    ),
+    opt(
+        "producer_epci",
+        Text,
+        "EPCI du fournisseur",
+        "SIREN of its EPCI.",
+    ),
+    opt(
+        "producer_in_territory",
+        Bool,
+        "fournisseur du territoire",
+        "Whether it lies in the source's territory.",
+    ),
+    opt(
+        "distance_km",
+        Real,
+        "distance",
+        "Distance from supplier to site.",
+    )
+    .unit("km"),
+    opt(
+        "organic",
+        Bool,
+        "bio",
+        "Whether the supply is certified organic.",
+    ),
+    opt("product", Text, "produit", "What is supplied."),
+    opt("month", Text, "mois", "Month of supply (`YYYY-MM`)."),
 ];
 
 const DIAGNOSTICS: &[Column] = &[
-    req("farm", Type::Text),
-    req("method", Type::Text),
-    req("method_version", Type::Text),
-    req("survey_year", Type::Text),
-    opt("area_ha", Type::Real),
-    opt("workers", Type::Real),
-    opt("farm_type", Type::Text),
-    opt("departement", Type::Text),
+    req(
+        "farm",
+        Text,
+        "ferme (pseudonyme)",
+        "Pseudonym of the diagnosed farm.",
+    ),
+    req("method", Text, "méthode", "Diagnostic method (IDEA4…)."),
+    req(
+        "method_version",
+        Text,
+        "version de la méthode",
+        "Version of the method or its calculator.",
+    ),
+    req(
+        "survey_year",
+        Text,
+        "année d'enquête",
+        "Year the diagnostic describes.",
+    ),
+    opt("area_ha", Real, "SAU", "Utilised agricultural area.").unit("ha"),
+    opt("workers", Real, "UTH", "Annual work units.").unit("AWU"),
+    opt("farm_type", Text, "OTEX", "Type of farming."),
+    opt(
+        "departement",
+        Text,
+        "département",
+        "Département of the farm.",
+    ),
 ];
 
 const DIAGNOSTIC_SCORES: &[Column] = &[
-    req("stream_id", Type::Int),
-    req("key", Type::Bytes),
-    req("level", Type::Text),
-    req("code", Type::Text),
-    opt("value", Type::Real),
-    opt("max", Type::Real),
+    req(
+        "stream_id",
+        Int,
+        "flux",
+        "The diagnostic's stream (with `key`, names the diagnostic).",
+    )
+    .prov(),
+    req(
+        "key",
+        Bytes,
+        "clé (pseudonyme)",
+        "The diagnostic's key (`diagnostics.key`).",
+    )
+    .prov(),
+    req(
+        "level",
+        Text,
+        "niveau",
+        "dimension, component or indicator.",
+    ),
+    req(
+        "code",
+        Text,
+        "code",
+        "Code of the dimension, component or indicator (IDEA4's).",
+    ),
+    opt("value", Real, "note", "The score.").unit("points"),
+    opt("max", Real, "note maximale", "The highest score possible.").unit("points"),
 ];
 
 const PARTICIPATION: &[Column] = &[
-    opt("household", Type::Text),
-    opt("site", Type::Text),
-    opt("date", Type::Date),
-    req("kind", Type::Text),
-    opt("role", Type::Text),
-    opt("hours", Type::Real),
-    opt("attendees", Type::Int),
+    opt("household", Text, "foyer (pseudonyme)", PERSON),
+    opt("site", Text, "lieu", "Where the event took place."),
+    opt("date", Date, "date", "Date of the event."),
+    req(
+        "kind",
+        Text,
+        "type d'événement",
+        "Workshop, committee, collective meal…",
+    ),
+    opt("role", Text, "rôle", "Participant, facilitator, volunteer…"),
+    opt("hours", Real, "durée", "Hours of participation.").unit("h"),
+    opt(
+        "attendees",
+        Int,
+        "participants",
+        "People present (for an event counted as a whole).",
+    )
+    .unit("people"),
 ];
 
 const PATHWAYS: &[Column] = &[
-    req("worker", Type::Text),
-    opt("site", Type::Text),
-    req("entry_date", Type::Date),
-    opt("exit_date", Type::Date),
-    opt("weekly_hours", Type::Real),
-    opt("exit_label", Type::Text),
-    opt("exit_category", Type::Text),
-    opt("training_hours", Type::Real),
+    req(
+        "worker",
+        Text,
+        "salarié en insertion (pseudonyme)",
+        "Pseudonym of the worker in work integration (IAE).",
+    ),
+    opt(
+        "site",
+        Text,
+        "chantier",
+        "The garden or site of the contract.",
+    ),
+    req("entry_date", Date, "date d'entrée", "Start of the pathway."),
+    opt("exit_date", Date, "date de sortie", "End of the pathway."),
+    opt(
+        "weekly_hours",
+        Real,
+        "durée hebdomadaire",
+        "Contract hours per week.",
+    )
+    .unit("h/week"),
+    opt(
+        "exit_label",
+        Text,
+        "motif de sortie",
+        "The partner's exit label.",
+    ),
+    opt(
+        "exit_category",
+        Text,
+        "type de sortie",
+        "durable, transitional, positive, other (DARES categories).",
+    ),
+    opt(
+        "training_hours",
+        Real,
+        "heures de formation",
+        "Training hours during the pathway.",
+    )
+    .unit("h"),
 ];
 
 const SURVEY_RESPONSES: &[Column] = &[
-    opt("household", Type::Text),
-    opt("respondent_network", Type::Text),
-    opt("site", Type::Text),
-    req("wave", Type::Text),
-    req("submitted_at", Type::Timestamp),
-    opt("residence_postcode", Type::Text),
-    opt("residence_insee", Type::Text),
-    opt("residence_epci", Type::Text),
-    opt("residence_in_territory", Type::Bool),
-    req("instrument", Type::Text),
-    opt("raw_score", Type::Int),
+    opt("household", Text, "foyer (pseudonyme)", PERSON),
+    opt(
+        "respondent_network",
+        Text,
+        "réseau du répondant",
+        "The network that knows the household.",
+    ),
+    opt("site", Text, "lieu", "Site where the survey was taken."),
+    req("wave", Text, "vague", "Survey wave (T0, T1, T2)."),
+    req(
+        "submitted_at",
+        Timestamp,
+        "soumis le",
+        "When the response was submitted.",
+    ),
+    opt(
+        "residence_postcode",
+        Text,
+        "code postal de résidence",
+        "Postcode of residence.",
+    ),
+    opt(
+        "residence_insee",
+        Text,
+        "commune de résidence",
+        "INSEE code of the commune of residence.",
+    ),
+    opt(
+        "residence_epci",
+        Text,
+        "EPCI de résidence",
+        "SIREN of the EPCI of residence.",
+    ),
+    opt(
+        "residence_in_territory",
+        Bool,
+        "réside dans le territoire",
+        "Whether the residence lies in the territory.",
+    ),
+    req(
+        "instrument",
+        Text,
+        "questionnaire",
+        "The instrument (`fies`…).",
+    ),
+    opt(
+        "raw_score",
+        Int,
+        "score brut",
+        "Raw score (FIES: affirmative answers, 0–8).",
+    )
+    .unit("points"),
 ];
 
 const SURVEY_ANSWERS: &[Column] = &[
-    req("stream_id", Type::Int),
-    req("key", Type::Bytes),
-    req("item", Type::Text),
-    req("answer", Type::Text),
+    req(
+        "stream_id",
+        Int,
+        "flux",
+        "The response's stream (with `key`, names the response).",
+    )
+    .prov(),
+    req(
+        "key",
+        Bytes,
+        "clé (pseudonyme)",
+        "The response's key (`survey_responses.key`).",
+    )
+    .prov(),
+    req("item", Text, "question", "Item code of the instrument."),
+    req(
+        "answer",
+        Text,
+        "réponse",
+        "The coded answer (never free text).",
+    ),
 ];
+
+const fn hub(
+    name: &'static str,
+    fr: &'static str,
+    en: &'static str,
+    columns: &'static [Column],
+) -> Table {
+    Table {
+        name,
+        kind: None,
+        role: Role::Hub,
+        fr,
+        en,
+        connectors: &[],
+        period: None,
+        parent: None,
+        columns,
+    }
+}
+
+const fn fact(
+    name: &'static str,
+    kind: EntityKind,
+    fr: &'static str,
+    en: &'static str,
+    connectors: &'static [&'static str],
+    period: Option<&'static str>,
+    columns: &'static [Column],
+) -> Table {
+    Table {
+        name,
+        kind: Some(kind),
+        role: Role::Fact,
+        fr,
+        en,
+        connectors,
+        period,
+        parent: None,
+        columns,
+    }
+}
+
+const fn child(
+    name: &'static str,
+    parent: &'static str,
+    fr: &'static str,
+    en: &'static str,
+    connectors: &'static [&'static str],
+    columns: &'static [Column],
+) -> Table {
+    Table {
+        name,
+        kind: None,
+        role: Role::Child,
+        fr,
+        en,
+        connectors,
+        period: None,
+        parent: Some(parent),
+        columns,
+    }
+}
 
 /// Every table of the warehouse, in migration order.
 pub const TABLES: &[Table] = &[
-    Table {
-        name: "territories",
-        kind: None,
-        role: Role::Hub,
-        columns: TERRITORIES,
-    },
-    Table {
-        name: "territory_epcis",
-        kind: None,
-        role: Role::Hub,
-        columns: TERRITORY_EPCIS,
-    },
-    Table {
-        name: "epcis",
-        kind: None,
-        role: Role::Hub,
-        columns: EPCIS,
-    },
-    Table {
-        name: "communes",
-        kind: None,
-        role: Role::Hub,
-        columns: COMMUNES,
-    },
-    Table {
-        name: "networks",
-        kind: None,
-        role: Role::Hub,
-        columns: NETWORKS,
-    },
-    Table {
-        name: "sources",
-        kind: None,
-        role: Role::Hub,
-        columns: SOURCES,
-    },
-    Table {
-        name: "streams",
-        kind: None,
-        role: Role::Hub,
-        columns: STREAMS,
-    },
-    Table {
-        name: "origins",
-        kind: None,
-        role: Role::Hub,
-        columns: ORIGINS,
-    },
-    Table {
-        name: "runs",
-        kind: None,
-        role: Role::Hub,
-        columns: RUNS,
-    },
-    Table {
-        name: "run_streams",
-        kind: None,
-        role: Role::Hub,
-        columns: RUN_STREAMS,
-    },
-    Table {
-        name: "run_http",
-        kind: None,
-        role: Role::Hub,
-        columns: RUN_HTTP,
-    },
-    Table {
-        name: "run_logs",
-        kind: None,
-        role: Role::Hub,
-        columns: RUN_LOGS,
-    },
-    Table {
-        name: "checkpoints",
-        kind: None,
-        role: Role::Hub,
-        columns: CHECKPOINTS,
-    },
-    Table {
-        name: "quarantine",
-        kind: None,
-        role: Role::Hub,
-        columns: QUARANTINE,
-    },
-    Table {
-        name: "api_tokens",
-        kind: None,
-        role: Role::Hub,
-        columns: API_TOKENS,
-    },
-    Table {
-        name: "households",
-        kind: Some(EntityKind::Household),
-        role: Role::Fact,
-        columns: HOUSEHOLDS,
-    },
-    Table {
-        name: "sites",
-        kind: Some(EntityKind::Site),
-        role: Role::Fact,
-        columns: SITES,
-    },
-    Table {
-        name: "products",
-        kind: Some(EntityKind::Product),
-        role: Role::Fact,
-        columns: PRODUCTS,
-    },
-    Table {
-        name: "distributions",
-        kind: Some(EntityKind::Distribution),
-        role: Role::Fact,
-        columns: DISTRIBUTIONS,
-    },
-    Table {
-        name: "order_lines",
-        kind: Some(EntityKind::OrderLine),
-        role: Role::Fact,
-        columns: ORDER_LINES,
-    },
-    Table {
-        name: "supplies",
-        kind: Some(EntityKind::Supply),
-        role: Role::Fact,
-        columns: SUPPLIES,
-    },
-    Table {
-        name: "diagnostics",
-        kind: Some(EntityKind::Diagnostic),
-        role: Role::Fact,
-        columns: DIAGNOSTICS,
-    },
-    Table {
-        name: "diagnostic_scores",
-        kind: None,
-        role: Role::Child,
-        columns: DIAGNOSTIC_SCORES,
-    },
-    Table {
-        name: "participation",
-        kind: Some(EntityKind::Participation),
-        role: Role::Fact,
-        columns: PARTICIPATION,
-    },
-    Table {
-        name: "pathways",
-        kind: Some(EntityKind::Pathway),
-        role: Role::Fact,
-        columns: PATHWAYS,
-    },
-    Table {
-        name: "survey_responses",
-        kind: Some(EntityKind::SurveyResponse),
-        role: Role::Fact,
-        columns: SURVEY_RESPONSES,
-    },
-    Table {
-        name: "survey_answers",
-        kind: None,
-        role: Role::Child,
-        columns: SURVEY_ANSWERS,
-    },
+    hub(
+        "territories",
+        "territoires",
+        "The experiments' territories.",
+        TERRITORIES,
+    ),
+    hub(
+        "territory_epcis",
+        "EPCI des territoires",
+        "Which EPCIs each territory covers.",
+        TERRITORY_EPCIS,
+    ),
+    hub(
+        "epcis",
+        "EPCI",
+        "Intercommunalities (from the official geography).",
+        EPCIS,
+    ),
+    hub(
+        "communes",
+        "communes",
+        "Communes and arrondissements with their postcodes.",
+        COMMUNES,
+    ),
+    hub("networks", "réseaux", "The coalition's networks.", NETWORKS),
+    hub(
+        "sources",
+        "sources",
+        "Configured sources: a connector reading one partner tool for a territory.",
+        SOURCES,
+    ),
+    hub("streams", "flux", "Streams of the sources.", STREAMS),
+    hub(
+        "origins",
+        "fichiers reçus",
+        "Export files read by file sources.",
+        ORIGINS,
+    ),
+    hub(
+        "runs",
+        "exécutions",
+        "Syncs of a source, with their counts.",
+        RUNS,
+    ),
+    hub(
+        "run_streams",
+        "exécutions par flux",
+        "A run's figures per stream.",
+        RUN_STREAMS,
+    ),
+    hub(
+        "run_http",
+        "réponses HTTP",
+        "A run's partner responses by status.",
+        RUN_HTTP,
+    ),
+    hub("run_logs", "journal", "A run's log lines.", RUN_LOGS),
+    hub(
+        "checkpoints",
+        "points de reprise",
+        "Where each stream resumes.",
+        CHECKPOINTS,
+    ),
+    hub(
+        "quarantine",
+        "quarantaine",
+        "Records refused by validation, without their values.",
+        QUARANTINE,
+    ),
+    hub(
+        "api_tokens",
+        "jetons d'accès",
+        "API tokens, hashed.",
+        API_TOKENS,
+    ),
+    fact(
+        "households",
+        EntityKind::Household,
+        "foyers",
+        "Households (or members) known to a network, pseudonymised.",
+        &[
+            "cocagne-gardens",
+            "secours-catholique-aid",
+            "ugess-groceries",
+            "vrac-orders",
+        ],
+        Some("enrolment_start"),
+        HOUSEHOLDS,
+    ),
+    fact(
+        "sites",
+        EntityKind::Site,
+        "lieux",
+        "Gardens, groceries, buying groups, aid teams, farms, drop points.",
+        &["civam-diagnostics"],
+        None,
+        SITES,
+    ),
+    fact(
+        "products",
+        EntityKind::Product,
+        "produits",
+        "Products of a catalogue.",
+        &["vrac-orders"],
+        None,
+        PRODUCTS,
+    ),
+    fact(
+        "distributions",
+        EntityKind::Distribution,
+        "distributions et aides",
+        "Baskets handed out and aid granted.",
+        &["cocagne-gardens", "secours-catholique-aid"],
+        Some("date"),
+        DISTRIBUTIONS,
+    ),
+    fact(
+        "order_lines",
+        EntityKind::OrderLine,
+        "lignes de commande et ventes",
+        "Order lines and sales, price paid vs reference price.",
+        &["ugess-groceries", "vrac-orders"],
+        Some("date"),
+        ORDER_LINES,
+    ),
+    fact(
+        "supplies",
+        EntityKind::Supply,
+        "approvisionnements",
+        "Supplies of the sites: origin, distance, organic.",
+        &["vrac-orders"],
+        None,
+        SUPPLIES,
+    ),
+    fact(
+        "diagnostics",
+        EntityKind::Diagnostic,
+        "diagnostics de durabilité",
+        "Farm sustainability diagnostics.",
+        &["civam-diagnostics"],
+        None,
+        DIAGNOSTICS,
+    ),
+    child(
+        "diagnostic_scores",
+        "diagnostics",
+        "notes des diagnostics",
+        "A diagnostic's scores by dimension, component and indicator.",
+        &["civam-diagnostics"],
+        DIAGNOSTIC_SCORES,
+    ),
+    fact(
+        "participation",
+        EntityKind::Participation,
+        "participation",
+        "Participation in collective events (food democracy, social ties).",
+        &[],
+        Some("date"),
+        PARTICIPATION,
+    ),
+    fact(
+        "pathways",
+        EntityKind::Pathway,
+        "parcours d'insertion",
+        "Work-integration pathways: entry, hours, exit.",
+        &["cocagne-gardens"],
+        Some("entry_date"),
+        PATHWAYS,
+    ),
+    fact(
+        "survey_responses",
+        EntityKind::SurveyResponse,
+        "réponses aux enquêtes",
+        "Survey responses (food insecurity, FAO FIES).",
+        &["kobo-surveys"],
+        Some("submitted_at"),
+        SURVEY_RESPONSES,
+    ),
+    child(
+        "survey_answers",
+        "survey_responses",
+        "réponses par question",
+        "A survey response's answers by item.",
+        &["kobo-surveys"],
+        SURVEY_ANSWERS,
+    ),
 ];
 
 /// The fact table of an entity.
@@ -578,6 +1505,130 @@ pub fn table(kind: EntityKind) -> &'static Table {
 /// A table by name.
 pub fn named(name: &str) -> Option<&'static Table> {
     TABLES.iter().find(|t| t.name == name)
+}
+
+/// The data dictionary: what `vivres schema` and `GET /schema` show.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Dictionary {
+    /// Changes whenever the description does (a hash of it).
+    pub version: String,
+    pub tables: Vec<TableDoc>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TableDoc {
+    pub name: String,
+    /// `hub` (bookkeeping and reference), `fact` or `child` (of a fact).
+    pub role: String,
+    pub fr: String,
+    pub en: String,
+    /// Connectors whose streams fill the table.
+    pub connectors: Vec<String>,
+    /// The column exports filter by date, if any.
+    pub period: Option<String>,
+    /// Whether `vivres export` and `/data/{entity}` serve it.
+    pub exportable: bool,
+    pub columns: Vec<ColumnDoc>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ColumnDoc {
+    pub name: String,
+    /// text, integer, real, boolean, date, timestamp or bytes.
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub nullable: bool,
+    pub fr: String,
+    pub en: String,
+    pub unit: Option<String>,
+    pub provenance: bool,
+}
+
+/// The tables evaluators may export: facts and their children.
+pub fn exportable(t: &Table) -> bool {
+    t.role != Role::Hub
+}
+
+/// The dictionary of every table.
+pub fn dictionary() -> Dictionary {
+    let tables: Vec<TableDoc> = TABLES
+        .iter()
+        .map(|t| TableDoc {
+            name: t.name.to_string(),
+            role: t.role.name().to_string(),
+            fr: t.fr.to_string(),
+            en: t.en.to_string(),
+            connectors: t.connectors.iter().map(|c| c.to_string()).collect(),
+            period: t
+                .parent
+                .and_then(named)
+                .map_or(t.period, |p| p.period)
+                .map(str::to_string),
+            exportable: exportable(t),
+            columns: t
+                .all_columns()
+                .map(|c| ColumnDoc {
+                    name: c.name.to_string(),
+                    ty: c.ty.name().to_string(),
+                    nullable: c.nullable,
+                    fr: c.fr.to_string(),
+                    en: c.en.to_string(),
+                    unit: c.unit.map(str::to_string),
+                    provenance: c.provenance,
+                })
+                .collect(),
+        })
+        .collect();
+    use sha2::Digest as _;
+    let bytes = serde_json::to_vec(&tables).unwrap_or_default();
+    let version = hex::encode(&sha2::Sha256::digest(&bytes)[..6]);
+    Dictionary { version, tables }
+}
+
+/// The dictionary's version (see [`Dictionary::version`]).
+pub fn version() -> String {
+    dictionary().version
+}
+
+/// The dictionary as Markdown: a section per table, a row per column.
+pub fn markdown(d: &Dictionary) -> String {
+    use std::fmt::Write as _;
+    let mut out = format!(
+        "# Vivres data dictionary / Dictionnaire des données\n\nVersion `{}`. Person identifiers are pseudonyms (keyed hashes); amounts in `cents` are euro cents.\n",
+        d.version
+    );
+    for t in &d.tables {
+        let _ = write!(
+            out,
+            "\n## `{}` ({}): {}\n\n{}\n",
+            t.name, t.role, t.fr, t.en
+        );
+        if !t.connectors.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nFilled by / alimentée par: {}.",
+                t.connectors.join(", ")
+            );
+        }
+        if let Some(p) = &t.period {
+            let _ = writeln!(out, "\nExports filter dates on `{p}`.");
+        }
+        out.push_str("\n| column | type | null | unit | provenance | fr | en |\n|---|---|---|---|---|---|---|\n");
+        for c in &t.columns {
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} | {} | {} | {} |",
+                c.name,
+                c.ty,
+                if c.nullable { "yes" } else { "no" },
+                c.unit.as_deref().unwrap_or(""),
+                if c.provenance { "yes" } else { "" },
+                c.fr.replace('|', "\\|"),
+                c.en.replace('|', "\\|"),
+            );
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -594,5 +1645,60 @@ mod tests {
             );
             assert_eq!(table(kind).role, Role::Fact);
         }
+    }
+
+    #[test]
+    fn every_table_and_column_is_described() {
+        for t in TABLES {
+            assert!(
+                !t.fr.trim().is_empty() && !t.en.trim().is_empty(),
+                "table {} has no description",
+                t.name
+            );
+            for c in t.all_columns() {
+                assert!(
+                    c.fr.trim().len() >= 2 && c.en.trim().len() >= 8,
+                    "{}.{} has no description (French term and English meaning)",
+                    t.name,
+                    c.name
+                );
+            }
+            if let Some(parent) = t.parent {
+                assert_eq!(
+                    named(parent).map(|p| p.role),
+                    Some(Role::Fact),
+                    "{}",
+                    t.name
+                );
+            }
+            if let Some(p) = t.period {
+                let c = t
+                    .column(p)
+                    .unwrap_or_else(|| panic!("{}: no period column {p}", t.name));
+                assert!(
+                    matches!(c.ty, Type::Date | Type::Timestamp),
+                    "{}.{p}",
+                    t.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_dictionary_renders_every_column() {
+        let d = dictionary();
+        let md = markdown(&d);
+        for t in TABLES {
+            for c in t.all_columns() {
+                assert!(
+                    md.contains(&format!("| `{}` |", c.name)),
+                    "{}.{}",
+                    t.name,
+                    c.name
+                );
+            }
+        }
+        assert_eq!(d.version.len(), 12);
+        assert_eq!(d.version, version());
     }
 }

@@ -672,3 +672,6 @@ async fn stream_into(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -26,6 +26,7 @@ mod server;
 
 pub mod files;
 pub mod kobo;
+pub mod reader;
 
 pub use server::{RunningSim, start, start_at};
 

@@ -108,6 +108,9 @@ fn fast_settings() -> ServeSettings {
 struct Served {
     _dir: tempfile::TempDir,
     sim: partner_sim::RunningSim,
+    /// The hub's config file and the variables it needs (for the binary).
+    config_path: std::path::PathBuf,
+    vars: BTreeMap<String, String>,
     hub: Arc<Hub>,
     base: String,
     client: reqwest::Client,
@@ -121,12 +124,19 @@ struct Served {
 impl Served {
     async fn start(setup: Setup, settings: ServeSettings) -> Served {
         let TestHub {
-            db, dir, sim, hub, ..
+            db,
+            dir,
+            sim,
+            hub,
+            config_path,
+            vars,
         } = TestHub::start(setup).await;
         let mut served = Served {
             _db: db,
             _dir: dir,
             sim,
+            config_path,
+            vars,
             hub: Arc::new(hub),
             base: String::new(),
             client: reqwest::Client::new(),
@@ -334,6 +344,26 @@ async fn role_route_matrix() {
             vec!["admin"],
             204,
         ),
+        (Method::GET, "/schema", vec!["admin", "evaluator"], 200),
+        // Coordinators export their own territories (by default, all of them).
+        (
+            Method::GET,
+            "/data/distributions?format=csv",
+            all.to_vec(),
+            200,
+        ),
+        (
+            Method::GET,
+            "/data/distributions?format=parquet&territory=lyon",
+            vec!["admin", "coord-lyon", "evaluator"],
+            200,
+        ),
+        (
+            Method::GET,
+            "/data/households?format=jsonl&territory=toulouse&territory=lyon",
+            vec!["admin", "evaluator"],
+            200,
+        ),
     ];
     for (method, path, allowed, ok) in &matrix {
         for (name, token) in who {
@@ -430,6 +460,224 @@ async fn role_route_matrix() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "not_found");
     s.shutdown().await;
+}
+
+/// An export over HTTP, as bytes, with its metadata header.
+async fn export_bytes(s: &Served, path: &str, token: &str) -> (u16, Vec<u8>, Option<Value>) {
+    let resp = s
+        .client
+        .get(format!("{}{path}", s.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status().as_u16();
+    let meta = resp
+        .headers()
+        .get("vivres-export-metadata")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| serde_json::from_str(v).ok());
+    (status, resp.bytes().await.expect("body").to_vec(), meta)
+}
+
+/// What a real reader (pyarrow) makes of an export: every value as text.
+fn read_back(format: &str, bytes: &[u8], dir: &std::path::Path) -> Value {
+    let path = dir.join(format!("export.{format}"));
+    std::fs::write(&path, bytes).unwrap();
+    partner_sim::reader::read(format, &path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_carry_pseudonyms_only_and_keep_coordinators_to_their_territories() {
+    let s = Served::start(
+        Setup {
+            size: 1_500,
+            extra_sources: extra_sources(None),
+            ..Setup::default()
+        },
+        fast_settings(),
+    )
+    .await;
+    let report = vivres::sync::sync_source(&s.hub, "cocagne-lyon", &Default::default())
+        .await
+        .expect("sync");
+    assert_eq!(report.status, vivres::warehouse::RunStatus::Succeeded);
+    let exp = s.sim.expected("lyon");
+    assert!(exp.raw_person_values.len() > 100);
+    let evaluator = s.token("evaluator", Role::Evaluator).await;
+    let lyon = s.token("coord-lyon", coordinator(&["lyon"])).await;
+    let toulouse = s.token("coord-toulouse", coordinator(&["toulouse"])).await;
+    let dir = tempfile::tempdir().unwrap();
+
+    // Every exportable table in every format, read back by pyarrow: row
+    // counts match the warehouse and no raw person value appears anywhere.
+    let dictionary = s.get("/schema", &evaluator).await;
+    let version = dictionary["version"].as_str().unwrap().to_string();
+    let tables: Vec<String> = dictionary["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["exportable"] == true)
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(tables.contains(&"distributions".to_string()), "{tables:?}");
+    let mut seen_rows = 0;
+    for table in &tables {
+        let stored = count(&s.hub, table).await;
+        for format in ["csv", "jsonl", "parquet"] {
+            let (status, bytes, meta) =
+                export_bytes(&s, &format!("/data/{table}?format={format}"), &evaluator).await;
+            assert_eq!(
+                status,
+                200,
+                "{table} {format}: {}",
+                String::from_utf8_lossy(&bytes)
+            );
+            let meta = meta.expect("metadata header");
+            assert_eq!(meta["dictionary_version"], version.as_str());
+            assert_eq!(meta["entity"], table.as_str());
+            let got = read_back(format, &bytes, dir.path());
+            let rows = match format {
+                "csv" => {
+                    assert_eq!(got["bom"], true);
+                    assert!(got["header_line"].as_str().unwrap().contains(';'));
+                    got["csv_rows"].clone()
+                }
+                "jsonl" => got["json_rows"].clone(),
+                _ => got["rows"].clone(),
+            };
+            assert_eq!(
+                rows.as_array().unwrap().len() as i64,
+                stored,
+                "{table} {format}: every stored row, once"
+            );
+            seen_rows += stored;
+            let text = got.to_string();
+            for value in &exp.raw_person_values {
+                assert!(
+                    !text.contains(value.as_str()),
+                    "{table} {format}: a raw person value appears in the export"
+                );
+            }
+        }
+    }
+    assert!(seen_rows > 1_000, "the exports held data: {seen_rows}");
+
+    // Coordinators: their territories only.
+    let (status, _, _) = export_bytes(
+        &s,
+        "/data/distributions?format=jsonl&territory=toulouse",
+        &lyon,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, bytes, meta) = export_bytes(&s, "/data/distributions?format=jsonl", &lyon).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        meta.unwrap()["filters"]["territories"],
+        serde_json::json!(["lyon"])
+    );
+    let lines = String::from_utf8(bytes).unwrap();
+    assert_eq!(
+        lines.lines().count() as i64,
+        count(&s.hub, "distributions").await
+    );
+    assert!(lines.lines().all(|l| l.contains("\"territory\":\"lyon\"")));
+    let (status, bytes, _) = export_bytes(&s, "/data/distributions?format=jsonl", &toulouse).await;
+    assert_eq!(status, 200);
+    assert!(
+        bytes.is_empty(),
+        "Lyon's rows are not Toulouse's coordinator's"
+    );
+
+    // Bad requests say what to fix.
+    for (path, expected) in [
+        ("/data/distributions?format=xlsx", 400),
+        ("/data/distributions", 400),
+        ("/data/runs?format=csv", 404),
+        ("/data/api_tokens?format=csv", 404),
+        ("/data/distributions?format=csv&from=01/03/2024", 400),
+        ("/data/products?format=csv&from=2024-03-01", 400),
+        ("/data/distributions?format=csv&territory=paris", 400),
+        ("/data/distributions?format=csv&color=blue", 400),
+    ] {
+        let (status, body) = s.call(Method::GET, path, Some(&evaluator)).await;
+        assert_eq!(status.as_u16(), expected, "{path}: {body}");
+        assert!(body["error"]["message"].is_string(), "{path}: {body}");
+    }
+
+    // The command line: `vivres schema` and `vivres export` on the same warehouse.
+    let vivres = env!("CARGO_BIN_EXE_vivres");
+    let config = s.config_path.clone();
+    let out = std::process::Command::new(vivres)
+        .arg("--config")
+        .arg(&config)
+        .args(["schema", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let cli_dictionary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cli_dictionary, dictionary, "one dictionary, two doors");
+    let markdown = std::process::Command::new(vivres)
+        .args(["schema"])
+        .output()
+        .unwrap();
+    let markdown = String::from_utf8(markdown.stdout).unwrap();
+    assert!(
+        markdown.contains("## `order_lines`")
+            && markdown.contains("| `price_paid_cents` | integer |")
+    );
+    let file = dir.path().join("lyon-distributions.csv");
+    let out = std::process::Command::new(vivres)
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "export",
+            "distributions",
+            "--format",
+            "csv",
+            "--territory",
+            "lyon",
+            "--decimal-comma",
+            "--out",
+        ])
+        .arg(&file)
+        .envs(&s.vars)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = partner_sim::reader::read("csv", &file).unwrap();
+    assert_eq!(
+        got["csv_rows"].as_array().unwrap().len() as i64,
+        count(&s.hub, "distributions").await
+    );
+    let side: Value =
+        serde_json::from_slice(&std::fs::read(vivres::export::sidecar_path(&file)).unwrap())
+            .unwrap();
+    assert_eq!(side["decimal_comma"], true);
+    assert_eq!(side["filters"]["territories"], serde_json::json!(["lyon"]));
+    let out = std::process::Command::new(vivres)
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "export",
+            "distributions",
+            "--format",
+            "csv",
+            "--territory",
+            "nowhere",
+            "--out",
+        ])
+        .arg(&file)
+        .envs(&s.vars)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown territory `nowhere`"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -642,7 +890,7 @@ async fn openapi_document_validates_and_lists_every_served_route() {
     // It parses as an OpenAPI 3.1 document.
     let spec: oas3::Spec =
         serde_json::from_value(doc.clone()).expect("a valid OpenAPI 3.1 document");
-    assert_eq!(spec.paths.as_ref().map(|p| p.len()), Some(14));
+    assert_eq!(spec.paths.as_ref().map(|p| p.len()), Some(16));
     for (path, _, op) in spec.operations() {
         assert!(
             op.responses.as_ref().is_some_and(|r| !r.is_empty()),
@@ -701,6 +949,8 @@ async fn openapi_document_validates_and_lists_every_served_route() {
         ("GET", "/api/v1/runs"),
         ("GET", "/api/v1/runs/{id}"),
         ("GET", "/api/v1/runs/{id}/log"),
+        ("GET", "/api/v1/schema"),
+        ("GET", "/api/v1/data/{entity}"),
     ]
     .iter()
     .map(|(m, p)| (m.to_string(), p.to_string()))
@@ -711,7 +961,9 @@ async fn openapi_document_validates_and_lists_every_served_route() {
     // document does not list are not.
     let root = s.base.trim_end_matches("/api/v1").to_string();
     for (method, path) in &documented {
-        let concrete = path.replace("{id}", "garden-lyon");
+        let concrete = path
+            .replace("{id}", "garden-lyon")
+            .replace("{entity}", "order_lines");
         let concrete = if concrete.starts_with("/api/v1/runs/") {
             path.replace("{id}", "1")
         } else {

@@ -199,8 +199,11 @@ impl Metadata {
     }
 }
 
-/// Rows per Parquet row group: what the writer holds in memory at most.
+/// A Parquet row group ends at this many rows or when its buffered values
+/// reach [`ROW_GROUP_BYTES`] (estimated): what the writer holds in memory,
+/// twice over with the encoder's own pages.
 const ROW_GROUP_ROWS: usize = 64 * 1024;
+const ROW_GROUP_BYTES: usize = 12 << 20;
 
 /// Formats pages of rows into `W`.
 pub struct Writer<W: Write + Send> {
@@ -211,7 +214,7 @@ pub struct Writer<W: Write + Send> {
 }
 
 enum Inner<W: Write + Send> {
-    Csv(csv::Writer<W>),
+    Csv(Box<csv::Writer<W>>),
     Jsonl(W),
     Parquet(Box<ParquetSink<W>>),
 }
@@ -231,7 +234,7 @@ impl<W: Write + Send> Writer<W> {
                 out.write_all("\u{feff}".as_bytes())?;
                 let mut w = csv::WriterBuilder::new().delimiter(b';').from_writer(out);
                 w.write_record(columns.iter().map(|(n, _)| *n))?;
-                Inner::Csv(w)
+                Inner::Csv(Box::new(w))
             }
             Format::Jsonl => Inner::Jsonl(out),
             Format::Parquet => Inner::Parquet(Box::new(ParquetSink::new(out, &columns, meta)?)),
@@ -363,6 +366,8 @@ struct ParquetSink<W: Write + Send> {
     /// Definition levels per column: 1 present, 0 null.
     defs: Vec<Vec<i16>>,
     buffered: usize,
+    /// Estimated heap bytes of `bufs` and `defs`.
+    bytes: usize,
 }
 
 const UNIX_EPOCH_DAY: i32 = 2_440_588;
@@ -414,6 +419,7 @@ impl<W: Write + Send> ParquetSink<W> {
             bufs,
             defs,
             buffered: 0,
+            bytes: 0,
         })
     }
 
@@ -422,10 +428,12 @@ impl<W: Write + Send> ParquetSink<W> {
             let present = match (buf, v) {
                 (_, Value::Null) => false,
                 (ColumnBuf::Text(b), Value::Text(s)) => {
+                    self.bytes += s.len() + 48;
                     b.push(ByteArray::from(s.as_bytes().to_vec()));
                     true
                 }
                 (ColumnBuf::Text(b), Value::Key(k)) => {
+                    self.bytes += 80;
                     b.push(ByteArray::from(hex::encode(k).into_bytes()));
                     true
                 }
@@ -459,9 +467,10 @@ impl<W: Write + Send> ParquetSink<W> {
                 _ => false,
             };
             defs.push(i16::from(present));
+            self.bytes += 10;
         }
         self.buffered += 1;
-        if self.buffered >= ROW_GROUP_ROWS {
+        if self.buffered >= ROW_GROUP_ROWS || self.bytes >= ROW_GROUP_BYTES {
             self.flush_group()?;
         }
         Ok(())
@@ -508,6 +517,7 @@ impl<W: Write + Send> ParquetSink<W> {
         }
         group.close()?;
         self.buffered = 0;
+        self.bytes = 0;
         Ok(())
     }
 

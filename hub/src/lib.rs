@@ -14,6 +14,7 @@ pub mod demo;
 pub mod export;
 pub mod geo;
 pub mod inbox;
+pub mod indicators;
 pub mod model;
 pub mod plugin_host;
 pub mod privacy;

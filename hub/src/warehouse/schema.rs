@@ -167,435 +167,133 @@ impl Table {
 use Type::*;
 
 /// Provenance columns every fact row starts with.
+#[rustfmt::skip]
 pub const PROVENANCE: &[Column] = &[
-    req(
-        "stream_id",
-        Int,
-        "flux",
-        "The stream the row came from (`streams.id`: source and stream name).",
-    )
-    .prov(),
-    req(
-        "key",
-        Bytes,
-        "clé (pseudonyme)",
-        "Keyed hash (HMAC) of the partner's record key: a pseudonym, never the key itself.",
-    )
-    .prov(),
-    req(
-        "territory",
-        Text,
-        "territoire",
-        "The territory of the source (`territories.id`).",
-    )
-    .prov(),
-    req(
-        "network",
-        Text,
-        "réseau",
-        "The network of the source (`networks.id`).",
-    )
-    .prov(),
-    req(
-        "run_id",
-        Int,
-        "exécution",
-        "The run that last wrote the row (`runs.id`).",
-    )
-    .prov(),
-    opt(
-        "origin_id",
-        Int,
-        "fichier d'origine",
-        "The export file the row came from (`origins.id`), for file sources.",
-    )
-    .prov(),
-    req(
-        "row_hash",
-        Int,
-        "empreinte de ligne",
-        "Hash of the row's values: tells an unchanged re-sent record from an updated one.",
-    )
-    .prov(),
+    req("stream_id", Int, "flux", "The stream the row came from (`streams.id`: source and stream name).").prov(),
+    req("key", Bytes, "clé (pseudonyme)", "Keyed hash (HMAC) of the partner's record key: a pseudonym, never the key itself.").prov(),
+    req("territory", Text, "territoire", "The territory of the source (`territories.id`).").prov(),
+    req("network", Text, "réseau", "The network of the source (`networks.id`).").prov(),
+    req("run_id", Int, "exécution", "The run that last wrote the row (`runs.id`).").prov(),
+    opt("origin_id", Int, "fichier d'origine", "The export file the row came from (`origins.id`), for file sources.").prov(),
+    req("row_hash", Int, "empreinte de ligne", "Hash of the row's values: tells an unchanged re-sent record from an updated one.").prov(),
 ];
 
+#[rustfmt::skip]
 const TERRITORIES: &[Column] = &[
-    req(
-        "id",
-        Text,
-        "identifiant du territoire",
-        "Short id of the territory (`lyon`, `toulouse`…).",
-    ),
+    req("id", Text, "identifiant du territoire", "Short id of the territory (`lyon`, `toulouse`…)."),
     req("name", Text, "nom du territoire", "Name of the territory."),
-    req(
-        "active",
-        Bool,
-        "actif",
-        "Whether the territory is in the hub's configuration now.",
-    ),
+    req("active", Bool, "actif", "Whether the territory is in the hub's configuration now."),
 ];
 
+#[rustfmt::skip]
 const TERRITORY_EPCIS: &[Column] = &[
-    req(
-        "territory",
-        Text,
-        "territoire",
-        "The territory (`territories.id`).",
-    ),
-    req(
-        "epci_siren",
-        Text,
-        "SIREN de l'EPCI",
-        "An EPCI (intercommunality) the territory covers.",
-    ),
+    req("territory", Text, "territoire", "The territory (`territories.id`)."),
+    req("epci_siren", Text, "SIREN de l'EPCI", "An EPCI (intercommunality) the territory covers."),
 ];
 
+#[rustfmt::skip]
 const EPCIS: &[Column] = &[
-    req(
-        "siren",
-        Text,
-        "SIREN de l'EPCI",
-        "SIREN number of the EPCI.",
-    ),
+    req("siren", Text, "SIREN de l'EPCI", "SIREN number of the EPCI."),
     req("name", Text, "nom de l'EPCI", "Name of the EPCI."),
-    req(
-        "kind",
-        Text,
-        "nature juridique",
-        "Legal kind of the EPCI (métropole, CA, CC…).",
-    ),
-    opt(
-        "population",
-        Int,
-        "population municipale",
-        "Population of the EPCI.",
-    )
-    .unit("inhabitants"),
+    req("kind", Text, "nature juridique", "Legal kind of the EPCI (métropole, CA, CC…)."),
+    opt("population", Int, "population municipale", "Population of the EPCI.").unit("inhabitants"),
 ];
 
+#[rustfmt::skip]
 const COMMUNES: &[Column] = &[
-    req(
-        "insee",
-        Text,
-        "code INSEE (COG)",
-        "INSEE code of the commune (or municipal arrondissement).",
-    ),
+    req("insee", Text, "code INSEE (COG)", "INSEE code of the commune (or municipal arrondissement)."),
     req("name", Text, "nom de la commune", "Name of the commune."),
-    req(
-        "kind",
-        Text,
-        "type de commune",
-        "Commune, municipal arrondissement or delegated commune.",
-    ),
-    opt(
-        "departement",
-        Text,
-        "département",
-        "Code of the département.",
-    ),
-    opt(
-        "parent_insee",
-        Text,
-        "commune de rattachement",
-        "For an arrondissement, its commune's INSEE code.",
-    ),
-    opt(
-        "epci_siren",
-        Text,
-        "EPCI",
-        "The EPCI the commune belongs to (`epcis.siren`).",
-    ),
-    req(
-        "postcodes",
-        Text,
-        "codes postaux",
-        "The commune's postcodes, space-separated.",
-    ),
-    opt(
-        "population",
-        Int,
-        "population municipale",
-        "Population of the commune.",
-    )
-    .unit("inhabitants"),
+    req("kind", Text, "type de commune", "Commune, municipal arrondissement or delegated commune."),
+    opt("departement", Text, "département", "Code of the département."),
+    opt("parent_insee", Text, "commune de rattachement", "For an arrondissement, its commune's INSEE code."),
+    opt("epci_siren", Text, "EPCI", "The EPCI the commune belongs to (`epcis.siren`)."),
+    req("postcodes", Text, "codes postaux", "The commune's postcodes, space-separated."),
+    opt("population", Int, "population municipale", "Population of the commune.").unit("inhabitants"),
 ];
 
+#[rustfmt::skip]
 const NETWORKS: &[Column] = &[
-    req(
-        "id",
-        Text,
-        "identifiant du réseau",
-        "Short id of the network (`cocagne`, `vrac`…).",
-    ),
+    req("id", Text, "identifiant du réseau", "Short id of the network (`cocagne`, `vrac`…)."),
     req("name", Text, "nom du réseau", "Name of the network."),
 ];
 
+#[rustfmt::skip]
 const SOURCES: &[Column] = &[
-    req(
-        "id",
-        Text,
-        "source",
-        "Id of the source in the hub's configuration.",
-    ),
-    req(
-        "connector",
-        Text,
-        "connecteur",
-        "The connector plugin that reads it.",
-    ),
+    req("id", Text, "source", "Id of the source in the hub's configuration."),
+    req("connector", Text, "connecteur", "The connector plugin that reads it."),
     req("network", Text, "réseau", "The network whose tool it is."),
-    req(
-        "territory",
-        Text,
-        "territoire",
-        "The territory its records belong to.",
-    ),
+    req("territory", Text, "territoire", "The territory its records belong to."),
 ];
 
+#[rustfmt::skip]
 const STREAMS: &[Column] = &[
-    req(
-        "id",
-        Int,
-        "identifiant du flux",
-        "Id of the stream, referenced by facts' `stream_id`.",
-    ),
-    req(
-        "source",
-        Text,
-        "source",
-        "The source offering the stream (`sources.id`).",
-    ),
-    req(
-        "name",
-        Text,
-        "nom du flux",
-        "The stream's name, as the connector declares it.",
-    ),
+    req("id", Int, "identifiant du flux", "Id of the stream, referenced by facts' `stream_id`."),
+    req("source", Text, "source", "The source offering the stream (`sources.id`)."),
+    req("name", Text, "nom du flux", "The stream's name, as the connector declares it."),
 ];
 
+#[rustfmt::skip]
 const ORIGINS: &[Column] = &[
-    req(
-        "id",
-        Int,
-        "identifiant du fichier",
-        "Id of the export file, referenced by facts' `origin_id`.",
-    ),
+    req("id", Int, "identifiant du fichier", "Id of the export file, referenced by facts' `origin_id`."),
     req("stream_id", Int, "flux", "The stream it was read for."),
-    req(
-        "name",
-        Text,
-        "nom du fichier",
-        "The file's name (never a path).",
-    ),
-    req(
-        "replaced",
-        Bool,
-        "remplacé",
-        "Whether a newer version of the file replaced it.",
-    ),
-    req(
-        "created_at",
-        Timestamp,
-        "reçu le",
-        "When the hub first read it.",
-    ),
+    req("name", Text, "nom du fichier", "The file's name (never a path)."),
+    req("replaced", Bool, "remplacé", "Whether a newer version of the file replaced it."),
+    req("created_at", Timestamp, "reçu le", "When the hub first read it."),
 ];
 
+#[rustfmt::skip]
 const RUNS: &[Column] = &[
     req("id", Int, "exécution", "Id of the run."),
     req("source", Text, "source", "The source synchronised."),
-    req(
-        "status",
-        Text,
-        "statut",
-        "running, succeeded, failed or interrupted.",
-    ),
-    req(
-        "full_refresh",
-        Bool,
-        "relecture complète",
-        "Whether checkpoints were ignored.",
-    ),
+    req("status", Text, "statut", "running, succeeded, failed or interrupted."),
+    req("full_refresh", Bool, "relecture complète", "Whether checkpoints were ignored."),
     req("started_at", Timestamp, "début", "When the run started."),
     opt("ended_at", Timestamp, "fin", "When the run ended."),
-    req(
-        "heartbeat_at",
-        Timestamp,
-        "dernier signe de vie",
-        "When the run last committed a batch.",
-    ),
-    opt(
-        "owner_pid",
-        Int,
-        "processus",
-        "Id of the process running it.",
-    ),
-    opt(
-        "owner_host",
-        Text,
-        "machine",
-        "Host name of the machine running it.",
-    ),
-    opt(
-        "connector",
-        Text,
-        "connecteur",
-        "Name of the connector that ran.",
-    ),
-    opt(
-        "connector_version",
-        Text,
-        "version du connecteur",
-        "Its version.",
-    ),
+    req("heartbeat_at", Timestamp, "dernier signe de vie", "When the run last committed a batch."),
+    opt("owner_pid", Int, "processus", "Id of the process running it."),
+    opt("owner_host", Text, "machine", "Host name of the machine running it."),
+    opt("connector", Text, "connecteur", "Name of the connector that ran."),
+    opt("connector_version", Text, "version du connecteur", "Its version."),
     req("batches", Int, "lots", "Batches committed.").unit("batches"),
     req("read", Int, "lus", "Records the connector returned.").unit("records"),
-    req(
-        "inserted",
-        Int,
-        "insérés",
-        "Records stored for the first time.",
-    )
-    .unit("records"),
-    req(
-        "updated",
-        Int,
-        "mis à jour",
-        "Records whose values changed.",
-    )
-    .unit("records"),
-    req(
-        "unchanged",
-        Int,
-        "inchangés",
-        "Records read again without change.",
-    )
-    .unit("records"),
-    req(
-        "quarantined",
-        Int,
-        "mis en quarantaine",
-        "Records refused by validation.",
-    )
-    .unit("records"),
-    req(
-        "removed",
-        Int,
-        "retirés",
-        "Records a re-sent file no longer holds.",
-    )
-    .unit("records"),
-    req(
-        "http_requests",
-        Int,
-        "requêtes HTTP",
-        "Requests to the partner.",
-    )
-    .unit("requests"),
-    req(
-        "http_retries",
-        Int,
-        "nouvelles tentatives",
-        "Requests retried.",
-    )
-    .unit("requests"),
-    req(
-        "http_denied",
-        Int,
-        "requêtes refusées",
-        "Requests to hosts not granted.",
-    )
-    .unit("requests"),
-    req(
-        "http_failures",
-        Int,
-        "échecs HTTP",
-        "Requests that failed for good.",
-    )
-    .unit("requests"),
-    req(
-        "http_waited_ms",
-        Int,
-        "attente",
-        "Time spent waiting before retries.",
-    )
-    .unit("ms"),
-    opt(
-        "error_kind",
-        Text,
-        "type d'erreur",
-        "Kind of the error that ended the run.",
-    ),
-    opt(
-        "error",
-        Text,
-        "erreur",
-        "The error, without personal values or secrets.",
-    ),
+    req("inserted", Int, "insérés", "Records stored for the first time.").unit("records"),
+    req("updated", Int, "mis à jour", "Records whose values changed.").unit("records"),
+    req("unchanged", Int, "inchangés", "Records read again without change.").unit("records"),
+    req("quarantined", Int, "mis en quarantaine", "Records refused by validation.").unit("records"),
+    req("removed", Int, "retirés", "Records a re-sent file no longer holds.").unit("records"),
+    req("http_requests", Int, "requêtes HTTP", "Requests to the partner.").unit("requests"),
+    req("http_retries", Int, "nouvelles tentatives", "Requests retried.").unit("requests"),
+    req("http_denied", Int, "requêtes refusées", "Requests to hosts not granted.").unit("requests"),
+    req("http_failures", Int, "échecs HTTP", "Requests that failed for good.").unit("requests"),
+    req("http_waited_ms", Int, "attente", "Time spent waiting before retries.").unit("ms"),
+    opt("error_kind", Text, "type d'erreur", "Kind of the error that ended the run."),
+    opt("error", Text, "erreur", "The error, without personal values or secrets."),
 ];
 
+#[rustfmt::skip]
 const RUN_STREAMS: &[Column] = &[
     req("run_id", Int, "exécution", "The run."),
     req("stream", Text, "flux", "The stream."),
     req("batches", Int, "lots", "Batches committed.").unit("batches"),
     req("read", Int, "lus", "Records the connector returned.").unit("records"),
-    req(
-        "inserted",
-        Int,
-        "insérés",
-        "Records stored for the first time.",
-    )
-    .unit("records"),
-    req(
-        "updated",
-        Int,
-        "mis à jour",
-        "Records whose values changed.",
-    )
-    .unit("records"),
-    req(
-        "unchanged",
-        Int,
-        "inchangés",
-        "Records read again without change.",
-    )
-    .unit("records"),
-    req(
-        "quarantined",
-        Int,
-        "mis en quarantaine",
-        "Records refused by validation.",
-    )
-    .unit("records"),
-    req(
-        "removed",
-        Int,
-        "retirés",
-        "Records a re-sent file no longer holds.",
-    )
-    .unit("records"),
+    req("inserted", Int, "insérés", "Records stored for the first time.").unit("records"),
+    req("updated", Int, "mis à jour", "Records whose values changed.").unit("records"),
+    req("unchanged", Int, "inchangés", "Records read again without change.").unit("records"),
+    req("quarantined", Int, "mis en quarantaine", "Records refused by validation.").unit("records"),
+    req("removed", Int, "retirés", "Records a re-sent file no longer holds.").unit("records"),
     req("read_ms", Int, "temps de lecture", "Time in the plugin.").unit("ms"),
-    req(
-        "normalise_ms",
-        Int,
-        "temps de normalisation",
-        "Time validating and pseudonymising.",
-    )
-    .unit("ms"),
+    req("normalise_ms", Int, "temps de normalisation", "Time validating and pseudonymising.").unit("ms"),
     req("commit_ms", Int, "temps d'écriture", "Time committing.").unit("ms"),
 ];
 
+#[rustfmt::skip]
 const RUN_HTTP: &[Column] = &[
     req("run_id", Int, "exécution", "The run."),
-    req(
-        "status",
-        Int,
-        "code HTTP",
-        "Status code of the partner's responses (0: no response).",
-    ),
+    req("status", Int, "code HTTP", "Status code of the partner's responses (0: no response)."),
     req("responses", Int, "réponses", "Responses with that status.").unit("responses"),
 ];
 
+#[rustfmt::skip]
 const RUN_LOGS: &[Column] = &[
     req("run_id", Int, "exécution", "The run."),
     req("seq", Int, "rang", "Order of the line in the run's log."),
@@ -604,642 +302,211 @@ const RUN_LOGS: &[Column] = &[
     req("message", Text, "message", "The line, secrets redacted."),
 ];
 
+#[rustfmt::skip]
 const CHECKPOINTS: &[Column] = &[
     req("source", Text, "source", "The source."),
     req("stream", Text, "flux", "The stream."),
-    opt(
-        "state",
-        Text,
-        "point de reprise",
-        "The connector's opaque checkpoint.",
-    ),
+    opt("state", Text, "point de reprise", "The connector's opaque checkpoint."),
     req("run_id", Int, "exécution", "The run that saved it."),
-    req(
-        "updated_at",
-        Timestamp,
-        "enregistré le",
-        "When it was saved.",
-    ),
+    req("updated_at", Timestamp, "enregistré le", "When it was saved."),
 ];
 
+#[rustfmt::skip]
 const QUARANTINE: &[Column] = &[
     req("id", Int, "identifiant", "Id of the entry."),
     req("source", Text, "source", "The source."),
     req("stream", Text, "flux", "The stream."),
-    req(
-        "run_id",
-        Int,
-        "exécution",
-        "The run that refused the record.",
-    ),
-    opt(
-        "key",
-        Bytes,
-        "clé (pseudonyme)",
-        "Keyed hash of the record's partner key.",
-    ),
+    req("run_id", Int, "exécution", "The run that refused the record."),
+    opt("key", Bytes, "clé (pseudonyme)", "Keyed hash of the record's partner key."),
     opt("origin", Text, "fichier", "The export file's name."),
     opt("line", Int, "ligne", "Line in that file."),
-    req(
-        "reason",
-        Text,
-        "motif",
-        "Why the record was refused (stable code).",
-    ),
+    req("reason", Text, "motif", "Why the record was refused (stable code)."),
     req("field", Text, "champ", "The field at fault."),
-    req(
-        "detail",
-        Text,
-        "détail",
-        "Explanation, never the personal value.",
-    ),
-    req(
-        "payload_hash",
-        Text,
-        "empreinte",
-        "SHA-256 of the refused record.",
-    ),
+    req("detail", Text, "détail", "Explanation, never the personal value."),
+    req("payload_hash", Text, "empreinte", "SHA-256 of the refused record."),
     req("created_at", Timestamp, "refusé le", "When it was refused."),
-    opt(
-        "replayed_by",
-        Int,
-        "rejoué par",
-        "The run that replayed it.",
-    ),
+    opt("replayed_by", Int, "rejoué par", "The run that replayed it."),
 ];
 
+#[rustfmt::skip]
 const API_TOKENS: &[Column] = &[
     req("id", Int, "identifiant", "Id of the token."),
     req("name", Text, "nom", "Name of the token (what logs show)."),
     req("role", Text, "rôle", "admin, coordinator or evaluator."),
-    req(
-        "territories",
-        Text,
-        "territoires",
-        "A coordinator's territories, comma-separated.",
-    ),
-    req(
-        "token_sha256",
-        Text,
-        "empreinte du jeton",
-        "SHA-256 of the token (never the token).",
-    ),
+    req("territories", Text, "territoires", "A coordinator's territories, comma-separated."),
+    req("token_sha256", Text, "empreinte du jeton", "SHA-256 of the token (never the token)."),
     req("created_at", Timestamp, "créé le", "When it was created."),
-    opt(
-        "revoked_at",
-        Timestamp,
-        "révoqué le",
-        "When it was revoked.",
-    ),
+    opt("revoked_at", Timestamp, "révoqué le", "When it was revoked."),
 ];
 
 const PERSON: &str = "Pseudonym of the household (keyed hash of the partner's identifier, per network): joins facts of one household, never reveals it.";
 
+#[rustfmt::skip]
 const HOUSEHOLDS: &[Column] = &[
     req("person", Text, "foyer (pseudonyme)", PERSON),
     opt("size", Int, "taille du foyer", "People in the household.").unit("people"),
     opt("adults", Int, "adultes", "Adults in the household.").unit("people"),
     opt("children", Int, "enfants", "Children in the household.").unit("people"),
-    opt(
-        "composition",
-        Text,
-        "composition familiale",
-        "Single, couple, single parent, couple with children, other.",
-    ),
-    opt(
-        "residence_postcode",
-        Text,
-        "code postal de résidence",
-        "Postcode of residence.",
-    ),
-    opt(
-        "residence_insee",
-        Text,
-        "commune de résidence",
-        "INSEE code of the commune of residence, resolved by the hub.",
-    ),
-    opt(
-        "residence_epci",
-        Text,
-        "EPCI de résidence",
-        "SIREN of the EPCI of residence.",
-    ),
-    opt(
-        "residence_in_territory",
-        Bool,
-        "réside dans le territoire",
-        "Whether the residence lies in the source's territory.",
-    ),
+    opt("composition", Text, "composition familiale", "Single, couple, single parent, couple with children, other."),
+    opt("residence_postcode", Text, "code postal de résidence", "Postcode of residence."),
+    opt("residence_insee", Text, "commune de résidence", "INSEE code of the commune of residence, resolved by the hub."),
+    opt("residence_epci", Text, "EPCI de résidence", "SIREN of the EPCI of residence."),
+    opt("residence_in_territory", Bool, "réside dans le territoire", "Whether the residence lies in the source's territory."),
     opt("income_band", Text, "tranche de revenus", "Income band."),
-    opt(
-        "reste_a_vivre_band",
-        Text,
-        "tranche de reste à vivre",
-        "Band of income left after fixed costs, per day and person.",
-    ),
-    opt(
-        "rights_from",
-        Date,
-        "droits ouverts du",
-        "Start of the household's rights to aid.",
-    ),
-    opt(
-        "rights_to",
-        Date,
-        "droits ouverts jusqu'au",
-        "End of those rights.",
-    ),
-    opt(
-        "monthly_cap_cents",
-        Int,
-        "plafond mensuel",
-        "Monthly spending cap at solidarity prices.",
-    )
-    .unit("cents"),
-    opt(
-        "programme",
-        Text,
-        "dispositif",
-        "The programme the household is enrolled in.",
-    ),
-    opt(
-        "solidarity",
-        Bool,
-        "tarif solidaire",
-        "Whether the household pays a solidarity price.",
-    ),
-    opt(
-        "price_paid_cents",
-        Int,
-        "prix payé",
-        "Price the household pays for its subscription.",
-    )
-    .unit("cents"),
-    opt(
-        "reference_price_cents",
-        Int,
-        "prix de référence",
-        "Reference (full) price of the subscription.",
-    )
-    .unit("cents"),
-    opt(
-        "prescriber",
-        Text,
-        "prescripteur",
-        "Kind of body that referred the household.",
-    ),
-    opt(
-        "enrolment_start",
-        Date,
-        "début d'inscription",
-        "Start of enrolment.",
-    ),
-    opt(
-        "enrolment_end",
-        Date,
-        "fin d'inscription",
-        "End of enrolment.",
-    ),
-    opt(
-        "enrolment_site",
-        Text,
-        "lieu d'inscription",
-        "Site of enrolment (drop point, grocery).",
-    ),
+    opt("reste_a_vivre_band", Text, "tranche de reste à vivre", "Band of income left after fixed costs, per day and person."),
+    opt("rights_from", Date, "droits ouverts du", "Start of the household's rights to aid."),
+    opt("rights_to", Date, "droits ouverts jusqu'au", "End of those rights."),
+    opt("monthly_cap_cents", Int, "plafond mensuel", "Monthly spending cap at solidarity prices.").unit("cents"),
+    opt("programme", Text, "dispositif", "The programme the household is enrolled in."),
+    opt("solidarity", Bool, "tarif solidaire", "Whether the household pays a solidarity price."),
+    opt("price_paid_cents", Int, "prix payé", "Price the household pays for its subscription.").unit("cents"),
+    opt("reference_price_cents", Int, "prix de référence", "Reference (full) price of the subscription.").unit("cents"),
+    opt("prescriber", Text, "prescripteur", "Kind of body that referred the household."),
+    opt("enrolment_start", Date, "début d'inscription", "Start of enrolment."),
+    opt("enrolment_end", Date, "fin d'inscription", "End of enrolment."),
+    opt("enrolment_site", Text, "lieu d'inscription", "Site of enrolment (drop point, grocery)."),
 ];
 
+#[rustfmt::skip]
 const SITES: &[Column] = &[
-    req(
-        "kind",
-        Text,
-        "type de lieu",
-        "garden, grocery, buying_group, aid_team, farm, drop_point, other.",
-    ),
-    opt(
-        "name",
-        Text,
-        "nom du lieu",
-        "Name of the site (an organisation, never a person).",
-    ),
-    opt(
-        "location_postcode",
-        Text,
-        "code postal",
-        "Postcode of the site.",
-    ),
-    opt(
-        "location_insee",
-        Text,
-        "commune",
-        "INSEE code of its commune.",
-    ),
+    req("kind", Text, "type de lieu", "garden, grocery, buying_group, aid_team, farm, drop_point, other."),
+    opt("name", Text, "nom du lieu", "Name of the site (an organisation, never a person)."),
+    opt("location_postcode", Text, "code postal", "Postcode of the site."),
+    opt("location_insee", Text, "commune", "INSEE code of its commune."),
     opt("location_epci", Text, "EPCI", "SIREN of its EPCI."),
-    opt(
-        "location_in_territory",
-        Bool,
-        "dans le territoire",
-        "Whether it lies in the source's territory.",
-    ),
-    opt(
-        "site_group",
-        Text,
-        "groupe",
-        "Group the site belongs to in its network.",
-    ),
-    opt(
-        "short_circuit",
-        Bool,
-        "circuit court",
-        "Whether it sells through at most one intermediary.",
-    ),
+    opt("location_in_territory", Bool, "dans le territoire", "Whether it lies in the source's territory."),
+    opt("site_group", Text, "groupe", "Group the site belongs to in its network."),
+    opt("short_circuit", Bool, "circuit court", "Whether it sells through at most one intermediary."),
     opt("siret", Text, "SIRET", "SIRET number of the organisation."),
 ];
 
+#[rustfmt::skip]
 const PRODUCTS: &[Column] = &[
     req("label", Text, "libellé du produit", "The product's label."),
     opt("category", Text, "catégorie", "The partner's category."),
-    req(
-        "dfc_type",
-        Text,
-        "type DFC",
-        "Product type in the Data Food Consortium taxonomy (`vegetable`, `fruit`…).",
-    ),
+    req("dfc_type", Text, "type DFC", "Product type in the Data Food Consortium taxonomy (`vegetable`, `fruit`…)."),
     opt("unit", Text, "unité", "Unit it is sold in."),
     opt("organic", Bool, "bio", "Whether it is certified organic."),
-    opt(
-        "producer",
-        Text,
-        "producteur",
-        "The producer (a farm or company).",
-    ),
+    opt("producer", Text, "producteur", "The producer (a farm or company)."),
     opt("ean", Text, "code EAN", "Barcode."),
 ];
 
+#[rustfmt::skip]
 const DISTRIBUTIONS: &[Column] = &[
     opt("household", Text, "foyer (pseudonyme)", PERSON),
-    opt(
-        "household_key",
-        Bytes,
-        "fiche foyer",
-        "Keyed hash of the household record's key (joins `households.key`).",
-    ),
+    opt("household_key", Bytes, "fiche foyer", "Keyed hash of the household record's key (joins `households.key`)."),
     opt("site", Text, "lieu", "Site of the distribution or aid."),
     opt("date", Date, "date", "Date of the distribution or aid."),
-    opt(
-        "week",
-        Text,
-        "semaine",
-        "ISO week of a basket delivery (`2024-W10`).",
-    ),
-    req(
-        "kind",
-        Text,
-        "nature",
-        "basket, aid (financial or in kind), voucher…",
-    ),
-    opt(
-        "label",
-        Text,
-        "libellé",
-        "The partner's label of the aid type.",
-    ),
+    opt("week", Text, "semaine", "ISO week of a basket delivery (`2024-W10`)."),
+    req("kind", Text, "nature", "basket, aid (financial or in kind), voucher…"),
+    opt("label", Text, "libellé", "The partner's label of the aid type."),
     opt("status", Text, "statut", "Delivered, missed, cancelled…"),
     opt("amount_cents", Int, "montant", "Amount of a financial aid.").unit("cents"),
     opt("quantity_kg", Real, "poids", "Weight of food handed out.").unit("kg"),
-    opt(
-        "contents",
-        Text,
-        "contenu",
-        "Contents of the basket (products).",
-    ),
-    req(
-        "ordinal",
-        Int,
-        "rang",
-        "Order of the line within the partner's record.",
-    ),
+    opt("contents", Text, "contenu", "Contents of the basket (products)."),
+    req("ordinal", Int, "rang", "Order of the line within the partner's record."),
 ];
 
+#[rustfmt::skip]
 const ORDER_LINES: &[Column] = &[
     opt("household", Text, "foyer (pseudonyme)", PERSON),
     opt("site", Text, "lieu", "Grocery, buying group or drop point."),
-    req(
-        "channel",
-        Text,
-        "canal",
-        "buying_group, grocery, basket, market, other.",
-    ),
+    req("channel", Text, "canal", "buying_group, grocery, basket, market, other."),
     opt("date", Date, "date", "Date of the order or sale."),
     opt("time", Text, "heure", "Time of the sale (HH:MM)."),
-    opt(
-        "month",
-        Text,
-        "mois",
-        "Month of the order (`YYYY-MM`) when no date is known.",
-    ),
+    opt("month", Text, "mois", "Month of the order (`YYYY-MM`) when no date is known."),
     req("product", Text, "produit", "The product's label."),
-    req(
-        "dfc_type",
-        Text,
-        "type DFC",
-        "Product type in the DFC taxonomy.",
-    ),
+    req("dfc_type", Text, "type DFC", "Product type in the DFC taxonomy."),
     req("quantity", Real, "quantité", "Quantity, in `unit`."),
-    opt(
-        "unit",
-        Text,
-        "unité",
-        "Unit of the quantity (kg, piece, l…).",
-    ),
-    opt(
-        "unit_price_paid_cents",
-        Int,
-        "prix unitaire payé",
-        "Unit price the household paid.",
-    )
-    .unit("cents"),
-    opt(
-        "unit_reference_price_cents",
-        Int,
-        "prix unitaire de référence",
-        "Unit reference price.",
-    )
-    .unit("cents"),
-    opt(
-        "price_paid_cents",
-        Int,
-        "montant payé",
-        "Amount the household paid for the line.",
-    )
-    .unit("cents"),
-    opt(
-        "reference_price_cents",
-        Int,
-        "montant de référence",
-        "Line amount at reference price.",
-    )
-    .unit("cents"),
+    opt("unit", Text, "unité", "Unit of the quantity (kg, piece, l…)."),
+    opt("unit_price_paid_cents", Int, "prix unitaire payé", "Unit price the household paid.").unit("cents"),
+    opt("unit_reference_price_cents", Int, "prix unitaire de référence", "Unit reference price.").unit("cents"),
+    opt("price_paid_cents", Int, "montant payé", "Amount the household paid for the line.").unit("cents"),
+    opt("reference_price_cents", Int, "montant de référence", "Line amount at reference price.").unit("cents"),
     opt("discount_percent", Real, "remise", "Solidarity discount.").unit("percent"),
-    req(
-        "food_bank_donation",
-        Bool,
-        "don banque alimentaire",
-        "Whether the product came from a food bank.",
-    ),
+    req("food_bank_donation", Bool, "don banque alimentaire", "Whether the product came from a food bank."),
 ];
 
+#[rustfmt::skip]
 const SUPPLIES: &[Column] = &[
     opt("site", Text, "lieu", "The site supplied."),
-    req(
-        "producer",
-        Text,
-        "fournisseur",
-        "The supplier (a farm or company).",
-    ),
-    opt(
-        "producer_postcode",
-        Text,
-        "code postal du fournisseur",
-        "Postcode of the supplier.",
-    ),
-    opt(
-        "producer_insee",
-        Text,
-        "commune du fournisseur",
-        "INSEE code of its commune.",
-    ),
-    opt(
-        "producer_epci",
-        Text,
-        "EPCI du fournisseur",
-        "SIREN of its EPCI.",
-    ),
-    opt(
-        "producer_in_territory",
-        Bool,
-        "fournisseur du territoire",
-        "Whether it lies in the source's territory.",
-    ),
-    opt(
-        "distance_km",
-        Real,
-        "distance",
-        "Distance from supplier to site.",
-    )
-    .unit("km"),
-    opt(
-        "organic",
-        Bool,
-        "bio",
-        "Whether the supply is certified organic.",
-    ),
+    req("producer", Text, "fournisseur", "The supplier (a farm or company)."),
+    opt("producer_postcode", Text, "code postal du fournisseur", "Postcode of the supplier."),
+    opt("producer_insee", Text, "commune du fournisseur", "INSEE code of its commune."),
+    opt("producer_epci", Text, "EPCI du fournisseur", "SIREN of its EPCI."),
+    opt("producer_in_territory", Bool, "fournisseur du territoire", "Whether it lies in the source's territory."),
+    opt("distance_km", Real, "distance", "Distance from supplier to site.").unit("km"),
+    opt("organic", Bool, "bio", "Whether the supply is certified organic."),
     opt("product", Text, "produit", "What is supplied."),
     opt("month", Text, "mois", "Month of supply (`YYYY-MM`)."),
 ];
 
+#[rustfmt::skip]
 const DIAGNOSTICS: &[Column] = &[
-    req(
-        "farm",
-        Text,
-        "ferme (pseudonyme)",
-        "Pseudonym of the diagnosed farm.",
-    ),
+    req("farm", Text, "ferme (pseudonyme)", "Pseudonym of the diagnosed farm."),
     req("method", Text, "méthode", "Diagnostic method (IDEA4…)."),
-    req(
-        "method_version",
-        Text,
-        "version de la méthode",
-        "Version of the method or its calculator.",
-    ),
-    req(
-        "survey_year",
-        Text,
-        "année d'enquête",
-        "Year the diagnostic describes.",
-    ),
+    req("method_version", Text, "version de la méthode", "Version of the method or its calculator."),
+    req("survey_year", Text, "année d'enquête", "Year the diagnostic describes."),
     opt("area_ha", Real, "SAU", "Utilised agricultural area.").unit("ha"),
     opt("workers", Real, "UTH", "Annual work units.").unit("AWU"),
     opt("farm_type", Text, "OTEX", "Type of farming."),
-    opt(
-        "departement",
-        Text,
-        "département",
-        "Département of the farm.",
-    ),
+    opt("departement", Text, "département", "Département of the farm."),
 ];
 
+#[rustfmt::skip]
 const DIAGNOSTIC_SCORES: &[Column] = &[
-    req(
-        "stream_id",
-        Int,
-        "flux",
-        "The diagnostic's stream (with `key`, names the diagnostic).",
-    )
-    .prov(),
-    req(
-        "key",
-        Bytes,
-        "clé (pseudonyme)",
-        "The diagnostic's key (`diagnostics.key`).",
-    )
-    .prov(),
-    req(
-        "level",
-        Text,
-        "niveau",
-        "dimension, component or indicator.",
-    ),
-    req(
-        "code",
-        Text,
-        "code",
-        "Code of the dimension, component or indicator (IDEA4's).",
-    ),
+    req("stream_id", Int, "flux", "The diagnostic's stream (with `key`, names the diagnostic).").prov(),
+    req("key", Bytes, "clé (pseudonyme)", "The diagnostic's key (`diagnostics.key`).").prov(),
+    req("level", Text, "niveau", "dimension, component or indicator."),
+    req("code", Text, "code", "Code of the dimension, component or indicator (IDEA4's)."),
     opt("value", Real, "note", "The score.").unit("points"),
     opt("max", Real, "note maximale", "The highest score possible.").unit("points"),
 ];
 
+#[rustfmt::skip]
 const PARTICIPATION: &[Column] = &[
     opt("household", Text, "foyer (pseudonyme)", PERSON),
     opt("site", Text, "lieu", "Where the event took place."),
     opt("date", Date, "date", "Date of the event."),
-    req(
-        "kind",
-        Text,
-        "type d'événement",
-        "Workshop, committee, collective meal…",
-    ),
+    req("kind", Text, "type d'événement", "Workshop, committee, collective meal…"),
     opt("role", Text, "rôle", "Participant, facilitator, volunteer…"),
     opt("hours", Real, "durée", "Hours of participation.").unit("h"),
-    opt(
-        "attendees",
-        Int,
-        "participants",
-        "People present (for an event counted as a whole).",
-    )
-    .unit("people"),
+    opt("attendees", Int, "participants", "People present (for an event counted as a whole).").unit("people"),
 ];
 
+#[rustfmt::skip]
 const PATHWAYS: &[Column] = &[
-    req(
-        "worker",
-        Text,
-        "salarié en insertion (pseudonyme)",
-        "Pseudonym of the worker in work integration (IAE).",
-    ),
-    opt(
-        "site",
-        Text,
-        "chantier",
-        "The garden or site of the contract.",
-    ),
+    req("worker", Text, "salarié en insertion (pseudonyme)", "Pseudonym of the worker in work integration (IAE)."),
+    opt("site", Text, "chantier", "The garden or site of the contract."),
     req("entry_date", Date, "date d'entrée", "Start of the pathway."),
     opt("exit_date", Date, "date de sortie", "End of the pathway."),
-    opt(
-        "weekly_hours",
-        Real,
-        "durée hebdomadaire",
-        "Contract hours per week.",
-    )
-    .unit("h/week"),
-    opt(
-        "exit_label",
-        Text,
-        "motif de sortie",
-        "The partner's exit label.",
-    ),
-    opt(
-        "exit_category",
-        Text,
-        "type de sortie",
-        "durable, transitional, positive, other (DARES categories).",
-    ),
-    opt(
-        "training_hours",
-        Real,
-        "heures de formation",
-        "Training hours during the pathway.",
-    )
-    .unit("h"),
+    opt("weekly_hours", Real, "durée hebdomadaire", "Contract hours per week.").unit("h/week"),
+    opt("exit_label", Text, "motif de sortie", "The partner's exit label."),
+    opt("exit_category", Text, "type de sortie", "durable, transitional, positive, other (DARES categories)."),
+    opt("training_hours", Real, "heures de formation", "Training hours during the pathway.").unit("h"),
 ];
 
+#[rustfmt::skip]
 const SURVEY_RESPONSES: &[Column] = &[
     opt("household", Text, "foyer (pseudonyme)", PERSON),
-    opt(
-        "respondent_network",
-        Text,
-        "réseau du répondant",
-        "The network that knows the household.",
-    ),
+    opt("respondent_network", Text, "réseau du répondant", "The network that knows the household."),
     opt("site", Text, "lieu", "Site where the survey was taken."),
     req("wave", Text, "vague", "Survey wave (T0, T1, T2)."),
-    req(
-        "submitted_at",
-        Timestamp,
-        "soumis le",
-        "When the response was submitted.",
-    ),
-    opt(
-        "residence_postcode",
-        Text,
-        "code postal de résidence",
-        "Postcode of residence.",
-    ),
-    opt(
-        "residence_insee",
-        Text,
-        "commune de résidence",
-        "INSEE code of the commune of residence.",
-    ),
-    opt(
-        "residence_epci",
-        Text,
-        "EPCI de résidence",
-        "SIREN of the EPCI of residence.",
-    ),
-    opt(
-        "residence_in_territory",
-        Bool,
-        "réside dans le territoire",
-        "Whether the residence lies in the territory.",
-    ),
-    req(
-        "instrument",
-        Text,
-        "questionnaire",
-        "The instrument (`fies`…).",
-    ),
-    opt(
-        "raw_score",
-        Int,
-        "score brut",
-        "Raw score (FIES: affirmative answers, 0–8).",
-    )
-    .unit("points"),
+    req("submitted_at", Timestamp, "soumis le", "When the response was submitted."),
+    opt("residence_postcode", Text, "code postal de résidence", "Postcode of residence."),
+    opt("residence_insee", Text, "commune de résidence", "INSEE code of the commune of residence."),
+    opt("residence_epci", Text, "EPCI de résidence", "SIREN of the EPCI of residence."),
+    opt("residence_in_territory", Bool, "réside dans le territoire", "Whether the residence lies in the territory."),
+    req("instrument", Text, "questionnaire", "The instrument (`fies`…)."),
+    opt("raw_score", Int, "score brut", "Raw score (FIES: affirmative answers, 0–8).").unit("points"),
 ];
 
+#[rustfmt::skip]
 const SURVEY_ANSWERS: &[Column] = &[
-    req(
-        "stream_id",
-        Int,
-        "flux",
-        "The response's stream (with `key`, names the response).",
-    )
-    .prov(),
-    req(
-        "key",
-        Bytes,
-        "clé (pseudonyme)",
-        "The response's key (`survey_responses.key`).",
-    )
-    .prov(),
+    req("stream_id", Int, "flux", "The response's stream (with `key`, names the response).").prov(),
+    req("key", Bytes, "clé (pseudonyme)", "The response's key (`survey_responses.key`).").prov(),
     req("item", Text, "question", "Item code of the instrument."),
-    req(
-        "answer",
-        Text,
-        "réponse",
-        "The coded answer (never free text).",
-    ),
+    req("answer", Text, "réponse", "The coded answer (never free text)."),
 ];
 
 const fn hub(

@@ -221,26 +221,12 @@ async fn upsert_rows(
     let mut keys: Vec<[u8; 16]> = latest.keys().copied().collect();
     keys.sort_unstable();
     let mut existing: Existing = HashMap::with_capacity(rows.len());
-    for chunk in pow2_chunks(&keys, 512) {
-        let mut q: QueryBuilder<DB> = QueryBuilder::new(format!(
-            "SELECT key, row_hash, origin_id FROM {} WHERE stream_id = ",
-            table.name
-        ));
-        q.push_bind(stream_id);
-        q.push(" AND key IN (");
-        let mut list = q.separated(", ");
-        for k in chunk {
-            list.push_bind(&k[..]);
+    for (key, hash, origin) in super::existing_keys(tx, table, stream_id, &keys).await? {
+        let mut k = [0u8; 16];
+        if key.len() == 16 {
+            k.copy_from_slice(&key);
         }
-        list.push_unseparated(")");
-        for r in q.build().fetch_all(&mut **tx).await? {
-            let key: Vec<u8> = r.try_get("key")?;
-            let mut k = [0u8; 16];
-            if key.len() == 16 {
-                k.copy_from_slice(&key);
-            }
-            existing.insert(k, (r.try_get("row_hash")?, r.try_get("origin_id")?));
-        }
+        existing.insert(k, (hash, origin));
     }
     let mut new: Vec<(&Row, Option<i64>)> = Vec::new();
     let mut changed: Vec<(&Row, Option<i64>)> = Vec::new();

@@ -100,6 +100,48 @@ pub(super) async fn insert_new(
     batches::insert_rows(tx, table, prov, stream_id, rows, false).await
 }
 
+/// What a table holds of `keys` (sorted): IN lists of up to 512 keys.
+pub(super) async fn existing_keys(
+    tx: &mut Tx,
+    table: &'static super::schema::Table,
+    stream_id: i64,
+    keys: &[[u8; 16]],
+) -> Result<Vec<(Vec<u8>, i64, Option<i64>)>, WarehouseError> {
+    existing_in_lists(tx, table, stream_id, keys).await
+}
+
+/// What a table holds of `keys`: (key, row_hash, origin_id), by IN lists.
+async fn existing_in_lists(
+    tx: &mut Tx,
+    table: &'static super::schema::Table,
+    stream_id: i64,
+    keys: &[[u8; 16]],
+) -> Result<Vec<(Vec<u8>, i64, Option<i64>)>, WarehouseError> {
+    let mut out = Vec::with_capacity(keys.len());
+    for chunk in super::pow2_chunks(keys, 512) {
+        let mut q: sqlx::QueryBuilder<DB> = sqlx::QueryBuilder::new(format!(
+            "SELECT key, row_hash, origin_id FROM {} WHERE stream_id = ",
+            table.name
+        ));
+        q.push_bind(stream_id);
+        q.push(" AND key IN (");
+        let mut list = q.separated(", ");
+        for k in chunk {
+            list.push_bind(&k[..]);
+        }
+        list.push_unseparated(")");
+        for r in q.build().fetch_all(&mut **tx).await? {
+            out.push((
+                r.try_get("key")?,
+                r.try_get("row_hash")?,
+                r.try_get("origin_id")?,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+
 pub(super) async fn job_store<J>(
     pool: &Pool,
     queue: &str,

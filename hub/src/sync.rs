@@ -409,7 +409,6 @@ async fn sync_streams(
     Ok(())
 }
 
-
 #[derive(Debug, Default)]
 struct Timings {
     read: std::time::Duration,

@@ -43,6 +43,8 @@ pub struct Setup {
     pub extra_sources: String,
     /// The warehouse (default: `<data_dir>/vivres.sqlite`).
     pub database_url: Option<String>,
+    /// Extra `[limits]` TOML lines.
+    pub extra_limits: String,
 }
 
 impl Default for Setup {
@@ -56,6 +58,7 @@ impl Default for Setup {
             plugin_memory_mib: 256,
             extra_sources: String::new(),
             database_url: None,
+            extra_limits: String::new(),
         }
     }
 }
@@ -75,6 +78,7 @@ pseudonym_key = {{ env = "E2E_KEY" }}
 http_max_retries = {retries}
 plugin_call_seconds = {secs}
 plugin_memory_mib = {mem}
+{limits}
 
 [[territories]]
 id = "lyon"
@@ -103,6 +107,7 @@ api_token = {{ value = "token-lyon" }}
         mem = setup.plugin_memory_mib,
         page = setup.page_size,
         extra = setup.extra_sources,
+        limits = setup.extra_limits,
         database = setup
             .database_url
             .as_ref()

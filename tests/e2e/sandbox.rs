@@ -3,13 +3,11 @@
 //! pieces, a log flood hiding the hub's own warnings. Each test asserts a
 //! clear, specific error and that the hub serves the next run.
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use partner_sim::SimConfig;
 use vivres::Hub;
 use vivres::config::Config;
 use vivres::plugin_host::{Grants, HostSettings, LogSink, PluginHost};
@@ -31,32 +29,12 @@ async fn start(limits: &str, extra_sources: String) -> TestHub {
     .await
 }
 
-async fn start_with(mut setup: Setup, limits: &str) -> TestHub {
-    let mut sim_config = SimConfig::demo(11, setup.size);
-    sim_config.gardens.truncate(1);
-    let sim = partner_sim::start(sim_config)
-        .await
-        .expect("simulator starts");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = vivres::warehouse::testing::Guard::create(dir.path()).await;
-    setup.database_url = Some(db.url.clone());
-    let config_path = dir.path().join("vivres.toml");
-    let text =
-        config_text(dir.path(), &setup).replace("[limits]\n", &format!("[limits]\n{limits}\n"));
-    std::fs::write(&config_path, text).expect("config written");
-    let mut vars = BTreeMap::new();
-    vars.insert("SIMULATOR".to_string(), sim.addr().to_string());
-    vars.insert("E2E_KEY".to_string(), KEY.to_string());
-    let config = Config::load_with(&config_path, &vars).expect("config loads");
-    let hub = Hub::start(config, vars.clone()).await.expect("hub starts");
-    TestHub {
-        db,
-        dir,
-        sim,
-        hub,
-        config_path,
-        vars,
-    }
+async fn start_with(setup: Setup, limits: &str) -> TestHub {
+    TestHub::start(Setup {
+        extra_limits: limits.to_string(),
+        ..setup
+    })
+    .await
 }
 
 /// A source running the `misbehave` guest; `config` is TOML for

@@ -141,7 +141,6 @@ async fn existing_in_lists(
     Ok(out)
 }
 
-
 pub(super) async fn job_store<J>(
     pool: &Pool,
     queue: &str,

@@ -534,6 +534,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             upload_limit_mib,
         } => {
             let config = Config::load(&cli.config)?;
+            // Before anything answers: a SIGTERM from here on stops the hub cleanly.
+            let shutdown = crate::serve::shutdown_signal();
             let hub = Hub::open(config, env_vars()).await?;
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
@@ -548,7 +550,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 std::sync::Arc::new(hub),
                 settings,
                 listener,
-                crate::serve::shutdown_signal(),
+                shutdown,
             )
             .await?;
             Ok(0)

@@ -546,13 +546,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             );
             let mut settings = crate::serve::ServeSettings::default();
             settings.api.upload_limit_bytes = upload_limit_mib.saturating_mul(1024 * 1024);
-            crate::serve::launch(
-                std::sync::Arc::new(hub),
-                settings,
-                listener,
-                shutdown,
-            )
-            .await?;
+            crate::serve::launch(std::sync::Arc::new(hub), settings, listener, shutdown).await?;
             Ok(0)
         }
         Command::Token { action } => token(&cli.config, action).await,

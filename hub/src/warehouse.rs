@@ -181,6 +181,17 @@ pub struct Row {
 }
 
 impl Row {
+    /// The value of column number `i` of its table, named `column`: the
+    /// normaliser lists columns in the table's order, so this is one
+    /// comparison per value on the write path; a row in another order is
+    /// looked up by name.
+    pub fn column(&self, i: usize, column: &str) -> &Value {
+        match self.values.get(i) {
+            Some((name, v)) if *name == column => v,
+            _ => self.get(column),
+        }
+    }
+
     /// The value of a column (`Null` when the row does not name it).
     pub fn get(&self, column: &str) -> &Value {
         self.values

@@ -300,8 +300,8 @@ pub(crate) async fn insert_rows(
                 .push_bind(prov.run_id)
                 .push_bind(*origin)
                 .push_bind(row.hash);
-            for c in table.columns {
-                bind_value(&mut b, row.get(c.name), c.ty);
+            for (i, c) in table.columns.iter().enumerate() {
+                bind_value(&mut b, row.column(i, c.name), c.ty);
             }
         });
         q.push(&tail);
@@ -371,11 +371,7 @@ async fn write_children(
 
 /// The child table of an entity, if it has one.
 fn child_table(kind: EntityKind) -> Option<&'static str> {
-    match kind {
-        EntityKind::Diagnostic => Some("diagnostic_scores"),
-        EntityKind::SurveyResponse => Some("survey_answers"),
-        _ => None,
-    }
+    schema::child_of(kind).map(|t| t.name)
 }
 
 /// Binds a value as its column's type (a NULL too: PostgreSQL checks it).

@@ -123,9 +123,9 @@ pub(super) async fn insert_new(
             buf.push('\t');
             copy_value(&mut buf, &v);
         }
-        for c in table.columns {
+        for (i, c) in table.columns.iter().enumerate() {
             buf.push('\t');
-            copy_value(&mut buf, row.get(c.name));
+            copy_value(&mut buf, row.column(i, c.name));
         }
         buf.push('\n');
     }

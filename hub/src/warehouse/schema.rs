@@ -769,6 +769,12 @@ pub fn table(kind: EntityKind) -> &'static Table {
         .unwrap_or_else(|| unreachable!("every entity kind has a fact table"))
 }
 
+/// The child table of an entity's fact table (scores, answers), if it has one.
+pub fn child_of(kind: EntityKind) -> Option<&'static Table> {
+    let parent = table(kind).name;
+    TABLES.iter().find(|t| t.parent == Some(parent))
+}
+
 /// A table by name.
 pub fn named(name: &str) -> Option<&'static Table> {
     TABLES.iter().find(|t| t.name == name)

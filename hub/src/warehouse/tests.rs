@@ -205,7 +205,7 @@ async fn named_values_land_in_their_columns() {
                 };
                 assert!(same, "{}.{}: {cell} != {expected}", table.name, c.name);
             }
-            if let Some(child) = batches_child(kind) {
+            if let Some(child) = schema::child_of(kind).map(|t| t.name) {
                 let rows = w
                     .inspect(&format!("SELECT count(*) FROM {child}"))
                     .await
@@ -213,14 +213,6 @@ async fn named_values_land_in_their_columns() {
                 assert_eq!(rows[0][0].as_deref(), Some("1"), "{child}");
             }
         }
-    }
-}
-
-fn batches_child(kind: EntityKind) -> Option<&'static str> {
-    match kind {
-        EntityKind::Diagnostic => Some("diagnostic_scores"),
-        EntityKind::SurveyResponse => Some("survey_answers"),
-        _ => None,
     }
 }
 

@@ -6,12 +6,13 @@
 //! Every request runs in a `request` span carrying the method, the matched
 //! route, the caller's token *name* (never the token) and the status.
 
-mod data;
+// `pub(crate)`: the web console (`crate::console`) calls the same handlers' logic.
+pub(crate) mod data;
 mod error;
 mod ops;
-mod runs;
-mod sources;
-mod views;
+pub(crate) mod runs;
+pub(crate) mod sources;
+pub(crate) mod views;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -96,13 +97,18 @@ impl AppState {
         }
     }
 
-    fn hub(&self) -> &Hub {
+    pub(crate) fn hub(&self) -> &Hub {
         &self.inner.hub
+    }
+
+    /// Largest file an upload may carry.
+    pub(crate) fn upload_limit(&self) -> usize {
+        self.inner.settings.upload_limit_bytes
     }
 
     /// A source the caller may see and act on: 404 if there is none, 403 for
     /// an evaluator or a coordinator of another territory.
-    fn source(&self, caller: &Principal, id: &str) -> Result<&Source, ApiError> {
+    pub(crate) fn source(&self, caller: &Principal, id: &str) -> Result<&Source, ApiError> {
         if caller.role == Role::Evaluator {
             return Err(ApiError::forbidden("evaluators do not see sources"));
         }
@@ -121,7 +127,7 @@ impl AppState {
 
     /// Ids of the sources the caller may act on (`None`: all, for admins and
     /// evaluators' read-only views of runs).
-    fn visible_sources(&self, caller: &Principal) -> Option<Vec<String>> {
+    pub(crate) fn visible_sources(&self, caller: &Principal) -> Option<Vec<String>> {
         match &caller.role {
             Role::Admin | Role::Evaluator => None,
             Role::Coordinator { .. } => Some(
@@ -163,14 +169,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 }
 
 impl Caller {
-    fn require_admin(&self) -> Result<(), ApiError> {
+    pub(crate) fn require_admin(&self) -> Result<(), ApiError> {
         if self.0.is_admin() {
             Ok(())
         } else {
             Err(ApiError::forbidden("this route is for admins"))
         }
     }
-    fn forbid_evaluator(&self, what: &str) -> Result<(), ApiError> {
+    pub(crate) fn forbid_evaluator(&self, what: &str) -> Result<(), ApiError> {
         if self.0.role == Role::Evaluator {
             Err(ApiError::forbidden(format!("evaluators do not see {what}")))
         } else {

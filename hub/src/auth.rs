@@ -125,7 +125,8 @@ pub fn role_from(name: &str, territories: &[String], known: &[&str]) -> Result<R
     }
 }
 
-fn role_of(name: &str, territories: &str) -> Role {
+/// The role a token row carries (the console's sessions read the same rows).
+pub(crate) fn role_of(name: &str, territories: &str) -> Role {
     match name {
         "admin" => Role::Admin,
         "coordinator" => Role::Coordinator {

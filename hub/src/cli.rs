@@ -1,5 +1,7 @@
 //! The `vivres` command line: what an operator or a connector author does by hand.
 
+mod progress;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -207,6 +209,13 @@ pub enum TokenAction {
         /// Who holds it (shown in logs instead of the token).
         #[arg(long)]
         name: String,
+        /// Also print a one-time link that signs in to the web console once
+        /// (within 24 hours), to hand over instead of the token.
+        #[arg(long)]
+        link: bool,
+        /// Where the console is reached, for `--link`.
+        #[arg(long, env = "VIVRES_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
     },
     /// List tokens (names, roles, territories; never the tokens).
     List {
@@ -352,6 +361,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             crate::export::query(&entity, &filters)?;
             let warehouse = Warehouse::open(&config.database_url()).await?;
             let started = std::time::Instant::now();
+            let shown = progress::follow_file(out.clone(), progress::Mode::of(false));
             let meta = crate::export::to_file(
                 &warehouse,
                 &entity,
@@ -360,7 +370,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 decimal_comma,
                 &out,
             )
-            .await?;
+            .await;
+            shown.finish().await;
+            let meta = meta?;
             eprintln!(
                 "exported {} rows of {entity} to {} in {:.2} s",
                 meta.rows.unwrap_or(0),
@@ -415,7 +427,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 streams: (!streams.is_empty()).then_some(streams),
                 ..SyncOptions::default()
             };
-            let report = sync_source(&hub, &source, &options).await?;
+            let shown = progress::follow_sync(
+                hub.warehouse.clone(),
+                source.clone(),
+                progress::Mode::of(json),
+            );
+            let report = sync_source(&hub, &source, &options).await;
+            shown.finish().await;
+            let report = report?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -561,12 +580,19 @@ async fn token(config_path: &Path, action: TokenAction) -> anyhow::Result<i32> {
             role,
             territories,
             name,
+            link,
+            url,
         } => {
             let known: Vec<&str> = config.territories.iter().map(|t| t.id.as_str()).collect();
             let role = crate::auth::role_from(&role, &territories, &known)?;
             let token = crate::auth::create(&warehouse, &name, &role).await?;
             eprintln!("token `{name}` created; it is shown only now, keep it safe:");
             println!("{token}");
+            if link {
+                let code = crate::console::session::create_link(&warehouse, &token).await?;
+                eprintln!("one-time sign-in link to the web console (works once, within 24 hours):");
+                println!("{}/link/{code}", url.trim_end_matches('/'));
+            }
         }
         TokenAction::List { json } => {
             let tokens = crate::auth::list(&warehouse).await?;

@@ -1,4 +1,5 @@
-//! `vivres serve`: the admin API and the scheduler in one process.
+//! `vivres serve`: the admin API, the web console and the scheduler in one
+//! process.
 //!
 //! [`launch`] runs both side by side until `shutdown` completes (SIGTERM or
 //! SIGINT in `vivres serve`, a channel in tests) or one of them fails. On
@@ -50,7 +51,8 @@ pub async fn launch(
     let queue = Queue::open(&hub).await?;
     let cancel = CancellationToken::new();
     let state = AppState::new(hub.clone(), queue.clone(), settings.api.clone());
-    let app = crate::api::router(state);
+    // The console at `/`; it hands `/api/…` to the API.
+    let app = crate::console::router(state.clone(), crate::api::router(state));
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "admin API listening");
     }

@@ -743,6 +743,49 @@ impl Warehouse {
         dispatch!(self, tokens::live(token_sha256))
     }
 
+    // Console sessions and one-time sign-in links (hashes only).
+
+    /// Stores a console session for the token with that hash, until
+    /// `expires_at` (unix seconds).
+    pub async fn create_session(
+        &self,
+        id_sha256: &str,
+        token_sha256: &str,
+        expires_at: i64,
+    ) -> Result<(), WarehouseError> {
+        dispatch!(self, sessions::create(id_sha256, token_sha256, expires_at))
+    }
+
+    /// The live token of a live session: (name, role, territories).
+    pub async fn session_token(
+        &self,
+        id_sha256: &str,
+    ) -> Result<Option<(String, String, String)>, WarehouseError> {
+        dispatch!(self, sessions::principal(id_sha256))
+    }
+
+    /// Ends a session; returns whether there was one.
+    pub async fn end_session(&self, id_sha256: &str) -> Result<bool, WarehouseError> {
+        dispatch!(self, sessions::end(id_sha256))
+    }
+
+    pub async fn create_sign_in_link(
+        &self,
+        code_sha256: &str,
+        token_sha256: &str,
+        expires_at: i64,
+    ) -> Result<(), WarehouseError> {
+        dispatch!(self, sessions::create_link(code_sha256, token_sha256, expires_at))
+    }
+
+    /// Uses up a sign-in link: the token hash it stands for, once.
+    pub async fn redeem_sign_in_link(
+        &self,
+        code_sha256: &str,
+    ) -> Result<Option<String>, WarehouseError> {
+        dispatch!(self, sessions::redeem_link(code_sha256))
+    }
+
     // Metrics.
 
     /// Runs by source and status.

@@ -3,6 +3,7 @@
 //! does).
 
 mod api;
+mod console;
 mod deploy;
 mod files;
 mod helpers;

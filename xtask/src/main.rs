@@ -2,13 +2,15 @@
 //! fresh machine with only rustup's stable toolchain needs nothing else.
 //!
 //!   cargo xtask demo            build the plugins, run `vivres demo`
-//!   cargo xtask test            build the plugins, run every test (the hub's on SQLite, then on
+//!   cargo xtask test            install chromium + chromium-driver if missing (apt-get), build the
+//!                               plugins, run every test (the hub's on SQLite, then on
 //!                               PostgreSQL), check deploy/*.service with systemd-analyze if present
 //!   cargo xtask build-plugins   add the wasm32-wasip2 target, build the plugins
 //!                               (Rust, and Python with componentize-py in a venv)
 //!   cargo xtask test-python     the Python SDK's and connectors' unit tests
 //!   cargo xtask bench [-- args] build in release, run `vivres bench`
 
+mod chromium;
 mod python;
 
 use std::path::{Path, PathBuf};
@@ -42,6 +44,8 @@ fn run() -> anyhow::Result<()> {
             cargo(&root, &run)
         }
         "test" => {
+            // The console's browser tests drive headless Chromium.
+            chromium::ensure()?;
             build_plugins(&root)?;
             // The guest SDK and the connectors' parsing are plain Rust: test them natively.
             cargo(

@@ -74,6 +74,17 @@ pub async fn get_data(
     Path(entity): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
+    export_response(&state, &caller, &entity, raw.as_deref()).await
+}
+
+/// Streams an export of `entity` with the filters of `raw` (a query string),
+/// after the caller's territories are checked (the API and the console).
+pub(crate) async fn export_response(
+    state: &AppState,
+    caller: &Caller,
+    entity: &str,
+    raw: Option<&str>,
+) -> Result<Response, ApiError> {
     let mut filters = Filters::default();
     let mut format = None;
     let mut decimal_comma = false;
@@ -120,7 +131,7 @@ pub async fn get_data(
             filters.territories = territories.clone();
         }
     }
-    let q = export::query(&entity, &filters).map_err(|e| match e {
+    let q = export::query(entity, &filters).map_err(|e| match e {
         ExportError::UnknownEntity(_) => ApiError::not_found(e.to_string()),
         other => bad(other),
     })?;

@@ -23,6 +23,16 @@ pub async fn list_runs(
     caller: Caller,
     Query(q): Query<RunsQuery>,
 ) -> Result<Json<RunPage>, ApiError> {
+    Ok(Json(runs_page(&state, &caller, &q).await?))
+}
+
+/// The page of runs `q` selects among those the caller may see (the API and
+/// the console).
+pub(crate) async fn runs_page(
+    state: &AppState,
+    caller: &Caller,
+    q: &RunsQuery,
+) -> Result<RunPage, ApiError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad_request("`limit` must be between 1 and 500"));
@@ -68,11 +78,11 @@ pub async fn list_runs(
     } else {
         None
     };
-    Ok(Json(RunPage { runs, next_cursor }))
+    Ok(RunPage { runs, next_cursor })
 }
 
 /// The run, if the caller may see its source.
-async fn visible_run(state: &AppState, caller: &Caller, id: i64) -> Result<RunReport, ApiError> {
+pub(crate) async fn visible_run(state: &AppState, caller: &Caller, id: i64) -> Result<RunReport, ApiError> {
     let run = state.hub().warehouse.run(id).await?;
     match &caller.0.role {
         crate::auth::Role::Admin | crate::auth::Role::Evaluator => Ok(run),

@@ -172,7 +172,10 @@ fn mask_url_password(s: String) -> String {
     }
 }
 
-async fn source_view(state: &AppState, s: &crate::config::Source) -> Result<Source, ApiError> {
+pub(crate) async fn source_view(
+    state: &AppState,
+    s: &crate::config::Source,
+) -> Result<Source, ApiError> {
     let hub = state.hub();
     let config = serde_json::to_value(&s.config).unwrap_or(serde_json::Value::Null);
     let last_run = hub
@@ -236,14 +239,23 @@ pub async fn list_sources(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<Source>>, ApiError> {
+    Ok(Json(visible_source_views(&state, &caller).await?))
+}
+
+/// The sources the caller may act on, as the API shows them (the API and
+/// the console).
+pub(crate) async fn visible_source_views(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<Source>, ApiError> {
     caller.forbid_evaluator("sources")?;
     let mut out = Vec::new();
     for s in &state.hub().config.sources {
         if caller.0.can_act_on(&s.territory) {
-            out.push(source_view(&state, s).await?);
+            out.push(source_view(state, s).await?);
         }
     }
-    Ok(Json(out))
+    Ok(out)
 }
 
 /// One source: configuration (secrets masked), schedule, last and next run.
@@ -272,6 +284,26 @@ async fn start(
     trigger: Trigger,
     full_refresh: bool,
 ) -> Result<impl IntoResponse + use<>, ApiError> {
+    let run_id = start_run(state, source, trigger, full_refresh).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, format!("{}/runs/{run_id}", super::BASE))],
+        Json(Accepted {
+            run_id,
+            source: source.to_string(),
+            full_refresh,
+        }),
+    ))
+}
+
+/// Starts a run of a source the caller may act on and queues it: its id,
+/// or `Conflict` naming the run already in progress (the API and the console).
+pub(crate) async fn start_run(
+    state: &AppState,
+    source: &str,
+    trigger: Trigger,
+    full_refresh: bool,
+) -> Result<i64, ApiError> {
     let warehouse = &state.hub().warehouse;
     let run_id = warehouse.start_run(source, full_refresh).await?;
     let job = SyncJob {
@@ -291,15 +323,7 @@ async fn start(
         return Err(e.into());
     }
     tracing::info!(run = run_id, source, ?trigger, full_refresh, "sync queued");
-    Ok((
-        StatusCode::ACCEPTED,
-        [(header::LOCATION, format!("{}/runs/{run_id}", super::BASE))],
-        Json(Accepted {
-            run_id,
-            source: source.to_string(),
-            full_refresh,
-        }),
-    ))
+    Ok(run_id)
 }
 
 /// Syncs a source now (`?full_refresh=true` to ignore checkpoints).
@@ -435,6 +459,19 @@ pub async fn list_quarantine(
     caller: Caller,
     Query(q): Query<QuarantineQuery>,
 ) -> Result<Json<QuarantineList>, ApiError> {
+    let entries = quarantine_entries(&state, &caller, &q).await?;
+    Ok(Json(QuarantineList {
+        entries: entries.into_iter().map(Quarantined::from).collect(),
+    }))
+}
+
+/// The quarantine entries `q` selects that the caller may see (the API and
+/// the console).
+pub(crate) async fn quarantine_entries(
+    state: &AppState,
+    caller: &Caller,
+    q: &QuarantineQuery,
+) -> Result<Vec<crate::warehouse::QuarantineEntry>, ApiError> {
     caller.forbid_evaluator("quarantine")?;
     let limit = q.limit.unwrap_or(1000);
     if !(1..=10_000).contains(&limit) {
@@ -449,9 +486,7 @@ pub async fn list_quarantine(
         let report = warehouse.run(run).await?;
         match &source {
             Some(s) if *s != report.source => {
-                return Ok(Json(QuarantineList {
-                    entries: Vec::new(),
-                }));
+                return Ok(Vec::new());
             }
             _ => {}
         }
@@ -473,9 +508,7 @@ pub async fn list_quarantine(
             all
         }
     };
-    Ok(Json(QuarantineList {
-        entries: entries.into_iter().map(Quarantined::from).collect(),
-    }))
+    Ok(entries)
 }
 
 /// Hands an export file to a file-based source's inbox (`multipart/form-data`,
@@ -499,43 +532,12 @@ pub async fn upload_file(
     multipart: Multipart,
 ) -> Result<impl IntoResponse, ApiError> {
     let source = state.source(&caller.0, &id)?;
-    let hub = state.hub();
-    let Some(dir) = source.inbox_dir(&hub.config.hub.data_dir) else {
-        return Err(ApiError::bad_request(format!(
-            "source `{id}` has no inbox (set `inbox = true` in its configuration)"
-        )));
-    };
-    let limit = state.inner.settings.upload_limit_bytes;
     let mut multipart = multipart;
-    let too_large = || ApiError::PayloadTooLarge(format!("files are limited to {limit} bytes"));
-    let multipart_error = |e: axum::extract::multipart::MultipartError| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            too_large()
-        } else {
-            ApiError::bad_request(format!("bad multipart body: {}", e.body_text()))
-        }
-    };
-    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+    while let Some(field) = multipart.next_field().await.map_err(|e| multipart_error(&state, e))? {
         if field.name() != Some("file") {
             continue;
         }
-        let name = field
-            .file_name()
-            .map(str::to_string)
-            .ok_or_else(|| ApiError::bad_request("the `file` part has no file name"))?;
-        let mut data = Vec::new();
-        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-            if data.len() + chunk.len() > limit {
-                return Err(too_large());
-            }
-            data.extend_from_slice(&chunk);
-        }
-        let added = tokio::task::spawn_blocking(move || {
-            crate::inbox::add_reader(&dir, &name, &mut std::io::Cursor::new(data))
-        })
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
-        tracing::info!(source = %id, file = %added.file.name, sha256 = %added.file.sha256, duplicate = added.duplicate, "file uploaded");
+        let added = receive_file(&state, source, field).await?;
         let status = if added.duplicate {
             StatusCode::OK
         } else {
@@ -557,6 +559,59 @@ pub async fn upload_file(
         ));
     }
     Err(ApiError::bad_request("no `file` part in the form"))
+}
+
+/// What a malformed or too large multipart body is.
+pub(crate) fn multipart_error(
+    state: &AppState,
+    e: axum::extract::multipart::MultipartError,
+) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        too_large(state)
+    } else {
+        ApiError::bad_request(format!("bad multipart body: {}", e.body_text()))
+    }
+}
+
+fn too_large(state: &AppState) -> ApiError {
+    ApiError::PayloadTooLarge(format!(
+        "files are limited to {} bytes",
+        state.inner.settings.upload_limit_bytes
+    ))
+}
+
+/// Stores the `file` part of an upload in the source's inbox (the API and
+/// the console): the same content twice is stored once.
+pub(crate) async fn receive_file(
+    state: &AppState,
+    source: &crate::config::Source,
+    mut field: axum::extract::multipart::Field<'_>,
+) -> Result<crate::inbox::Added, ApiError> {
+    let Some(dir) = source.inbox_dir(&state.hub().config.hub.data_dir) else {
+        return Err(ApiError::bad_request(format!(
+            "source `{}` has no inbox (set `inbox = true` in its configuration)",
+            source.id
+        )));
+    };
+    let limit = state.inner.settings.upload_limit_bytes;
+    let name = field
+        .file_name()
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::bad_request("the `file` part has no file name"))?;
+    let mut data = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(state, e))? {
+        if data.len() + chunk.len() > limit {
+            return Err(too_large(state));
+        }
+        data.extend_from_slice(&chunk);
+    }
+    let added = tokio::task::spawn_blocking(move || {
+        crate::inbox::add_reader(&dir, &name, &mut std::io::Cursor::new(data))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    tracing::info!(source = %source.id, file = %added.file.name, sha256 = %added.file.sha256, duplicate = added.duplicate, "file uploaded");
+    Ok(added)
 }
 
 /// The body limit of the upload route: the file plus room for the form.

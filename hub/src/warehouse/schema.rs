@@ -339,6 +339,23 @@ const API_TOKENS: &[Column] = &[
     opt("revoked_at", Timestamp, "révoqué le", "When it was revoked."),
 ];
 
+#[rustfmt::skip]
+const CONSOLE_SESSIONS: &[Column] = &[
+    req("id_sha256", Text, "empreinte de la session", "SHA-256 of the session cookie (never the cookie)."),
+    req("token_sha256", Text, "empreinte du jeton", "SHA-256 of the API token the session signed in with."),
+    req("created_at", Timestamp, "ouverte le", "When the session began."),
+    req("expires_at", Int, "expire à", "When it ends, unix seconds.").unit("s"),
+];
+
+#[rustfmt::skip]
+const CONSOLE_LINKS: &[Column] = &[
+    req("code_sha256", Text, "empreinte du lien", "SHA-256 of the one-time sign-in link's code."),
+    req("token_sha256", Text, "empreinte du jeton", "SHA-256 of the API token it signs in with."),
+    req("created_at", Timestamp, "créé le", "When it was made."),
+    req("expires_at", Int, "expire à", "When it stops working, unix seconds.").unit("s"),
+    opt("used_at", Timestamp, "utilisé le", "When it was used (it works once)."),
+];
+
 const PERSON: &str = "Pseudonym of the household (keyed hash of the partner's identifier, per network): joins facts of one household, never reveals it.";
 
 #[rustfmt::skip]
@@ -647,6 +664,18 @@ pub const TABLES: &[Table] = &[
         "jetons d'accès",
         "API tokens, hashed.",
         API_TOKENS,
+    ),
+    hub(
+        "console_sessions",
+        "sessions de la console",
+        "Web console sessions, hashed.",
+        CONSOLE_SESSIONS,
+    ),
+    hub(
+        "console_links",
+        "liens de connexion",
+        "One-time sign-in links of the console, hashed.",
+        CONSOLE_LINKS,
     ),
     fact(
         "households",

@@ -37,6 +37,9 @@ pub(super) mod reference {
 pub(super) mod runs {
     include!("runs.rs");
 }
+pub(super) mod sessions {
+    include!("sessions.rs");
+}
 pub(super) mod tokens {
     include!("tokens.rs");
 }

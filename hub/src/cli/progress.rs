@@ -1,0 +1,150 @@
+//! Progress of long commands: a bar on a terminal (indicatif), a plain line
+//! every few seconds when stderr is not a terminal, nothing with `--json`.
+//!
+//! Nothing is threaded through the work itself: a sync is followed from its
+//! run's row (the counters each committed batch updates, as the console's
+//! run page reads them), an export from the size of the file it writes.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
+use tokio_util::sync::CancellationToken;
+
+use crate::warehouse::{RunStatus, Warehouse};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Bar,
+    Lines,
+    Quiet,
+}
+
+impl Mode {
+    pub fn of(json: bool) -> Mode {
+        if json {
+            Mode::Quiet
+        } else if std::io::stderr().is_terminal() {
+            Mode::Bar
+        } else {
+            Mode::Lines
+        }
+    }
+
+    fn every(self) -> Duration {
+        match self {
+            Mode::Bar => Duration::from_millis(200),
+            _ => Duration::from_secs(5),
+        }
+    }
+}
+
+/// Shows progress until dropped (or [`Progress::finish`]).
+pub struct Progress {
+    stop: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Progress {
+    pub async fn finish(mut self) {
+        self.stop.cancel();
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+fn spinner(template: &str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Follows the run of `source` that is about to start: records read,
+/// stored and refused so far, and the rate.
+pub fn follow_sync(warehouse: Warehouse, source: String, mode: Mode) -> Progress {
+    let stop = CancellationToken::new();
+    let task = (mode != Mode::Quiet).then(|| {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let bar = (mode == Mode::Bar).then(|| spinner("{spinner} {prefix} {elapsed} {msg}"));
+            if let Some(b) = &bar {
+                b.set_prefix(source.clone());
+            }
+            let started = Instant::now();
+            let sources = [source.clone()];
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(mode.every()) => {}
+                }
+                let running = warehouse
+                    .runs_page(Some(&sources), Some(RunStatus::Running), None, 1)
+                    .await
+                    .ok()
+                    .and_then(|r| r.into_iter().next());
+                let Some(run) = running else { continue };
+                let c = run.counts;
+                let secs = started.elapsed().as_secs_f64().max(0.001);
+                let line = format!(
+                    "run {}: {} read, {} stored, {} refused ({:.0} records/s)",
+                    run.id,
+                    c.read,
+                    c.inserted + c.updated + c.unchanged,
+                    c.quarantined,
+                    c.read as f64 / secs
+                );
+                match &bar {
+                    Some(b) => {
+                        b.set_message(line);
+                        b.tick();
+                    }
+                    None => eprintln!("{source}: {line}"),
+                }
+            }
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+        })
+    });
+    Progress { stop, task }
+}
+
+/// Follows an export into `out`: bytes written so far.
+pub fn follow_file(out: PathBuf, mode: Mode) -> Progress {
+    let stop = CancellationToken::new();
+    let task = (mode != Mode::Quiet).then(|| {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let bar = (mode == Mode::Bar).then(|| spinner("{spinner} {elapsed} {msg}"));
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(mode.every()) => {}
+                }
+                let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+                let line = format!("{} written to {}", HumanBytes(size), out.display());
+                match &bar {
+                    Some(b) => {
+                        b.set_message(line);
+                        b.tick();
+                    }
+                    None => eprintln!("export: {line}"),
+                }
+            }
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+        })
+    });
+    Progress { stop, task }
+}

@@ -1,0 +1,548 @@
+//! The web console in a real browser: headless Chromium, driven through
+//! chromedriver (fantoccini), against a hub served by `vivres serve`'s own
+//! `launch` on 127.0.0.1, with tokens made by the `vivres` binary. Needs the
+//! Debian packages `chromium` and `chromium-driver` (`cargo xtask test`
+//! installs them). Screenshots of the main pages go to
+//! `target/console-screenshots/` for a person to look at.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use reqwest::StatusCode;
+use reqwest::redirect::Policy;
+use serde_json::json;
+use tokio::sync::oneshot;
+use vivres::auth::{Role, create};
+use vivres::serve::{ServeSettings, launch};
+use vivres::warehouse::RunStatus;
+
+use crate::helpers::*;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// Upper bound of any wait for the browser or a sync (never a timing assertion).
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// Lyon's file source and Toulouse's API source, beside the default `cocagne-lyon`.
+const SOURCES: &str = r#"
+[[sources]]
+id = "secours-lyon"
+connector = "secours-catholique-aid"
+network = "secours-catholique"
+territory = "lyon"
+inbox = true
+
+[[territories]]
+id = "toulouse"
+name = "Toulouse Métropole"
+epci = ["243100518"]
+
+[[sources]]
+id = "cocagne-toulouse"
+connector = "cocagne-gardens"
+network = "cocagne"
+territory = "toulouse"
+inbox = true
+allowed_hosts = ["${SIMULATOR}"]
+[sources.config]
+base_url = "http://${SIMULATOR}/toulouse"
+token_secret = "api_token"
+garden = "jardin-toulouse"
+[sources.secrets]
+api_token = { value = "token-toulouse" }
+"#;
+
+/// chromedriver and the headless Chromium it drives.
+struct Browser {
+    driver: Child,
+    client: Option<Client>,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        for bin in [CHROMIUM, CHROMEDRIVER] {
+            assert!(
+                Path::new(bin).exists(),
+                "{bin} is missing: the console's browser tests need Debian's `chromium` and \
+                 `chromium-driver` (`cargo xtask test` installs them; or apt-get install -y chromium chromium-driver)"
+            );
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let ready = tokio::time::timeout(PATIENCE, async {
+            while http.get(format!("{url}/status")).send().await.is_err() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+        let profile = tempfile::tempdir().expect("profile dir");
+        let mut browser = Browser {
+            driver,
+            client: None,
+            _profile: profile,
+        };
+        assert!(ready.is_ok(), "chromedriver answers");
+        let args = vec![
+            "--headless".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--window-size=1280,1000".into(),
+            "--lang=fr-FR".into(),
+            format!("--user-data-dir={}", browser._profile.path().display()),
+        ];
+        let caps = json!({
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": args,
+                "prefs": { "intl.accept_languages": "fr-FR,fr" },
+            }
+        });
+        let serde_json::Value::Object(caps) = caps else {
+            unreachable!()
+        };
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&url)
+            .await
+            .expect("a Chromium session");
+        browser.client = Some(client);
+        browser
+    }
+
+    fn c(&self) -> &Client {
+        self.client.as_ref().expect("session")
+    }
+
+    async fn goto(&self, url: &str) {
+        self.c().goto(url).await.expect("navigates");
+    }
+
+    async fn path(&self) -> String {
+        self.c().current_url().await.expect("url").path().to_string()
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.wait(css).await.text().await.expect("text")
+    }
+
+    async fn wait(&self, css: &str) -> fantoccini::elements::Element {
+        self.c()
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
+    }
+
+    /// Waits until the element's text holds `needle` (the page may reload first).
+    async fn wait_text(&self, css: &str, needle: &str) -> String {
+        let found = tokio::time::timeout(PATIENCE, async {
+            loop {
+                if let Ok(e) = self.c().find(Locator::Css(css)).await
+                    && let Ok(text) = e.text().await
+                    && text.contains(needle)
+                {
+                    return text;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+        found.unwrap_or_else(|_| panic!("{css} never said `{needle}`"))
+    }
+
+    async fn click(&self, css: &str) {
+        self.wait(css).await.click().await.expect("click");
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        self.wait(css).await.send_keys(text).await.expect("typed");
+    }
+
+    async fn body(&self) -> String {
+        self.c().source().await.expect("page source")
+    }
+
+    /// The CSRF token of the page's forms.
+    async fn csrf(&self) -> String {
+        self.wait("input[name=csrf]")
+            .await
+            .attr("value")
+            .await
+            .expect("attr")
+            .expect("a csrf value")
+    }
+
+    /// `fetch` from the page: the response's status (redirects not followed).
+    async fn post(&self, path: &str, body: &str) -> u16 {
+        let script = "const [p, b] = arguments; return fetch(p, {method: 'POST', redirect: 'manual', \
+             headers: {'Content-Type': 'application/x-www-form-urlencoded'}, body: b, credentials: 'same-origin'}) \
+             .then(r => r.type === 'opaqueredirect' ? 303 : r.status);";
+        let v = self
+            .c()
+            .execute(script, vec![json!(path), json!(body)])
+            .await
+            .expect("script runs");
+        v.as_u64().expect("a status") as u16
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self.c().screenshot().await.expect("screenshot");
+        let dir = screenshots_dir();
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("screenshot written");
+    }
+
+    async fn sign_in(&self, base: &str, token: &str) {
+        self.goto(&format!("{base}/sign-in")).await;
+        self.fill("#token", token).await;
+        self.click("form[action='/sign-in'] button[type=submit]").await;
+        self.wait("header nav").await;
+    }
+
+    async fn sign_out(&self) {
+        self.click("form[action='/sign-out'] button").await;
+        self.wait("#token").await;
+    }
+
+    async fn finish(mut self) {
+        if let Some(c) = self.client.take() {
+            let _ = c.close().await;
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn screenshots_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/console-screenshots")
+}
+
+/// The id at the end of `/runs/{id}`.
+fn run_id(path: &str) -> i64 {
+    path.rsplit('/')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a run page: {path}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_in_a_browser() {
+    let t = TestHub::start(Setup {
+        size: 300,
+        extra_sources: SOURCES.to_string(),
+        ..Setup::default()
+    })
+    .await;
+    let files = tempfile::tempdir().unwrap();
+    let set = partner_sim::files::secours::write(files.path(), 5, 200).expect("files");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let TestHub {
+        db: _db,
+        dir: _dir,
+        sim: _sim,
+        hub,
+        config_path,
+        vars,
+    } = t;
+    let hub = Arc::new(hub);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let served = tokio::spawn(launch(
+        hub.clone(),
+        ServeSettings::default(),
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let t = TokenMaker {
+        config_path,
+        vars,
+    };
+    let (lyon, _) = t.token_with_link(&base, "camille", "lyon");
+    let (_, toulouse_link) = t.token_with_link(&base, "dominique", "toulouse");
+    let admin = create(&hub.warehouse, "ada", &Role::Admin)
+        .await
+        .expect("token");
+    let evaluator = create(&hub.warehouse, "eve", &Role::Evaluator)
+        .await
+        .expect("token");
+
+    let b = Browser::start().await;
+
+    // Signing in: the form, then the coordinator's sources, Lyon's only.
+    b.goto(&format!("{base}/sources")).await;
+    assert_eq!(b.path().await, "/sign-in");
+    b.screenshot("sign-in").await;
+    b.fill("#token", "vvr_not-a-token").await;
+    b.click("form[action='/sign-in'] button[type=submit]").await;
+    b.wait_text("#sign-in-error", "pas reconnu").await;
+    b.fill("#token", &lyon).await;
+    b.click("form[action='/sign-in'] button[type=submit]").await;
+    b.wait("#sources").await;
+    assert_eq!(b.path().await, "/sources");
+    let listed = b.text("#sources").await;
+    assert!(listed.contains("secours-lyon") && listed.contains("cocagne-lyon"));
+    assert!(!listed.contains("cocagne-toulouse"), "{listed}");
+    let cookies = b.c().get_all_cookies().await.expect("cookies");
+    let session = cookies
+        .iter()
+        .find(|c| c.name() == "vivres_session")
+        .expect("a session cookie");
+    assert_eq!(session.http_only(), Some(true));
+    assert_eq!(format!("{:?}", session.same_site()), "Some(Strict)");
+    let session_value = session.value().to_string();
+    b.screenshot("sources").await;
+
+    // Upload a partner file, twice: the second time it is already there.
+    b.goto(&format!("{base}/sources/secours-lyon")).await;
+    let file = &set.files[0];
+    b.fill("#file", &file.display().to_string()).await;
+    b.click("#upload button[type=submit]").await;
+    b.wait_text("#upload-status.stored", "fichier reçu").await;
+    b.fill("#file", &file.display().to_string()).await;
+    b.click("#upload button[type=submit]").await;
+    b.wait_text("#upload-status.duplicate", "déjà reçu").await;
+    b.screenshot("source").await;
+
+    // Sync it: the run page follows it to its end.
+    b.goto(&format!("{base}/sources/secours-lyon")).await;
+    b.click("form[action='/sources/secours-lyon/sync'] button").await;
+    b.wait("#live").await;
+    let run = run_id(&b.path().await);
+    b.wait("#live[data-status=succeeded]").await;
+    let report = hub.warehouse.run(run).await.expect("run");
+    assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
+    assert!(report.counts.quarantined > 0, "the file has refused lines");
+    let read = b.text("[data-field=read]").await;
+    assert_eq!(read.replace('\u{202f}', ""), report.counts.read.to_string());
+    // The refused lines, one row each, in plain French, without a personal value.
+    let rows = b
+        .c()
+        .find_all(Locator::Css("#refusals tbody tr"))
+        .await
+        .expect("rows");
+    assert_eq!(rows.len() as u64, report.counts.quarantined);
+    let refusals = b.text("#refusals").await;
+    assert!(refusals.contains("code postal inconnu"), "{refusals}");
+    assert!(refusals.contains("corriger le code postal"), "{refusals}");
+    assert!(refusals.contains(file.file_name().unwrap().to_str().unwrap()));
+    let page = b.body().await;
+    for value in &set.raw_person_values {
+        assert!(!page.contains(value.as_str()), "a personal value on the run page");
+    }
+    b.screenshot("run").await;
+
+    // "Relire": a replay run, followed to its end too.
+    b.goto(&format!("{base}/sources/secours-lyon")).await;
+    b.click("form[action='/sources/secours-lyon/replay'] button").await;
+    b.wait("#live[data-status=succeeded]").await;
+    let replay = run_id(&b.path().await);
+    assert!(replay > run);
+    assert!(hub.warehouse.run(replay).await.expect("run").full_refresh);
+
+    // English on request, then back to French.
+    b.click("a[lang=en]").await;
+    b.wait("html[lang=en]").await;
+    b.wait_text("header nav", "My sources").await;
+    b.click("a[lang=fr]").await;
+    b.wait("html[lang=fr]").await;
+
+    // A POST without the CSRF token is refused, and changes nothing.
+    let runs_before = hub.warehouse.runs(Some("cocagne-lyon"), 100).await.unwrap().len();
+    assert_eq!(b.post("/sources/cocagne-lyon/sync", "").await, 403);
+    assert_eq!(
+        b.post("/sources/cocagne-lyon/sync", "csrf=0000").await,
+        403
+    );
+    assert_eq!(
+        hub.warehouse.runs(Some("cocagne-lyon"), 100).await.unwrap().len(),
+        runs_before
+    );
+    let csrf = b.csrf().await;
+    assert_eq!(
+        b.post("/sources/cocagne-lyon/sync", &format!("csrf={csrf}")).await,
+        303
+    );
+
+    // Signing out ends the session on the hub, not only in the browser.
+    b.sign_out().await;
+    b.goto(&format!("{base}/sources")).await;
+    assert_eq!(b.path().await, "/sign-in");
+    let http = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    let replayed = http
+        .get(format!("{base}/sources"))
+        .header("cookie", format!("vivres_session={session_value}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.status(), StatusCode::SEE_OTHER);
+    assert!(
+        replayed.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/sign-in")
+    );
+
+    // Toulouse's coordinator signs in with the one-time link: Lyon is out of reach.
+    b.goto(&toulouse_link).await;
+    b.click("form[action='/link'] button").await;
+    b.wait("#sources").await;
+    let listed = b.text("#sources").await;
+    assert!(listed.contains("cocagne-toulouse") && !listed.contains("lyon"), "{listed}");
+    b.goto(&format!("{base}/sources/secours-lyon")).await;
+    b.wait_text("h1", "Accès refusé").await;
+    b.goto(&format!("{base}/runs/{run}")).await;
+    b.wait_text("h1", "Accès refusé").await;
+    b.goto(&format!("{base}/sources")).await;
+    let csrf = b.csrf().await;
+    let lyon_runs = hub.warehouse.runs(Some("secours-lyon"), 100).await.unwrap().len();
+    assert_eq!(
+        b.post("/sources/secours-lyon/sync", &format!("csrf={csrf}")).await,
+        403
+    );
+    assert_eq!(
+        b.post("/sources/secours-lyon/replay", &format!("csrf={csrf}")).await,
+        403
+    );
+    assert_eq!(
+        hub.warehouse.runs(Some("secours-lyon"), 100).await.unwrap().len(),
+        lyon_runs
+    );
+    b.sign_out().await;
+    // The link worked once.
+    b.goto(&toulouse_link).await;
+    b.click("form[action='/link'] button").await;
+    b.wait_text("h1", "Lien inutilisable").await;
+
+    // The admin's pages: create a token, revoke it; schedules; failures.
+    b.sign_in(&base, &admin).await;
+    b.goto(&format!("{base}/admin/tokens")).await;
+    b.fill("#name", "claude").await;
+    b.click("#create-token input[value=lyon]").await;
+    b.click("#create-token button[type=submit]").await;
+    let made = b.text("#new-token").await;
+    assert!(
+        vivres::auth::authenticate(&hub.warehouse, &made)
+            .await
+            .unwrap()
+            .is_some_and(|p| p.name == "claude" && p.can_act_on("lyon") && !p.can_act_on("toulouse"))
+    );
+    b.screenshot("admin-tokens").await;
+    b.click("#tokens button[aria-label='Révoquer claude']").await;
+    b.wait_text("#tokens", "révoqué").await;
+    assert!(
+        vivres::auth::authenticate(&hub.warehouse, &made)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    b.goto(&format!("{base}/admin/schedules")).await;
+    assert!(b.text("#schedules").await.contains("cocagne-toulouse"));
+    b.screenshot("admin-schedules").await;
+    b.goto(&format!("{base}/admin/failures")).await;
+    b.wait("h1").await;
+    b.screenshot("admin-failures").await;
+    b.sign_out().await;
+
+    // An evaluator has no sources, and downloads an export (Parquet).
+    b.sign_in(&base, &evaluator).await;
+    assert_eq!(b.path().await, "/exports");
+    b.goto(&format!("{base}/sources")).await;
+    b.wait_text("h1", "Accès refusé").await;
+    b.goto(&format!("{base}/exports")).await;
+    b.screenshot("exports").await;
+    let cookie = b
+        .c()
+        .get_named_cookie("vivres_session")
+        .await
+        .expect("signed in")
+        .value()
+        .to_string();
+    let parquet = http
+        .get(format!(
+            "{base}/exports/download?entity=distributions&format=parquet&territory=lyon&from=&to="
+        ))
+        .header("cookie", format!("vivres_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(parquet.status(), StatusCode::OK);
+    let bytes = parquet.bytes().await.unwrap();
+    let reader = parquet::file::reader::SerializedFileReader::new(bytes)
+        .expect("the export reads back as Parquet");
+    let rows = parquet::file::reader::FileReader::metadata(&reader)
+        .file_metadata()
+        .num_rows();
+    assert!(rows > 0, "the export holds the synced aid");
+
+    b.finish().await;
+    let _ = stop.send(());
+    tokio::time::timeout(PATIENCE, served)
+        .await
+        .expect("the hub stops")
+        .expect("serve task")
+        .expect("serve ends cleanly");
+}
+
+/// Makes tokens with the `vivres` binary, on the test hub's configuration.
+struct TokenMaker {
+    config_path: PathBuf,
+    vars: std::collections::BTreeMap<String, String>,
+}
+
+impl TokenMaker {
+    fn token_with_link(&self, base: &str, name: &str, territory: &str) -> (String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_vivres"))
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(["token", "create", "--role", "coordinator", "--territory"])
+            .arg(territory)
+            .args(["--name", name, "--link", "--url", base])
+            .envs(&self.vars)
+            .output()
+            .expect("vivres runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut lines = stdout.lines();
+        let token = lines.next().expect("the token").to_string();
+        let link = lines.next().expect("the link").to_string();
+        (token, link)
+    }
+}

@@ -214,7 +214,11 @@ pub enum TokenAction {
         #[arg(long)]
         link: bool,
         /// Where the console is reached, for `--link`.
-        #[arg(long, env = "VIVRES_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+        #[arg(
+            long,
+            env = "VIVRES_PUBLIC_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
         url: String,
     },
     /// List tokens (names, roles, territories; never the tokens).
@@ -590,7 +594,9 @@ async fn token(config_path: &Path, action: TokenAction) -> anyhow::Result<i32> {
             println!("{token}");
             if link {
                 let code = crate::console::session::create_link(&warehouse, &token).await?;
-                eprintln!("one-time sign-in link to the web console (works once, within 24 hours):");
+                eprintln!(
+                    "one-time sign-in link to the web console (works once, within 24 hours):"
+                );
                 println!("{}/link/{code}", url.trim_end_matches('/'));
             }
         }

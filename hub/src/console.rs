@@ -208,7 +208,9 @@ async fn csrf_guard(mut req: Request, next: Next) -> Response {
         if !ok {
             return refused();
         }
-        return next.run(Request::from_parts(parts, Body::from(bytes))).await;
+        return next
+            .run(Request::from_parts(parts, Body::from(bytes)))
+            .await;
     }
     let upload = req.uri().path().starts_with("/sources/") && req.uri().path().ends_with("/files");
     if content_type.starts_with("multipart/form-data") && upload {
@@ -291,7 +293,10 @@ pub fn router(state: AppState, api: Router) -> Router {
         )
         .route("/runs/{id}", get(runs::show))
         .route("/runs/{id}/live", get(runs::live))
-        .route("/admin/tokens", get(admin::tokens).post(admin::create_token))
+        .route(
+            "/admin/tokens",
+            get(admin::tokens).post(admin::create_token),
+        )
         .route("/admin/tokens/revoke", post(admin::revoke_token))
         .route("/admin/schedules", get(admin::schedules))
         .route("/admin/failures", get(admin::failures))
@@ -359,13 +364,18 @@ async fn sign_in_form(
         return Redirect::to(&local_path(q.next.as_deref()).unwrap_or_else(|| "/".into()))
             .into_response();
     }
-    let notice = q.out.is_some().then(|| {
-        lang.t(
-            "Vous êtes déconnecté·e.",
-            "You are signed out.",
-        )
-    });
-    sign_in_page(lang, &headers, q.next.as_deref(), notice, None, StatusCode::OK)
+    let notice = q
+        .out
+        .is_some()
+        .then(|| lang.t("Vous êtes déconnecté·e.", "You are signed out."));
+    sign_in_page(
+        lang,
+        &headers,
+        q.next.as_deref(),
+        notice,
+        None,
+        StatusCode::OK,
+    )
 }
 
 fn sign_in_page(
@@ -376,29 +386,42 @@ fn sign_in_page(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let (pre, set) = session::pre_session(headers);
-    // A stale session cookie decides the expected token: use the same rule.
-    let csrf = session::expected_csrf(headers).unwrap_or_else(|| session::csrf_token(&pre));
     let title = lang.t("Connexion", "Sign in");
-    let body = html! {
-        h1 { (title) }
-        @if let Some(n) = notice { p.notice role="status" { (n) } }
-        @if let Some(e) = error { p.error role="alert" id="sign-in-error" { (e) } }
-        form.card method="post" action="/sign-in" {
-            input type="hidden" name="csrf" value=(csrf);
-            @if let Some(n) = local_path(next) { input type="hidden" name="next" value=(n); }
-            label for="token" { (lang.t("Jeton d'accès", "Access token")) }
-            p.hint id="token-hint" { (lang.t(
-                "Le jeton (vvr_…) que l'administrateur du hub vous a remis. Il n'est jamais affiché ni conservé par la console.",
-                "The token (vvr_…) the hub's administrator gave you. The console never shows or keeps it.",
-            )) }
-            input #token type="password" name="token" required autocomplete="off"
-                spellcheck="false" aria-describedby="token-hint"
-                aria-invalid=[error.map(|_| "true")];
-            button type="submit" { (lang.t("Se connecter", "Sign in")) }
+    anonymous_page(lang, headers, status, title, |csrf| {
+        html! {
+            h1 { (title) }
+            @if let Some(n) = notice { p.notice role="status" { (n) } }
+            @if let Some(e) = error { p.error role="alert" id="sign-in-error" { (e) } }
+            form.card method="post" action="/sign-in" {
+                input type="hidden" name="csrf" value=(csrf);
+                @if let Some(n) = local_path(next) { input type="hidden" name="next" value=(n); }
+                label for="token" { (lang.t("Jeton d'accès", "Access token")) }
+                p.hint id="token-hint" { (lang.t(
+                    "Le jeton (vvr_…) que l'administrateur du hub vous a remis. Il n'est jamais affiché ni conservé par la console.",
+                    "The token (vvr_…) the hub's administrator gave you. The console never shows or keeps it.",
+                )) }
+                input #token type="password" name="token" required autocomplete="off"
+                    spellcheck="false" aria-describedby="token-hint"
+                    aria-invalid=[error.map(|_| "true")];
+                button type="submit" { (lang.t("Se connecter", "Sign in")) }
+            }
         }
-    };
-    let mut r = html_response(status, page(lang, None, title, body));
+    })
+}
+
+/// A page for a visitor not signed in, whose form carries the CSRF token of
+/// the pre-session cookie (set here if missing); a stale session cookie
+/// decides the token instead, by the rule the CSRF guard applies.
+fn anonymous_page(
+    lang: Lang,
+    headers: &HeaderMap,
+    status: StatusCode,
+    title: &str,
+    body: impl FnOnce(&str) -> Markup,
+) -> Response {
+    let (pre, set) = session::pre_session(headers);
+    let csrf = session::expected_csrf(headers).unwrap_or_else(|| session::csrf_token(&pre));
+    let mut r = html_response(status, page(lang, None, title, body(&csrf)));
     if let Some(c) = set {
         r.headers_mut().append(header::SET_COOKIE, c);
     }
@@ -467,26 +490,21 @@ async fn link_form(
     axum::extract::Path(code): axum::extract::Path<String>,
 ) -> Response {
     // A GET never uses the link up (mail scanners open links): a button does.
-    let (pre, set) = session::pre_session(&headers);
-    let csrf = session::expected_csrf(&headers).unwrap_or_else(|| session::csrf_token(&pre));
     let title = lang.t("Connexion par lien", "Sign in with a link");
-    let body = html! {
-        h1 { (title) }
-        p { (lang.t(
-            "Ce lien vous connecte une seule fois à la console. Il ne servira plus ensuite.",
-            "This link signs you in to the console once. It will not work again.",
-        )) }
-        form.card method="post" action="/link" {
-            input type="hidden" name="csrf" value=(csrf);
-            input type="hidden" name="code" value=(code);
-            button type="submit" { (lang.t("Se connecter", "Sign in")) }
+    anonymous_page(lang, &headers, StatusCode::OK, title, |csrf| {
+        html! {
+            h1 { (title) }
+            p { (lang.t(
+                "Ce lien vous connecte une seule fois à la console. Il ne servira plus ensuite.",
+                "This link signs you in to the console once. It will not work again.",
+            )) }
+            form.card method="post" action="/link" {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="code" value=(code);
+                button type="submit" { (lang.t("Se connecter", "Sign in")) }
+            }
         }
-    };
-    let mut r = html_response(StatusCode::OK, page(lang, None, title, body));
-    if let Some(c) = set {
-        r.headers_mut().append(header::SET_COOKIE, c);
-    }
-    r
+    })
 }
 
 async fn link_sign_in(
@@ -527,12 +545,7 @@ async fn sign_out(State(state): State<AppState>, lang: Lang, headers: HeaderMap)
     let mut r = Redirect::to("/sign-in?out=1").into_response();
     r.headers_mut().append(
         header::SET_COOKIE,
-        session::set_cookie(
-            session::SESSION_COOKIE,
-            "",
-            0,
-            session::over_tls(&headers),
-        ),
+        session::set_cookie(session::SESSION_COOKIE, "", 0, session::over_tls(&headers)),
     );
     r
 }

@@ -775,7 +775,10 @@ impl Warehouse {
         token_sha256: &str,
         expires_at: i64,
     ) -> Result<(), WarehouseError> {
-        dispatch!(self, sessions::create_link(code_sha256, token_sha256, expires_at))
+        dispatch!(
+            self,
+            sessions::create_link(code_sha256, token_sha256, expires_at)
+        )
     }
 
     /// Uses up a sign-in link: the token hash it stands for, once.

@@ -137,7 +137,12 @@ impl Browser {
     }
 
     async fn path(&self) -> String {
-        self.c().current_url().await.expect("url").path().to_string()
+        self.c()
+            .current_url()
+            .await
+            .expect("url")
+            .path()
+            .to_string()
     }
 
     async fn text(&self, css: &str) -> String {
@@ -205,6 +210,16 @@ impl Browser {
         v.as_u64().expect("a status") as u16
     }
 
+    /// The session cookie's value.
+    async fn session(&self) -> String {
+        self.c()
+            .get_named_cookie("vivres_session")
+            .await
+            .expect("signed in")
+            .value()
+            .to_string()
+    }
+
     async fn screenshot(&self, name: &str) {
         let png = self.c().screenshot().await.expect("screenshot");
         let dir = screenshots_dir();
@@ -215,7 +230,8 @@ impl Browser {
     async fn sign_in(&self, base: &str, token: &str) {
         self.goto(&format!("{base}/sign-in")).await;
         self.fill("#token", token).await;
-        self.click("form[action='/sign-in'] button[type=submit]").await;
+        self.click("form[action='/sign-in'] button[type=submit]")
+            .await;
         self.wait("header nav").await;
     }
 
@@ -284,10 +300,7 @@ async fn console_in_a_browser() {
             let _ = stopped.await;
         },
     ));
-    let t = TokenMaker {
-        config_path,
-        vars,
-    };
+    let t = TokenMaker { config_path, vars };
     let (lyon, _) = t.token_with_link(&base, "camille", "lyon");
     let (_, toulouse_link) = t.token_with_link(&base, "dominique", "toulouse");
     let admin = create(&hub.warehouse, "ada", &Role::Admin)
@@ -336,7 +349,8 @@ async fn console_in_a_browser() {
 
     // Sync it: the run page follows it to its end.
     b.goto(&format!("{base}/sources/secours-lyon")).await;
-    b.click("form[action='/sources/secours-lyon/sync'] button").await;
+    b.click("form[action='/sources/secours-lyon/sync'] button")
+        .await;
     b.wait("#live").await;
     let run = run_id(&b.path().await);
     b.wait("#live[data-status=succeeded]").await;
@@ -358,13 +372,17 @@ async fn console_in_a_browser() {
     assert!(refusals.contains(file.file_name().unwrap().to_str().unwrap()));
     let page = b.body().await;
     for value in &set.raw_person_values {
-        assert!(!page.contains(value.as_str()), "a personal value on the run page");
+        assert!(
+            !page.contains(value.as_str()),
+            "a personal value on the run page"
+        );
     }
     b.screenshot("run").await;
 
     // "Relire": a replay run, followed to its end too.
     b.goto(&format!("{base}/sources/secours-lyon")).await;
-    b.click("form[action='/sources/secours-lyon/replay'] button").await;
+    b.click("form[action='/sources/secours-lyon/replay'] button")
+        .await;
     b.wait("#live[data-status=succeeded]").await;
     let replay = run_id(&b.path().await);
     assert!(replay > run);
@@ -378,19 +396,26 @@ async fn console_in_a_browser() {
     b.wait("html[lang=fr]").await;
 
     // A POST without the CSRF token is refused, and changes nothing.
-    let runs_before = hub.warehouse.runs(Some("cocagne-lyon"), 100).await.unwrap().len();
+    let runs_before = hub
+        .warehouse
+        .runs(Some("cocagne-lyon"), 100)
+        .await
+        .unwrap()
+        .len();
     assert_eq!(b.post("/sources/cocagne-lyon/sync", "").await, 403);
+    assert_eq!(b.post("/sources/cocagne-lyon/sync", "csrf=0000").await, 403);
     assert_eq!(
-        b.post("/sources/cocagne-lyon/sync", "csrf=0000").await,
-        403
-    );
-    assert_eq!(
-        hub.warehouse.runs(Some("cocagne-lyon"), 100).await.unwrap().len(),
+        hub.warehouse
+            .runs(Some("cocagne-lyon"), 100)
+            .await
+            .unwrap()
+            .len(),
         runs_before
     );
     let csrf = b.csrf().await;
     assert_eq!(
-        b.post("/sources/cocagne-lyon/sync", &format!("csrf={csrf}")).await,
+        b.post("/sources/cocagne-lyon/sync", &format!("csrf={csrf}"))
+            .await,
         303
     );
 
@@ -421,24 +446,38 @@ async fn console_in_a_browser() {
     b.click("form[action='/link'] button").await;
     b.wait("#sources").await;
     let listed = b.text("#sources").await;
-    assert!(listed.contains("cocagne-toulouse") && !listed.contains("lyon"), "{listed}");
+    assert!(
+        listed.contains("cocagne-toulouse") && !listed.contains("lyon"),
+        "{listed}"
+    );
     b.goto(&format!("{base}/sources/secours-lyon")).await;
     b.wait_text("h1", "Accès refusé").await;
     b.goto(&format!("{base}/runs/{run}")).await;
     b.wait_text("h1", "Accès refusé").await;
     b.goto(&format!("{base}/sources")).await;
     let csrf = b.csrf().await;
-    let lyon_runs = hub.warehouse.runs(Some("secours-lyon"), 100).await.unwrap().len();
+    let lyon_runs = hub
+        .warehouse
+        .runs(Some("secours-lyon"), 100)
+        .await
+        .unwrap()
+        .len();
     assert_eq!(
-        b.post("/sources/secours-lyon/sync", &format!("csrf={csrf}")).await,
+        b.post("/sources/secours-lyon/sync", &format!("csrf={csrf}"))
+            .await,
         403
     );
     assert_eq!(
-        b.post("/sources/secours-lyon/replay", &format!("csrf={csrf}")).await,
+        b.post("/sources/secours-lyon/replay", &format!("csrf={csrf}"))
+            .await,
         403
     );
     assert_eq!(
-        hub.warehouse.runs(Some("secours-lyon"), 100).await.unwrap().len(),
+        hub.warehouse
+            .runs(Some("secours-lyon"), 100)
+            .await
+            .unwrap()
+            .len(),
         lyon_runs
     );
     b.sign_out().await;
@@ -458,10 +497,13 @@ async fn console_in_a_browser() {
         vivres::auth::authenticate(&hub.warehouse, &made)
             .await
             .unwrap()
-            .is_some_and(|p| p.name == "claude" && p.can_act_on("lyon") && !p.can_act_on("toulouse"))
+            .is_some_and(|p| p.name == "claude"
+                && p.can_act_on("lyon")
+                && !p.can_act_on("toulouse"))
     );
     b.screenshot("admin-tokens").await;
-    b.click("#tokens button[aria-label='Révoquer claude']").await;
+    b.click("#tokens button[aria-label='Révoquer claude']")
+        .await;
     b.wait_text("#tokens", "révoqué").await;
     assert!(
         vivres::auth::authenticate(&hub.warehouse, &made)
@@ -475,6 +517,44 @@ async fn console_in_a_browser() {
     b.goto(&format!("{base}/admin/failures")).await;
     b.wait("h1").await;
     b.screenshot("admin-failures").await;
+    // Server-side render times of the main pages (Server-Timing), for the record.
+    let cookie = b.session().await;
+    let mut timings = Vec::new();
+    for page in [
+        "/sources".to_string(),
+        "/sources/secours-lyon".to_string(),
+        format!("/runs/{run}"),
+        format!("/runs/{run}/live"),
+        "/admin/tokens".to_string(),
+        "/admin/schedules".to_string(),
+        "/admin/failures".to_string(),
+        "/exports".to_string(),
+    ] {
+        let mut ms: Vec<f64> = Vec::new();
+        for _ in 0..5 {
+            let r = http
+                .get(format!("{base}{page}"))
+                .header("cookie", format!("vivres_session={cookie}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{page}");
+            let timing = r.headers()["server-timing"].to_str().unwrap().to_string();
+            ms.push(
+                timing
+                    .trim_start_matches("render;dur=")
+                    .parse()
+                    .expect("a duration"),
+            );
+        }
+        ms.sort_by(f64::total_cmp);
+        timings.push(format!("{page} {:.1}/{:.1}", ms[2], ms[4]));
+    }
+    eprintln!(
+        "console render times, ms (median/max of 5, {:?}): {}",
+        hub.warehouse.backend(),
+        timings.join(", ")
+    );
     b.sign_out().await;
 
     // An evaluator has no sources, and downloads an export (Parquet).
@@ -484,13 +564,7 @@ async fn console_in_a_browser() {
     b.wait_text("h1", "Accès refusé").await;
     b.goto(&format!("{base}/exports")).await;
     b.screenshot("exports").await;
-    let cookie = b
-        .c()
-        .get_named_cookie("vivres_session")
-        .await
-        .expect("signed in")
-        .value()
-        .to_string();
+    let cookie = b.session().await;
     let parquet = http
         .get(format!(
             "{base}/exports/download?entity=distributions&format=parquet&territory=lyon&from=&to="

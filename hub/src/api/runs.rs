@@ -82,7 +82,11 @@ pub(crate) async fn runs_page(
 }
 
 /// The run, if the caller may see its source.
-pub(crate) async fn visible_run(state: &AppState, caller: &Caller, id: i64) -> Result<RunReport, ApiError> {
+pub(crate) async fn visible_run(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+) -> Result<RunReport, ApiError> {
     let run = state.hub().warehouse.run(id).await?;
     match &caller.0.role {
         crate::auth::Role::Admin | crate::auth::Role::Evaluator => Ok(run),

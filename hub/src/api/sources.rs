@@ -533,7 +533,11 @@ pub async fn upload_file(
 ) -> Result<impl IntoResponse, ApiError> {
     let source = state.source(&caller.0, &id)?;
     let mut multipart = multipart;
-    while let Some(field) = multipart.next_field().await.map_err(|e| multipart_error(&state, e))? {
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| multipart_error(&state, e))?
+    {
         if field.name() != Some("file") {
             continue;
         }

@@ -61,90 +61,82 @@ impl Drop for Progress {
     }
 }
 
-fn spinner(template: &str) -> ProgressBar {
-    let bar = ProgressBar::new_spinner();
-    if let Ok(style) = ProgressStyle::with_template(template) {
-        bar.set_style(style);
-    }
-    bar
+/// Shows what `line` says, every [`Mode::every`], until finished.
+fn follow<F, Fut>(mode: Mode, label: String, mut line: F) -> Progress
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = Option<String>> + Send,
+{
+    let stop = CancellationToken::new();
+    let task = (mode != Mode::Quiet).then(|| {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let bar = (mode == Mode::Bar).then(|| {
+                let bar = ProgressBar::new_spinner();
+                if let Ok(style) =
+                    ProgressStyle::with_template("{spinner} {prefix} {elapsed} {msg}")
+                {
+                    bar.set_style(style);
+                }
+                bar.set_prefix(label.clone());
+                bar
+            });
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(mode.every()) => {}
+                }
+                let Some(text) = line().await else { continue };
+                match &bar {
+                    Some(b) => {
+                        b.set_message(text);
+                        b.tick();
+                    }
+                    None => eprintln!("{label}: {text}"),
+                }
+            }
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+        })
+    });
+    Progress { stop, task }
 }
 
 /// Follows the run of `source` that is about to start: records read,
 /// stored and refused so far, and the rate.
 pub fn follow_sync(warehouse: Warehouse, source: String, mode: Mode) -> Progress {
-    let stop = CancellationToken::new();
-    let task = (mode != Mode::Quiet).then(|| {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let bar = (mode == Mode::Bar).then(|| spinner("{spinner} {prefix} {elapsed} {msg}"));
-            if let Some(b) = &bar {
-                b.set_prefix(source.clone());
-            }
-            let started = Instant::now();
-            let sources = [source.clone()];
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(mode.every()) => {}
-                }
-                let running = warehouse
-                    .runs_page(Some(&sources), Some(RunStatus::Running), None, 1)
-                    .await
-                    .ok()
-                    .and_then(|r| r.into_iter().next());
-                let Some(run) = running else { continue };
-                let c = run.counts;
-                let secs = started.elapsed().as_secs_f64().max(0.001);
-                let line = format!(
-                    "run {}: {} read, {} stored, {} refused ({:.0} records/s)",
-                    run.id,
-                    c.read,
-                    c.inserted + c.updated + c.unchanged,
-                    c.quarantined,
-                    c.read as f64 / secs
-                );
-                match &bar {
-                    Some(b) => {
-                        b.set_message(line);
-                        b.tick();
-                    }
-                    None => eprintln!("{source}: {line}"),
-                }
-            }
-            if let Some(b) = bar {
-                b.finish_and_clear();
-            }
-        })
-    });
-    Progress { stop, task }
+    let started = Instant::now();
+    let sources = [source.clone()];
+    follow(mode, source, move || {
+        let warehouse = warehouse.clone();
+        let sources = sources.clone();
+        async move {
+            let run = warehouse
+                .runs_page(Some(&sources), Some(RunStatus::Running), None, 1)
+                .await
+                .ok()?
+                .into_iter()
+                .next()?;
+            let c = run.counts;
+            let secs = started.elapsed().as_secs_f64().max(0.001);
+            Some(format!(
+                "run {}: {} read, {} stored, {} refused ({:.0} records/s)",
+                run.id,
+                c.read,
+                c.inserted + c.updated + c.unchanged,
+                c.quarantined,
+                c.read as f64 / secs
+            ))
+        }
+    })
 }
 
 /// Follows an export into `out`: bytes written so far.
 pub fn follow_file(out: PathBuf, mode: Mode) -> Progress {
-    let stop = CancellationToken::new();
-    let task = (mode != Mode::Quiet).then(|| {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let bar = (mode == Mode::Bar).then(|| spinner("{spinner} {elapsed} {msg}"));
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(mode.every()) => {}
-                }
-                let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
-                let line = format!("{} written to {}", HumanBytes(size), out.display());
-                match &bar {
-                    Some(b) => {
-                        b.set_message(line);
-                        b.tick();
-                    }
-                    None => eprintln!("export: {line}"),
-                }
-            }
-            if let Some(b) = bar {
-                b.finish_and_clear();
-            }
-        })
-    });
-    Progress { stop, task }
+    follow(mode, "export".to_string(), move || {
+        let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+        let text = format!("{} written to {}", HumanBytes(size), out.display());
+        async move { Some(text) }
+    })
 }

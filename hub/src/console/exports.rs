@@ -110,8 +110,9 @@ pub async fn download(
 mod tests {
     #[test]
     fn the_form_becomes_the_apis_query() {
-        let (e, q) =
-            super::api_query("entity=distributions&format=excel&territory=lyon&from=&to=2024-12-31");
+        let (e, q) = super::api_query(
+            "entity=distributions&format=excel&territory=lyon&from=&to=2024-12-31",
+        );
         assert_eq!(e.as_deref(), Some("distributions"));
         assert_eq!(
             q,

@@ -228,7 +228,10 @@ mod tests {
         assert_eq!(Lang::of(&h), Lang::En);
         assert_eq!(Lang::Fr.num(1_234_567), "1\u{202f}234\u{202f}567");
         assert_eq!(Lang::En.num(999), "999");
-        assert_eq!(Lang::Fr.when("2024-05-01T14:03:00Z"), "01/05/2024 à 14:03 UTC");
+        assert_eq!(
+            Lang::Fr.when("2024-05-01T14:03:00Z"),
+            "01/05/2024 à 14:03 UTC"
+        );
         assert_eq!(Lang::Fr.duration(65.0), "1 min 05 s");
     }
 }

@@ -44,9 +44,9 @@ pub fn advice(lang: Lang, q: &QuarantineEntry) -> String {
         (Lang::Fr, "invalid_amount") => format!(
             "corriger le montant (colonne « {column} ») {place} : un nombre en euros, par exemple 15,00"
         ),
-        (Lang::Fr, "invalid_quantity") => format!(
-            "corriger la quantité (colonne « {column} ») {place} : un nombre positif"
-        ),
+        (Lang::Fr, "invalid_quantity") => {
+            format!("corriger la quantité (colonne « {column} ») {place} : un nombre positif")
+        }
         (Lang::Fr, "unknown_postcode") => format!(
             "corriger le code postal (colonne « {column} ») {place} : cinq chiffres d'une commune existante"
         ),
@@ -83,7 +83,9 @@ pub fn advice(lang: Lang, q: &QuarantineEntry) -> String {
         }
         (Lang::En, "missing_required") => format!("fill in column “{column}” {place}"),
         (Lang::En, "unknown_label") => {
-            format!("replace the value of column “{column}” {place} with one of the expected values")
+            format!(
+                "replace the value of column “{column}” {place} with one of the expected values"
+            )
         }
         (Lang::En, "inconsistent_dates") => {
             format!("check the dates (column “{column}”) {place}: the end cannot precede the start")

@@ -107,7 +107,12 @@ pub async fn show(State(state): State<AppState>, s: Session, Path(id): Path<i64>
     } else {
         None
     };
-    let title = format!("{} {} · {}", lang.t("Synchronisation", "Sync"), run.id, run.source);
+    let title = format!(
+        "{} {} · {}",
+        lang.t("Synchronisation", "Sync"),
+        run.id,
+        run.source
+    );
     let body = html! {
         p.crumbs { a href={ "/sources/" (run.source) } { "← " (run.source) } }
         h1 { (title) }

@@ -139,7 +139,11 @@ pub fn expected_csrf(headers: &HeaderMap) -> Option<String> {
 
 /// Compares in time independent of where the strings differ.
 pub fn same_token(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// A cookie the request carries.
@@ -211,14 +215,25 @@ mod tests {
         assert_eq!(cookie(&h, SESSION_COOKIE), Some(secret.as_str()));
         assert_eq!(expected_csrf(&h), Some(csrf_token(&secret)));
         assert!(same_token(&csrf_token(&secret), &csrf_token(&secret)));
-        assert!(!same_token(&csrf_token(&secret), &csrf_token(&"b".repeat(64))));
+        assert!(!same_token(
+            &csrf_token(&secret),
+            &csrf_token(&"b".repeat(64))
+        ));
         let c = session_cookie(&secret, true);
         let c = c.to_str().unwrap();
         assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Secure"));
-        assert!(!session_cookie(&secret, false).to_str().unwrap().contains("Secure"));
+        assert!(
+            !session_cookie(&secret, false)
+                .to_str()
+                .unwrap()
+                .contains("Secure")
+        );
         // Not one of ours: no token expected.
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("vivres_session=../../x"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("vivres_session=../../x"),
+        );
         assert_eq!(expected_csrf(&h), None);
     }
 
@@ -244,7 +259,10 @@ mod tests {
         let code = create_link(w, &token).await.unwrap();
         let (other, q) = redeem_link(w, &code).await.unwrap().unwrap();
         assert_eq!(q, p);
-        assert!(redeem_link(w, &code).await.unwrap().is_none(), "a link works once");
+        assert!(
+            redeem_link(w, &code).await.unwrap().is_none(),
+            "a link works once"
+        );
         sign_out(w, &secret).await.unwrap();
         assert!(principal(w, &secret).await.unwrap().is_none());
         // Revoking the token ends its sessions.

@@ -87,7 +87,10 @@ pub async fn list(State(state): State<AppState>, s: Session) -> Response {
             } }
         }
     };
-    html_response(StatusCode::OK, page_at(lang, Some(&s), title, "/sources", body))
+    html_response(
+        StatusCode::OK,
+        page_at(lang, Some(&s), title, "/sources", body),
+    )
 }
 
 #[derive(Deserialize)]
@@ -156,7 +159,15 @@ pub async fn show(
         _ => None,
     };
     let title = view.id.clone();
-    let body = source_page(&s, &state, &view, &recent, inbox.as_deref(), notice, q.running);
+    let body = source_page(
+        &s,
+        &state,
+        &view,
+        &recent,
+        inbox.as_deref(),
+        notice,
+        q.running,
+    );
     html_response(
         StatusCode::OK,
         page_at(lang, Some(&s), &title, &format!("/sources/{id}"), body),
@@ -341,7 +352,11 @@ pub async fn upload(
                     }))
                     .into_response();
                 }
-                let outcome = if added.duplicate { "duplicate" } else { "stored" };
+                let outcome = if added.duplicate {
+                    "duplicate"
+                } else {
+                    "stored"
+                };
                 return Redirect::to(&format!("/sources/{id}?upload={outcome}")).into_response();
             }
             _ => {}

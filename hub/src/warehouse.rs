@@ -826,6 +826,24 @@ impl Warehouse {
         dispatch!(self, bench::ceiling(kind))
     }
 
+    /// `(key, row_hash)` of every row of a fact table, in key order (the
+    /// crash campaign's comparison).
+    pub async fn fingerprint(
+        &self,
+        table: &'static schema::Table,
+    ) -> Result<Vec<(Vec<u8>, i64)>, WarehouseError> {
+        dispatch!(self, bench::fingerprint(table))
+    }
+
+    /// A source's open quarantine entries as sorted
+    /// `(stream, key, reason, field, payload_hash)` tuples.
+    pub async fn quarantine_fingerprint(
+        &self,
+        source: &str,
+    ) -> Result<Vec<(String, Option<Vec<u8>>, String, String, String)>, WarehouseError> {
+        dispatch!(self, bench::quarantine_fingerprint(source))
+    }
+
     /// Pretends a run's process is `pid` (tests of the dead-owner rule).
     #[cfg(test)]
     async fn set_owner_for_tests(&self, run_id: i64, pid: i64) {

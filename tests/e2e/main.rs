@@ -3,6 +3,7 @@
 //! does).
 
 mod api;
+mod crash;
 mod deploy;
 mod files;
 mod helpers;

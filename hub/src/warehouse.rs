@@ -34,7 +34,11 @@ pub use migrations::{MigrationLock, MigrationReport};
 #[derive(Debug, thiserror::Error)]
 pub enum WarehouseError {
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+    #[error(
+        "the warehouse's disk is full ({0}): free space on it, then run again; a sync resumes from its last committed batch and loses nothing"
+    )]
+    DiskFull(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("source `{source_id}` already has a run in progress (run {run_id})")]
@@ -493,6 +497,22 @@ macro_rules! dispatch {
             Db::Postgres(pool) => postgres::$module::$f(pool, $($arg),*).await,
         }
     };
+}
+
+impl From<sqlx::Error> for WarehouseError {
+    fn from(e: sqlx::Error) -> WarehouseError {
+        // SQLITE_FULL (13, and its extended codes) and PostgreSQL's
+        // disk_full (53100): said plainly, since the operator can fix it.
+        let full = e
+            .as_database_error()
+            .and_then(|d| d.code())
+            .is_some_and(|code| code == "13" || code == "53100");
+        if full {
+            WarehouseError::DiskFull(e.to_string())
+        } else {
+            WarehouseError::Database(e)
+        }
+    }
 }
 
 impl Warehouse {

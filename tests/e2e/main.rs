@@ -5,6 +5,7 @@
 mod api;
 mod crash;
 mod deploy;
+mod faults;
 mod files;
 mod helpers;
 mod migrate;

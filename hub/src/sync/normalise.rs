@@ -26,6 +26,9 @@ struct Refusal {
     reason: RejectReason,
     field: Cow<'static, str>,
     detail: String,
+    /// The fault is the row's, not the record's own cell (an order line's
+    /// residence is its member's `CP`).
+    of_row: bool,
 }
 
 type Refused<T> = Result<T, Refusal>;
@@ -54,7 +57,10 @@ impl Context<'_> {
                 payload_hash: payload_hash(&item),
                 key: Some(hex::encode(key)),
                 origin: item.origin,
-                line: None,
+                // Where the connector read it (contract 0.2): the entry names
+                // its line, and its cell unless the fault is the row's own.
+                line: item.line,
+                cell: if refusal.of_row { None } else { item.cell },
                 reason: refusal.reason,
                 field: refusal.field.into_owned(),
                 detail: refusal.detail,
@@ -73,6 +79,7 @@ impl Context<'_> {
                 reason: RejectReason::MissingRequired,
                 field: field.into(),
                 detail: "empty person identifier".into(),
+                of_row: false,
             });
         }
         Ok(Value::Text(self.pseudonymiser.person(self.network, p)))
@@ -92,6 +99,7 @@ impl Context<'_> {
                     reason: RejectReason::UnknownLabel,
                     field: "network".into(),
                     detail: "not a network of the coalition".into(),
+                    of_row: false,
                 })?
                 .as_str(),
         };
@@ -100,6 +108,7 @@ impl Context<'_> {
                 reason: RejectReason::MissingRequired,
                 field: "household".into(),
                 detail: "empty person identifier".into(),
+                of_row: false,
             });
         }
         Ok(Value::Text(self.pseudonymiser.person(network, p)))
@@ -122,6 +131,7 @@ impl Context<'_> {
             // `residence.postcode`, `location.commune`, `producer_location.insee`…
             field: format!("{field}.{}", e.field).into(),
             detail: e.detail,
+            of_row: false,
         })?;
         let in_territory = r
             .in_territory(self.territory_epcis)
@@ -132,6 +142,15 @@ impl Context<'_> {
             Value::opt_text(r.epci_siren),
             in_territory,
         ])
+    }
+
+    /// The residence of the household an aid or an order line is for, as its
+    /// row gives it: resolved as the household's is, so that a row is refused
+    /// whole in every stream that reads it; not stored with the record.
+    fn row_residence(&self, loc: &Option<Location>) -> Refused<()> {
+        self.location(loc, "residence")
+            .map(|_| ())
+            .map_err(|r| Refusal { of_row: true, ..r })
     }
 
     /// The entity's columns by name (`warehouse::schema` lists them; a unit
@@ -208,7 +227,9 @@ impl Context<'_> {
                 ("producer", V::opt_text(p.producer.clone())),
                 ("ean", V::opt_text(p.ean.clone())),
             ],
-            Entity::Distribution(d) => vec![
+            Entity::Distribution(d) => {
+                self.row_residence(&d.residence)?;
+                vec![
                 ("household", self.opt_person(&d.household, "household")?),
                 (
                     "household_key",
@@ -227,15 +248,18 @@ impl Context<'_> {
                 ("quantity_kg", quantity(d.quantity_kg, "quantity_kg")?),
                 ("contents", V::opt_text(d.contents.clone())),
                 ("ordinal", V::Int(i64::from(d.ordinal))),
-            ],
+                ]
+            }
             Entity::OrderLine(o) => {
                 if !o.quantity.is_finite() {
                     return Err(Refusal {
                         reason: RejectReason::InvalidQuantity,
                         field: "quantity".into(),
                         detail: "not a number".into(),
+                        of_row: false,
                     });
                 }
+                self.row_residence(&o.residence)?;
                 vec![
                     ("household", self.opt_person(&o.household, "household")?),
                     ("site", V::opt_text(o.site.clone())),
@@ -290,6 +314,7 @@ impl Context<'_> {
                             reason: RejectReason::InvalidAmount,
                             field: format!("scores.{}", score.code).into(),
                             detail: "not a number".into(),
+                            of_row: false,
                         });
                     }
                 }
@@ -324,6 +349,7 @@ impl Context<'_> {
                         reason: RejectReason::InconsistentDates,
                         field: "exit".into(),
                         detail: "exit before entry".into(),
+                        of_row: false,
                     });
                 }
                 vec![
@@ -349,6 +375,7 @@ impl Context<'_> {
                         reason: RejectReason::InvalidDate,
                         field: "submitted_at".into(),
                         detail: "timestamp out of range".into(),
+                        of_row: false,
                     })?;
                 vec![
                     ("household", self.respondent(s)?),
@@ -408,6 +435,7 @@ fn date(d: Option<Date>, field: &'static str) -> Refused<Value> {
             reason: RejectReason::InvalidDate,
             field: field.into(),
             detail: "no such calendar date".into(),
+            of_row: false,
         }),
     }
 }
@@ -420,6 +448,7 @@ fn quantity(q: Option<f64>, field: &'static str) -> Refused<Value> {
             reason: RejectReason::InvalidQuantity,
             field: field.into(),
             detail: "negative or not a number".into(),
+            of_row: false,
         }),
     }
 }
@@ -442,6 +471,7 @@ fn required(s: &str, field: &'static str) -> Refused<Value> {
             reason: RejectReason::MissingRequired,
             field: field.into(),
             detail: "empty".into(),
+            of_row: false,
         })
     } else {
         Ok(Value::Text(s.to_string()))

@@ -461,6 +461,7 @@ fn finite(q: Option<f64>, field: &'static str, reason: RejectReason) -> Refused<
             reason,
             field: field.into(),
             detail: "not a number".into(),
+            of_row: false,
         }),
     }
 }
@@ -544,4 +545,121 @@ fn payload_hash(item: &Item) -> [u8; 32] {
     h.update(item.key.as_bytes());
     h.update(format!("{:?}", item.entity).as_bytes());
     h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+    use crate::model::{Channel, Household, OrderLine};
+
+    fn refuse(item: Item) -> Reject {
+        let pseudonymiser =
+            Pseudonymiser::new(&Secret::new("a test key of thirty-two bytes or more")).unwrap();
+        let ctx = Context {
+            source: "s",
+            network: "vrac",
+            territory_epcis: &[],
+            pseudonymiser: &pseudonymiser,
+            gazetteer: crate::geo::gazetteer().unwrap(),
+        };
+        ctx.normalise(item).expect_err("refused")
+    }
+
+    fn at(entity: Entity, cell: Option<&str>) -> Item {
+        Item {
+            key: "k".into(),
+            origin: Some("commande_g1_2024-03.xlsx".into()),
+            line: Some(12),
+            cell: cell.map(str::to_string),
+            entity,
+        }
+    }
+
+    fn order_line(postcode: &str) -> OrderLine {
+        OrderLine {
+            household: Some(PersonId {
+                scope: "g1".into(),
+                local_id: "7".into(),
+            }),
+            site: None,
+            channel: Channel::BuyingGroup,
+            date: None,
+            time: None,
+            month: Some("2024-03".into()),
+            product: "Lentilles".into(),
+            dfc_type: String::new(),
+            quantity: 1.0,
+            unit: None,
+            unit_price_paid: None,
+            unit_reference_price: None,
+            price_paid: None,
+            reference_price: None,
+            discount_percent: None,
+            food_bank_donation: false,
+            residence: Some(Location {
+                postcode: Some(postcode.into()),
+                commune: None,
+                insee: None,
+            }),
+        }
+    }
+
+    /// Contract 0.2: what the host refuses is quarantined with the item's
+    /// file and line; with its cell when the fault is the record's own, not
+    /// the row's (an order line's residence is its member's `CP`).
+    #[test]
+    fn a_refusal_names_the_items_file_line_and_cell() {
+        let r = refuse(at(
+            Entity::OrderLine(order_line("99999")),
+            Some("Commande!F12"),
+        ));
+        assert_eq!(r.reason, RejectReason::UnknownPostcode);
+        assert_eq!(r.field, "residence.postcode");
+        assert_eq!(
+            (r.origin.as_deref(), r.line, r.cell.as_deref()),
+            (Some("commande_g1_2024-03.xlsx"), Some(12), None)
+        );
+
+        let mut bad_quantity = order_line("69003");
+        bad_quantity.quantity = f64::NAN;
+        let r = refuse(at(
+            Entity::OrderLine(bad_quantity),
+            Some("Commande!F12"),
+        ));
+        assert_eq!(r.reason, RejectReason::InvalidQuantity);
+        assert_eq!((r.line, r.cell.as_deref()), (Some(12), Some("Commande!F12")));
+
+        let mut h = Household {
+            person: PersonId {
+                scope: "g1".into(),
+                local_id: "7".into(),
+            },
+            size: None,
+            adults: None,
+            children: None,
+            composition: None,
+            residence: None,
+            income: None,
+            reste_a_vivre: None,
+            rights_from: Some(Date {
+                year: 2024,
+                month: 2,
+                day: 31,
+            }),
+            rights_to: None,
+            monthly_cap: None,
+            enrolment: None,
+        };
+        let r = refuse(at(Entity::Household(h.clone()), None));
+        assert_eq!((r.reason, r.line), (RejectReason::InvalidDate, Some(12)));
+        h.rights_from = None;
+        h.residence = Some(Location {
+            postcode: Some("99999".into()),
+            commune: None,
+            insee: None,
+        });
+        let r = refuse(at(Entity::Household(h), None));
+        assert_eq!((r.reason, r.line), (RejectReason::UnknownPostcode, Some(12)));
+    }
 }

@@ -400,10 +400,13 @@ pub(crate) fn bind_value(b: &mut Separated<'_>, v: &Value, ty: Type) {
 }
 
 /// One entry per refused record, except that the records of one line of a
-/// file refused for the same reason and field (and cell) in a run are one
-/// entry: a row that several streams read (a Secours Catholique row's aids
-/// and household), or whose several records share its fault (a VRAC member's
-/// order lines and residence), is refused once.
+/// file refused for the same reason and field (and cell) are one entry: a row
+/// whose several records share its fault (a VRAC member's order lines and its
+/// residence), or that several streams of the run read (a Secours Catholique
+/// row's aids and household), is refused once. One write holds one version
+/// of a file (a re-sent file starts a write of its own); another stream's entry
+/// of the same line in the run stands for it whichever version it came from,
+/// since every stream reads every version.
 async fn insert_rejects(
     tx: &mut Tx,
     prov: &Provenance,
@@ -413,12 +416,16 @@ async fn insert_rejects(
     let (by_line, rest): (Vec<&Reject>, Vec<&Reject>) = rejects
         .iter()
         .partition(|r| r.origin.is_some() && r.line.is_some());
+    let mut seen = std::collections::HashSet::new();
     for r in by_line {
+        if !seen.insert((&r.origin, r.line, &r.cell, r.reason, &r.field)) {
+            continue;
+        }
         sqlx::query(
             "INSERT INTO quarantine (source, stream, run_id, key, origin, line, cell, reason, field, detail, payload_hash, created_at) \
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
              WHERE NOT EXISTS (SELECT 1 FROM quarantine WHERE run_id = $3 AND origin = $5 AND line = $6 \
-             AND source = $1 AND reason = $8 AND field = $9 AND cell IS NOT DISTINCT FROM $7)",
+             AND source = $1 AND stream <> $2 AND reason = $8 AND field = $9 AND cell IS NOT DISTINCT FROM $7)",
         )
         .bind(prov.source.as_str())
         .bind(prov.stream.as_str())

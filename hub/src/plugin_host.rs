@@ -450,7 +450,7 @@ impl Plugin {
     pub fn from_cache(&self) -> bool {
         self.from_cache
     }
-    /// The contract version the plugin was built against (`0.1.0`).
+    /// The contract version the plugin was built against (`0.2.0`).
     pub fn wit_version(&self) -> &'static str {
         self.inner.pre.version().as_str()
     }

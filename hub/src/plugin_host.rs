@@ -242,8 +242,7 @@ impl PluginHost {
         config.epoch_interruption(true);
         config.wasm_component_model(true);
         let engine = Engine::new(&config).map_err(|e| HostError::Setup(format!("{e:#}")))?;
-        let linker =
-            bindings::linker(&engine).map_err(|e| HostError::Setup(format!("{e:#}")))?;
+        let linker = bindings::linker(&engine).map_err(|e| HostError::Setup(format!("{e:#}")))?;
         let cache = Arc::new(Cache::open(&settings.cache_dir)?);
         let http = Arc::new(http::HttpClient::new(settings.http.clone())?);
         // Without a ticker no deadline would ever fire.
@@ -288,7 +287,8 @@ impl PluginHost {
 
         let version = bindings::wit_version(&self.engine, &component)
             .map_err(|reason| HostError::Instantiate(format!("{}: {reason}", wasm.display())))?;
-        let pre = GuestPre::new(&self.linker, version, &component).map_err(|e| HostError::Instantiate(format!("{}: {e:#}", wasm.display())))?;
+        let pre = GuestPre::new(&self.linker, version, &component)
+            .map_err(|e| HostError::Instantiate(format!("{}: {e:#}", wasm.display())))?;
         let plugin = Plugin {
             inner: Arc::new(PluginInner {
                 pre,

@@ -407,7 +407,13 @@ async fn a_plugin_built_against_contract_0_1_runs() {
         Some(Some("69003".into()))
     );
     assert_eq!(
-        column_text(&t, "distributions", "t1|D1|2024-03-15|food-voucher", "amount_cents").await,
+        column_text(
+            &t,
+            "distributions",
+            "t1|D1|2024-03-15|food-voucher",
+            "amount_cents"
+        )
+        .await,
         Some(Some("1500".into()))
     );
     assert_eq!(column_text(&t, "households", "t1|D2", "size").await, None);
@@ -425,13 +431,26 @@ async fn a_plugin_built_against_contract_0_1_runs() {
     assert_eq!(
         entries,
         [
-            ("missing_required".into(), "dossier".into(), menages.clone(), Some(4), None),
-            ("unknown_postcode".into(), "residence.postcode".into(), menages, None, None),
+            (
+                "missing_required".into(),
+                "dossier".into(),
+                menages.clone(),
+                Some(4),
+                None
+            ),
+            (
+                "unknown_postcode".into(),
+                "residence.postcode".into(),
+                menages,
+                None,
+                None
+            ),
         ]
     );
     let logs = t.hub.warehouse.run_logs(report.id).await.unwrap();
     assert!(
-        logs.iter().any(|l| l.message == "v01 guest reading aids (clock true)"),
+        logs.iter()
+            .any(|l| l.message == "v01 guest reading aids (clock true)"),
         "{logs:?}"
     );
 }

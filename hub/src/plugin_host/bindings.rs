@@ -455,8 +455,8 @@ impl From<latest::StreamInfo> for model::StreamInfo {
 
 impl From<latest::EntityKind> for model::EntityKind {
     fn from(k: latest::EntityKind) -> Self {
-        use model::EntityKind as M;
         use latest::EntityKind as W;
+        use model::EntityKind as M;
         match k {
             W::Household => M::Household,
             W::Site => M::Site,
@@ -514,8 +514,8 @@ impl From<latest::Reject> for model::Reject {
 
 impl From<latest::RejectReason> for model::RejectReason {
     fn from(r: latest::RejectReason) -> Self {
-        use model::RejectReason as M;
         use latest::RejectReason as W;
+        use model::RejectReason as M;
         match r {
             W::InvalidDate => M::InvalidDate,
             W::InvalidAmount => M::InvalidAmount,
@@ -532,8 +532,8 @@ impl From<latest::RejectReason> for model::RejectReason {
 
 impl From<latest::Entity> for model::Entity {
     fn from(e: latest::Entity) -> Self {
-        use model::Entity as M;
         use latest::Entity as W;
+        use model::Entity as M;
         match e {
             W::Household(x) => M::Household(x.into()),
             W::Site(x) => M::Site(x.into()),
@@ -580,8 +580,8 @@ impl From<latest::Location> for model::Location {
 
 impl From<latest::Composition> for model::Composition {
     fn from(c: latest::Composition) -> Self {
-        use model::Composition as M;
         use latest::Composition as W;
+        use model::Composition as M;
         match c {
             W::Single => M::Single,
             W::CoupleWithoutChildren => M::CoupleWithoutChildren,
@@ -594,8 +594,8 @@ impl From<latest::Composition> for model::Composition {
 
 impl From<latest::IncomeBand> for model::IncomeBand {
     fn from(b: latest::IncomeBand) -> Self {
-        use model::IncomeBand as M;
         use latest::IncomeBand as W;
+        use model::IncomeBand as M;
         match b {
             W::Below300 => M::Below300,
             W::From300to599 => M::From300To599,
@@ -642,8 +642,8 @@ impl From<latest::Household> for model::Household {
 
 impl From<latest::SiteKind> for model::SiteKind {
     fn from(k: latest::SiteKind) -> Self {
-        use model::SiteKind as M;
         use latest::SiteKind as W;
+        use model::SiteKind as M;
         match k {
             W::Garden => M::Garden,
             W::Grocery => M::Grocery,
@@ -685,8 +685,8 @@ impl From<latest::Product> for model::Product {
 
 impl From<latest::AidKind> for model::AidKind {
     fn from(k: latest::AidKind) -> Self {
-        use model::AidKind as M;
         use latest::AidKind as W;
+        use model::AidKind as M;
         match k {
             W::Basket => M::Basket,
             W::FoodVoucher => M::FoodVoucher,
@@ -701,8 +701,8 @@ impl From<latest::AidKind> for model::AidKind {
 
 impl From<latest::DistributionStatus> for model::DistributionStatus {
     fn from(s: latest::DistributionStatus) -> Self {
-        use model::DistributionStatus as M;
         use latest::DistributionStatus as W;
+        use model::DistributionStatus as M;
         match s {
             W::Collected => M::Collected,
             W::Absent => M::Absent,
@@ -734,8 +734,8 @@ impl From<latest::Distribution> for model::Distribution {
 
 impl From<latest::Channel> for model::Channel {
     fn from(c: latest::Channel) -> Self {
-        use model::Channel as M;
         use latest::Channel as W;
+        use model::Channel as M;
         match c {
             W::BuyingGroup => M::BuyingGroup,
             W::Grocery => M::Grocery,
@@ -786,8 +786,8 @@ impl From<latest::Supply> for model::Supply {
 
 impl From<latest::ScoreLevel> for model::ScoreLevel {
     fn from(l: latest::ScoreLevel) -> Self {
-        use model::ScoreLevel as M;
         use latest::ScoreLevel as W;
+        use model::ScoreLevel as M;
         match l {
             W::Item => M::Item,
             W::Indicator => M::Indicator,
@@ -840,8 +840,8 @@ impl From<latest::Participation> for model::Participation {
 
 impl From<latest::ExitCategory> for model::ExitCategory {
     fn from(c: latest::ExitCategory) -> Self {
-        use model::ExitCategory as M;
         use latest::ExitCategory as W;
+        use model::ExitCategory as M;
         match c {
             W::Durable => M::Durable,
             W::Transition => M::Transition,

@@ -230,24 +230,24 @@ impl Context<'_> {
             Entity::Distribution(d) => {
                 self.row_residence(&d.residence)?;
                 vec![
-                ("household", self.opt_person(&d.household, "household")?),
-                (
-                    "household_key",
-                    d.household_key
-                        .as_ref()
-                        .map(|k| V::Key(self.pseudonymiser.record_key_bytes(self.source, k)))
-                        .unwrap_or(V::Null),
-                ),
-                ("site", V::opt_text(d.site.clone())),
-                ("date", date(d.date, "date")?),
-                ("week", V::opt_text(d.week.clone())),
-                ("kind", V::label(d.kind)),
-                ("label", V::opt_text(d.label.clone())),
-                ("status", V::opt_label(d.status)),
-                ("amount_cents", V::opt_int(d.amount)),
-                ("quantity_kg", quantity(d.quantity_kg, "quantity_kg")?),
-                ("contents", V::opt_text(d.contents.clone())),
-                ("ordinal", V::Int(i64::from(d.ordinal))),
+                    ("household", self.opt_person(&d.household, "household")?),
+                    (
+                        "household_key",
+                        d.household_key
+                            .as_ref()
+                            .map(|k| V::Key(self.pseudonymiser.record_key_bytes(self.source, k)))
+                            .unwrap_or(V::Null),
+                    ),
+                    ("site", V::opt_text(d.site.clone())),
+                    ("date", date(d.date, "date")?),
+                    ("week", V::opt_text(d.week.clone())),
+                    ("kind", V::label(d.kind)),
+                    ("label", V::opt_text(d.label.clone())),
+                    ("status", V::opt_label(d.status)),
+                    ("amount_cents", V::opt_int(d.amount)),
+                    ("quantity_kg", quantity(d.quantity_kg, "quantity_kg")?),
+                    ("contents", V::opt_text(d.contents.clone())),
+                    ("ordinal", V::Int(i64::from(d.ordinal))),
                 ]
             }
             Entity::OrderLine(o) => {
@@ -623,12 +623,12 @@ mod tests {
 
         let mut bad_quantity = order_line("69003");
         bad_quantity.quantity = f64::NAN;
-        let r = refuse(at(
-            Entity::OrderLine(bad_quantity),
-            Some("Commande!F12"),
-        ));
+        let r = refuse(at(Entity::OrderLine(bad_quantity), Some("Commande!F12")));
         assert_eq!(r.reason, RejectReason::InvalidQuantity);
-        assert_eq!((r.line, r.cell.as_deref()), (Some(12), Some("Commande!F12")));
+        assert_eq!(
+            (r.line, r.cell.as_deref()),
+            (Some(12), Some("Commande!F12"))
+        );
 
         let mut h = Household {
             person: PersonId {
@@ -660,6 +660,9 @@ mod tests {
             insee: None,
         });
         let r = refuse(at(Entity::Household(h), None));
-        assert_eq!((r.reason, r.line), (RejectReason::UnknownPostcode, Some(12)));
+        assert_eq!(
+            (r.reason, r.line),
+            (RejectReason::UnknownPostcode, Some(12))
+        );
     }
 }

@@ -30,4 +30,3 @@ pub use vivres_fr::{
     ParseError, Parsed, Quantity, TextEncoding, decode_text, fold_label, is_missing, parse_cents,
     parse_decimal, parse_integer, parse_quantity, repair_mojibake,
 };
-

@@ -30,9 +30,10 @@ fn the_table_of_cases() {
             "fold" => json!({"value": fr::fold_label(input)}),
             "missing" => json!({"value": fr::is_missing(input)}),
             "name_key" => json!({"value": vivres_fr::name_key(input)}),
-            "date" => outcome(fr::parse_date(input).map(|p| {
-                p.map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day))
-            })),
+            "date" => outcome(
+                fr::parse_date(input)
+                    .map(|p| p.map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day))),
+            ),
             other => panic!("cases.json: unknown rule {other}"),
         };
         let mut want = case.as_object().unwrap().clone();

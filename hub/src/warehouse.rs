@@ -362,6 +362,8 @@ pub struct QuarantineEntry {
     pub run_id: i64,
     pub origin: Option<String>,
     pub line: Option<i64>,
+    /// The workbook cell at fault (`Commande!F12`).
+    pub cell: Option<String>,
     pub reason: String,
     pub field: String,
     pub detail: String,

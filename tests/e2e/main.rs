@@ -4,7 +4,9 @@
 
 mod api;
 mod console;
+mod crash;
 mod deploy;
+mod faults;
 mod files;
 mod helpers;
 mod migrate;

@@ -365,7 +365,13 @@ async fn console_in_a_browser() {
         .find_all(Locator::Css("#refusals tbody tr"))
         .await
         .expect("rows");
-    assert_eq!(rows.len() as u64, report.counts.quarantined);
+    let entries = hub
+        .warehouse
+        .quarantine(Some("secours-lyon"), Some(run), 10_000)
+        .await
+        .expect("entries");
+    assert!(!entries.is_empty());
+    assert_eq!(rows.len(), entries.len());
     let refusals = b.text("#refusals").await;
     assert!(refusals.contains("code postal inconnu"), "{refusals}");
     assert!(refusals.contains("corriger le code postal"), "{refusals}");

@@ -29,7 +29,7 @@ pub fn reason(lang: Lang, code: &str) -> &'static str {
 /// What to do about it, naming the column, the line and the file.
 pub fn advice(lang: Lang, q: &QuarantineEntry) -> String {
     let column = &q.field;
-    let place = match (lang, q.line, q.origin.as_deref()) {
+    let mut place = match (lang, q.line, q.origin.as_deref()) {
         (Lang::Fr, Some(l), Some(f)) => format!("de la ligne {l} du fichier {f}"),
         (Lang::Fr, Some(l), None) => format!("de la ligne {l}"),
         (Lang::Fr, None, _) => "de cet enregistrement".to_string(),
@@ -37,6 +37,12 @@ pub fn advice(lang: Lang, q: &QuarantineEntry) -> String {
         (Lang::En, Some(l), None) => format!("of line {l}"),
         (Lang::En, None, _) => "of this record".to_string(),
     };
+    if let Some(cell) = &q.cell {
+        place.push_str(&match lang {
+            Lang::Fr => format!(" (cellule {cell})"),
+            Lang::En => format!(" (cell {cell})"),
+        });
+    }
     match (lang, q.reason.as_str()) {
         (Lang::Fr, "invalid_date") => format!(
             "corriger la date (colonne « {column} ») {place} : une date qui existe, par exemple 29/02/2024"
@@ -149,6 +155,7 @@ mod tests {
             run_id: 1,
             origin: Some("accueils_lyon-3_2024.csv".into()),
             line: Some(17),
+            cell: None,
             reason: "unknown_postcode".into(),
             field: "CP".into(),
             detail: "not a postcode".into(),

@@ -8,7 +8,7 @@
 //!   differs: opening, write locking, bulk loading, the catalogue;
 //! - the portable statements are written once, by concern, in
 //!   `warehouse/{runs, batches, quarantine, reference, tokens, metrics,
-//!   queue, exports}.rs`, and compiled once per backend (each dialect module
+//!   queue, exports, indicators}.rs`, and compiled once per backend (each dialect module
 //!   `include!`s them with its own `DB` type), so placeholders and types are
 //!   checked against each database's driver; `QueryBuilder::push_bind` emits
 //!   each backend's placeholders.
@@ -86,6 +86,8 @@ pub enum WarehouseError {
     NameTaken(String),
     #[error("the job queue: {0}")]
     Queue(String),
+    #[error("the query ran longer than its time limit ({} s)", .0.as_secs_f64())]
+    TimeLimit(std::time::Duration),
 }
 
 impl WarehouseError {
@@ -163,6 +165,18 @@ pub fn export_columns(table: &schema::Table) -> Vec<(&'static str, schema::Type)
             .map(|c| (c.name, c.ty)),
     );
     out
+}
+
+/// One row of an indicator query (see `indicators.rs`): a territory and
+/// period's value and the number of people it rests on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryCell {
+    pub territory: String,
+    pub period: String,
+    /// The breakdown's value (a network, a channel…), `None` for the total.
+    pub breakdown: Option<String>,
+    pub value: Option<f64>,
+    pub n: i64,
 }
 
 /// A normalised fact row: the entity's columns by name; provenance comes
@@ -775,6 +789,18 @@ impl Warehouse {
         tx: &tokio::sync::mpsc::Sender<Vec<Vec<Value>>>,
     ) -> Result<u64, WarehouseError> {
         dispatch!(self, exports::stream(q, tx))
+    }
+
+    // Indicators.
+
+    /// Runs indicator queries, each `(sql, has a breakdown column)`, in one
+    /// read-only session (one snapshot), each stopped after `limit`.
+    pub async fn indicator_cells(
+        &self,
+        queries: &[(String, bool)],
+        limit: std::time::Duration,
+    ) -> Result<Vec<Vec<QueryCell>>, WarehouseError> {
+        dispatch!(self, indicators::run(queries, limit))
     }
 
     // Job queue (the scheduler's apalis tables).

@@ -406,6 +406,12 @@ impl Definition {
         // Every `{name}` left names a parameter the file does not define (or
         // a `{period(` without its `)}`).
         let sql = self.sql();
+        if let Some(open) = ["{period(", "{month_index("].iter().find(|o| sql.contains(*o)) {
+            return Err(invalid(
+                "query",
+                format!("`{open}` has no closing `)}}`"),
+            ));
+        }
         if let Some(start) = sql.find('{') {
             let name: String = sql[start + 1..].chars().take_while(|c| *c != '}').collect();
             return Err(invalid(

@@ -70,7 +70,9 @@ pub enum IndicatorError {
         period: String,
         breakdown: Option<String>,
     },
-    #[error("`{0}` is not a period: expected a year (`2024`), a quarter (`2024-Q1`) or a month (`2024-03`)")]
+    #[error(
+        "`{0}` is not a period: expected a year (`2024`), a quarter (`2024-Q1`) or a month (`2024-03`)"
+    )]
     BadPeriod(String),
 }
 
@@ -293,7 +295,10 @@ impl Definition {
             sql = sql.replace(&format!("{{{name}}}"), &value.to_string());
         }
         for (open, expand) in [
-            ("{period(", &(|e: &str| granularity.period_sql(e)) as &dyn Fn(&str) -> String),
+            (
+                "{period(",
+                &(|e: &str| granularity.period_sql(e)) as &dyn Fn(&str) -> String,
+            ),
             ("{month_index(", &month_index_sql),
         ] {
             while let Some(start) = sql.find(open) {
@@ -406,11 +411,11 @@ impl Definition {
         // Every `{name}` left names a parameter the file does not define (or
         // a `{period(` without its `)}`).
         let sql = self.sql();
-        if let Some(open) = ["{period(", "{month_index("].iter().find(|o| sql.contains(*o)) {
-            return Err(invalid(
-                "query",
-                format!("`{open}` has no closing `)}}`"),
-            ));
+        if let Some(open) = ["{period(", "{month_index("]
+            .iter()
+            .find(|o| sql.contains(*o))
+        {
+            return Err(invalid("query", format!("`{open}` has no closing `)}}`")));
         }
         if let Some(start) = sql.find('{') {
             let name: String = sql[start + 1..].chars().take_while(|c| *c != '}').collect();
@@ -532,13 +537,13 @@ async fn compute_one(
         .iter()
         .map(|g| (def.sql_at(*g), def.breakdown.is_some()))
         .collect();
-    let results = w
-        .indicator_cells(&queries, limit)
-        .await
-        .map_err(|source| IndicatorError::Query {
-            id: def.id.clone(),
-            source,
-        })?;
+    let results =
+        w.indicator_cells(&queries, limit)
+            .await
+            .map_err(|source| IndicatorError::Query {
+                id: def.id.clone(),
+                source,
+            })?;
     // Per territory: (period, breakdown) -> (value, n).
     type Cells = BTreeMap<(Period, Option<String>), (Option<f64>, i64)>;
     let mut by_territory: BTreeMap<String, Cells> = BTreeMap::new();

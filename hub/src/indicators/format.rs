@@ -49,7 +49,15 @@ fn breakdown_text(c: &Published) -> String {
 }
 
 fn table(cells: &[Published]) -> String {
-    let header = ["indicator", "territory", "period", "breakdown", "value", "unit", "n"];
+    let header = [
+        "indicator",
+        "territory",
+        "period",
+        "breakdown",
+        "value",
+        "unit",
+        "n",
+    ];
     let rows: Vec<[String; 7]> = cells
         .iter()
         .map(|c| {

@@ -18,9 +18,12 @@
 //!    people that is still shown is suppressed as well (the total, when no
 //!    part is left).
 //! 3. **Audit**: the attacker's linear system over every link (the shown
-//!    cells known, the suppressed ones unknown) is solved; while it
-//!    determines any suppressed cell, the smallest shown cell linked to that
-//!    one is suppressed and rule 2 applies again.
+//!    cells known, the suppressed ones unknown) is solved, and bounds are
+//!    propagated through the links (every published cell rests on at least
+//!    one person, so differences can pin a cell even when the system has
+//!    many solutions); while either determines a suppressed cell, the
+//!    smallest shown cell linked to that one (or, when all of those are
+//!    suppressed, to them in turn) is suppressed and rule 2 applies again.
 //!
 //! The result depends only on the data, never on which periods or
 //! territories a request asks for, so every table of the same data agrees.
@@ -75,7 +78,9 @@ pub fn links(cells: &[Cell]) -> Vec<Link> {
     groups
         .into_iter()
         .filter_map(|((period, breakdown, _), parts)| {
-            index.get(&(period, breakdown)).map(|&total| Link { total, parts })
+            index
+                .get(&(period, breakdown))
+                .map(|&total| Link { total, parts })
         })
         .collect()
 }
@@ -95,19 +100,45 @@ pub fn suppress(cells: &mut [Cell], min_cell: u32) {
         let Some(&x) = exposed(cells, &links).first() else {
             break;
         };
-        let next = links
-            .iter()
-            .filter(|l| l.members().any(|m| m == x))
-            .flat_map(Link::members)
-            .filter(|&m| !cells[m].suppressed)
-            .min_by(|&a, &b| smaller(cells, a, b));
-        match next {
+        match nearest_shown(cells, &links, x) {
             Some(i) => cells[i].suppressed = true,
-            // Cannot happen (a determined cell has a shown neighbour); stop
-            // rather than loop.
+            // Every linked cell is already suppressed: nothing left to add.
             None => break,
         }
     }
+}
+
+/// The shown cell resting on the fewest people among those linked to `x`,
+/// or, when all of those are suppressed, to them in turn (a cell can be
+/// determined through a chain of suppressed ones).
+fn nearest_shown(cells: &[Cell], links: &[Link], x: usize) -> Option<usize> {
+    let mut seen = vec![false; cells.len()];
+    seen[x] = true;
+    let mut frontier = vec![x];
+    while !frontier.is_empty() {
+        let mut next = Vec::new();
+        let mut shown = Vec::new();
+        for l in links
+            .iter()
+            .filter(|l| l.members().any(|m| frontier.contains(&m)))
+        {
+            for m in l.members() {
+                if !seen[m] {
+                    seen[m] = true;
+                    if cells[m].suppressed {
+                        next.push(m);
+                    } else {
+                        shown.push(m);
+                    }
+                }
+            }
+        }
+        if let Some(i) = shown.into_iter().min_by(|&a, &b| smaller(cells, a, b)) {
+            return Some(i);
+        }
+        frontier = next;
+    }
+    None
 }
 
 /// Orders cells by the people they rest on, then by period and breakdown
@@ -156,7 +187,10 @@ pub fn exposed(cells: &[Cell], links: &[Link]) -> Vec<usize> {
     for link in links {
         let mut row = vec![0.0; unknown.len()];
         let mut any = false;
-        for (m, sign) in link.members().zip(std::iter::once(1.0).chain(std::iter::repeat(-1.0))) {
+        for (m, sign) in link
+            .members()
+            .zip(std::iter::once(1.0).chain(std::iter::repeat(-1.0)))
+        {
             if let Some(&j) = column.get(&m) {
                 row[j] += sign;
                 any = true;
@@ -166,9 +200,64 @@ pub fn exposed(cells: &[Cell], links: &[Link]) -> Vec<usize> {
             rows.push(row);
         }
     }
-    determined(rows, unknown.len())
+    let mut out: Vec<usize> = determined(rows, unknown.len())
         .into_iter()
         .map(|j| unknown[j])
+        .collect();
+    out.extend(pinned(cells, links));
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The suppressed cells whose bounds meet: each cell rests on at least one
+/// person, a shown cell on exactly its `n`, and each link's total is the sum
+/// of its parts; bounds are narrowed link by link until they settle.
+pub fn pinned(cells: &[Cell], links: &[Link]) -> Vec<usize> {
+    // Far above any count, far below overflow when summed.
+    const UNBOUNDED: i64 = 1 << 40;
+    let mut lo: Vec<i64> = cells
+        .iter()
+        .map(|c| if c.suppressed { 1 } else { c.n })
+        .collect();
+    let mut hi: Vec<i64> = cells
+        .iter()
+        .map(|c| if c.suppressed { UNBOUNDED } else { c.n })
+        .collect();
+    let cap = |v: i64| v.min(UNBOUNDED);
+    for _ in 0..1000 {
+        let mut changed = false;
+        for link in links {
+            let t = link.total;
+            let sum_lo: i64 = link.parts.iter().map(|&q| lo[q]).sum();
+            let sum_hi: i64 = cap(link.parts.iter().map(|&q| hi[q]).sum());
+            if sum_lo > lo[t] {
+                lo[t] = sum_lo;
+                changed = true;
+            }
+            if sum_hi < hi[t] {
+                hi[t] = sum_hi;
+                changed = true;
+            }
+            for &q in &link.parts {
+                // Nothing bounds a part from above while the total is
+                // unbounded, nor from below while another part is.
+                if hi[t] < UNBOUNDED && hi[t] - (sum_lo - lo[q]) < hi[q] {
+                    hi[q] = hi[t] - (sum_lo - lo[q]);
+                    changed = true;
+                }
+                if sum_hi < UNBOUNDED && lo[t] - (sum_hi - hi[q]) > lo[q] {
+                    lo[q] = lo[t] - (sum_hi - hi[q]);
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    (0..cells.len())
+        .filter(|&i| cells[i].suppressed && lo[i] == hi[i])
         .collect()
 }
 
@@ -179,9 +268,9 @@ pub fn determined(mut rows: Vec<Vec<f64>>, width: usize) -> Vec<usize> {
     const EPS: f64 = 1e-9;
     let mut pivot_row = 0;
     for col in 0..width {
-        let Some(r) = (pivot_row..rows.len()).max_by(|&a, &b| {
-            rows[a][col].abs().total_cmp(&rows[b][col].abs())
-        }) else {
+        let Some(r) = (pivot_row..rows.len())
+            .max_by(|&a, &b| rows[a][col].abs().total_cmp(&rows[b][col].abs()))
+        else {
             break;
         };
         if rows[r][col].abs() < EPS {
@@ -217,4 +306,4 @@ pub fn determined(mut rows: Vec<Vec<f64>>, width: usize) -> Vec<usize> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

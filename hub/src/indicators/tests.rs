@@ -89,7 +89,12 @@ fn responses() -> Vec<(&'static str, u8, String, Option<i64>)> {
     }
     // Lyon, October 2024, wave T1: 5 responses, 1 scoring 5.
     for i in 0..5 {
-        out.push(("lyon", 10, format!("b{i}"), Some(if i == 0 { 5 } else { 1 })));
+        out.push((
+            "lyon",
+            10,
+            format!("b{i}"),
+            Some(if i == 0 { 5 } else { 1 }),
+        ));
     }
     out
 }
@@ -163,7 +168,10 @@ async fn rows_at(
     g: Granularity,
 ) -> Vec<QueryCell> {
     let mut rows = w
-        .indicator_cells(&[(def.sql_at(g), def.breakdown.is_some())], QUERY_TIME_LIMIT)
+        .indicator_cells(
+            &[(def.sql_at(g), def.breakdown.is_some())],
+            QUERY_TIME_LIMIT,
+        )
         .await
         .unwrap_or_else(|e| panic!("{} on {:?}: {e}", def.id, w.backend()))
         .remove(0);
@@ -276,7 +284,10 @@ impl<'a> Data<'a> {
                     .columns
                     .iter()
                     .map(|c| {
-                        let given = cols.iter().find(|(n, _)| *n == c.name).map(|(_, v)| v.clone());
+                        let given = cols
+                            .iter()
+                            .find(|(n, _)| *n == c.name)
+                            .map(|(_, v)| v.clone());
                         let v = match given {
                             Some(v) => v,
                             None if c.nullable => Value::Null,
@@ -317,7 +328,10 @@ impl<'a> Data<'a> {
 
     /// Rows without children, each under a fresh key.
     async fn rows(&mut self, territory: &str, network: &str, kind: EntityKind, rows: Vec<Cols>) {
-        let rows = rows.into_iter().map(|c| (self.key(), c, Vec::new())).collect();
+        let rows = rows
+            .into_iter()
+            .map(|c| (self.key(), c, Vec::new()))
+            .collect();
         self.add(territory, network, kind, rows).await;
     }
 }
@@ -326,14 +340,27 @@ impl<'a> Data<'a> {
 fn check(id: &str, got: &[QueryCell], expected: &[(&str, &str, Option<&str>, f64, i64)]) {
     let got_keys: Vec<(&str, &str, Option<&str>, i64)> = got
         .iter()
-        .map(|c| (c.territory.as_str(), c.period.as_str(), c.breakdown.as_deref(), c.n))
+        .map(|c| {
+            (
+                c.territory.as_str(),
+                c.period.as_str(),
+                c.breakdown.as_deref(),
+                c.n,
+            )
+        })
         .collect();
     let want_keys: Vec<(&str, &str, Option<&str>, i64)> =
         expected.iter().map(|e| (e.0, e.1, e.2, e.4)).collect();
     assert_eq!(got_keys, want_keys, "{id}: {got:?}");
     for (c, e) in got.iter().zip(expected) {
         let v = c.value.unwrap_or(f64::NAN);
-        assert!((v - e.3).abs() < 1e-9, "{id} {} {:?}: {v} != {}", c.period, c.breakdown, e.3);
+        assert!(
+            (v - e.3).abs() < 1e-9,
+            "{id} {} {:?}: {v} != {}",
+            c.period,
+            c.breakdown,
+            e.3
+        );
     }
 }
 
@@ -351,10 +378,15 @@ async fn load_activity(d: &mut Data<'_>) {
             ("residence_in_territory", Value::Bool(inside)),
         ]
     };
-    d.add("lyon", "cocagne", Household, vec![
-        (s1, subscription("c1", 500, true), vec![]),
-        (s2, subscription("c2", 1000, false), vec![]),
-    ])
+    d.add(
+        "lyon",
+        "cocagne",
+        Household,
+        vec![
+            (s1, subscription("c1", 500, true), vec![]),
+            (s2, subscription("c2", 1000, false), vec![]),
+        ],
+    )
     .await;
     let basket = |sub: [u8; 16], date: Value, status: &str, kg: f64| -> Cols {
         vec![
@@ -365,13 +397,18 @@ async fn load_activity(d: &mut Data<'_>) {
             ("quantity_kg", Value::Real(kg)),
         ]
     };
-    d.rows("lyon", "cocagne", Distribution, vec![
-        basket(s1, day(2024, 1, 8), "collected", 5.0),
-        basket(s1, day(2024, 2, 5), "collected", 5.0),
-        basket(s1, day(2024, 3, 4), "collected", 4.0),
-        basket(s1, day(2024, 3, 11), "absent", 4.0),
-        basket(s2, day(2024, 3, 4), "collected", 6.0),
-    ])
+    d.rows(
+        "lyon",
+        "cocagne",
+        Distribution,
+        vec![
+            basket(s1, day(2024, 1, 8), "collected", 5.0),
+            basket(s1, day(2024, 2, 5), "collected", 5.0),
+            basket(s1, day(2024, 3, 4), "collected", 4.0),
+            basket(s1, day(2024, 3, 11), "absent", 4.0),
+            basket(s2, day(2024, 3, 4), "collected", 6.0),
+        ],
+    )
     .await;
     let aid = |who: &str, date: Value, kind: &str, cents: Option<i64>| -> Cols {
         vec![
@@ -382,25 +419,47 @@ async fn load_activity(d: &mut Data<'_>) {
             ("amount_cents", Value::opt_int(cents)),
         ]
     };
-    d.rows("lyon", "secours-catholique", Distribution, vec![
-        aid("s1", day(2024, 3, 10), "food-voucher", Some(3000)),
-        aid("s1", day(2024, 3, 20), "food-voucher", Some(1500)),
-        aid("s2", day(2024, 3, 15), "prepaid-card", Some(5000)),
-        aid("s3", day(2024, 3, 15), "parcel", None),
-    ])
+    d.rows(
+        "lyon",
+        "secours-catholique",
+        Distribution,
+        vec![
+            aid("s1", day(2024, 3, 10), "food-voucher", Some(3000)),
+            aid("s1", day(2024, 3, 20), "food-voucher", Some(1500)),
+            aid("s2", day(2024, 3, 15), "prepaid-card", Some(5000)),
+            aid("s3", day(2024, 3, 15), "parcel", None),
+        ],
+    )
     .await;
     let resident = |who: &str, inside: Option<bool>| -> Cols {
-        vec![("person", text(who)), ("residence_in_territory", Value::opt_bool(inside))]
+        vec![
+            ("person", text(who)),
+            ("residence_in_territory", Value::opt_bool(inside)),
+        ]
     };
-    d.rows("lyon", "secours-catholique", Household, vec![
-        resident("s1", Some(true)),
-        resident("s2", Some(true)),
-        resident("s3", None),
-    ])
+    d.rows(
+        "lyon",
+        "secours-catholique",
+        Household,
+        vec![
+            resident("s1", Some(true)),
+            resident("s2", Some(true)),
+            resident("s3", None),
+        ],
+    )
     .await;
-    d.rows("lyon", "vrac", Household, vec![resident("v1", Some(true))]).await;
-    let line = |who: &str, channel: &str, date: Value, month: Option<&str>, dfc: &str,
-                qty: f64, unit: &str, paid: i64, reference: i64| -> Cols {
+    d.rows("lyon", "vrac", Household, vec![resident("v1", Some(true))])
+        .await;
+    let line = |who: &str,
+                channel: &str,
+                date: Value,
+                month: Option<&str>,
+                dfc: &str,
+                qty: f64,
+                unit: &str,
+                paid: i64,
+                reference: i64|
+     -> Cols {
         vec![
             ("household", text(who)),
             ("channel", text(channel)),
@@ -413,30 +472,100 @@ async fn load_activity(d: &mut Data<'_>) {
             ("reference_price_cents", Value::Int(reference)),
         ]
     };
-    d.rows("lyon", "vrac", OrderLine, vec![
-        line("v1", "buying-group", Value::Null, Some("2024-01"), "carrot", 2.0, "kg", 400, 600),
-        line("v1", "buying-group", day(2024, 3, 5), None, "apple", 1.5, "kg", 300, 450),
-        line("v1", "buying-group", day(2024, 3, 5), None, "dried-vegetable", 1.0, "kg", 200, 300),
-    ])
+    d.rows(
+        "lyon",
+        "vrac",
+        OrderLine,
+        vec![
+            line(
+                "v1",
+                "buying-group",
+                Value::Null,
+                Some("2024-01"),
+                "carrot",
+                2.0,
+                "kg",
+                400,
+                600,
+            ),
+            line(
+                "v1",
+                "buying-group",
+                day(2024, 3, 5),
+                None,
+                "apple",
+                1.5,
+                "kg",
+                300,
+                450,
+            ),
+            line(
+                "v1",
+                "buying-group",
+                day(2024, 3, 5),
+                None,
+                "dried-vegetable",
+                1.0,
+                "kg",
+                200,
+                300,
+            ),
+        ],
+    )
     .await;
-    d.rows("lyon", "ugess", OrderLine, vec![
-        line("u1", "grocery", day(2024, 3, 2), None, "vegetable", 500.0, "g", 100, 300),
-        line("u1", "grocery", day(2024, 3, 2), None, "inedible", 1.0, "piece", 50, 150),
-    ])
+    d.rows(
+        "lyon",
+        "ugess",
+        OrderLine,
+        vec![
+            line(
+                "u1",
+                "grocery",
+                day(2024, 3, 2),
+                None,
+                "vegetable",
+                500.0,
+                "g",
+                100,
+                300,
+            ),
+            line(
+                "u1",
+                "grocery",
+                day(2024, 3, 2),
+                None,
+                "inedible",
+                1.0,
+                "piece",
+                50,
+                150,
+            ),
+        ],
+    )
     .await;
     let event = |who: &str, date: Value, kind: &str| -> Cols {
-        vec![("household", text(who)), ("date", date), ("kind", text(kind))]
+        vec![
+            ("household", text(who)),
+            ("date", date),
+            ("kind", text(kind)),
+        ]
     };
-    d.rows("lyon", "vrac", Participation, vec![
-        event("v1", day(2024, 3, 20), "committee"),
-        event("v1", day(2024, 2, 10), "workshop"),
-    ])
+    d.rows(
+        "lyon",
+        "vrac",
+        Participation,
+        vec![
+            event("v1", day(2024, 3, 20), "committee"),
+            event("v1", day(2024, 2, 10), "workshop"),
+        ],
+    )
     .await;
-    d.rows("lyon", "secours-catholique", Participation, vec![event(
-        "s1",
-        day(2024, 3, 12),
-        "workshop",
-    )])
+    d.rows(
+        "lyon",
+        "secours-catholique",
+        Participation,
+        vec![event("s1", day(2024, 3, 12), "workshop")],
+    )
     .await;
 }
 
@@ -450,36 +579,52 @@ async fn households_reached_and_residence_give_the_hand_computed_values() {
     // basket does not count); s1, s2, s3 in March; v1 in January (a month
     // without a date) and March; u1 in March.
     let reached = def("households_reached");
-    check("households_reached", &rows_at(w, &reached, Granularity::Month).await, &[
-        ("lyon", "2024-01", None, 2.0, 2),
-        ("lyon", "2024-01", Some("cocagne"), 1.0, 1),
-        ("lyon", "2024-01", Some("vrac"), 1.0, 1),
-        ("lyon", "2024-02", None, 1.0, 1),
-        ("lyon", "2024-02", Some("cocagne"), 1.0, 1),
-        ("lyon", "2024-03", None, 7.0, 7),
-        ("lyon", "2024-03", Some("cocagne"), 2.0, 2),
-        ("lyon", "2024-03", Some("secours-catholique"), 3.0, 3),
-        ("lyon", "2024-03", Some("ugess"), 1.0, 1),
-        ("lyon", "2024-03", Some("vrac"), 1.0, 1),
-    ]);
+    check(
+        "households_reached",
+        &rows_at(w, &reached, Granularity::Month).await,
+        &[
+            ("lyon", "2024-01", None, 2.0, 2),
+            ("lyon", "2024-01", Some("cocagne"), 1.0, 1),
+            ("lyon", "2024-01", Some("vrac"), 1.0, 1),
+            ("lyon", "2024-02", None, 1.0, 1),
+            ("lyon", "2024-02", Some("cocagne"), 1.0, 1),
+            ("lyon", "2024-03", None, 7.0, 7),
+            ("lyon", "2024-03", Some("cocagne"), 2.0, 2),
+            ("lyon", "2024-03", Some("secours-catholique"), 3.0, 3),
+            ("lyon", "2024-03", Some("ugess"), 1.0, 1),
+            ("lyon", "2024-03", Some("vrac"), 1.0, 1),
+        ],
+    );
     // A quarter counts each household once.
     let quarter = rows_at(w, &reached, Granularity::Quarter).await;
-    check("households_reached", &quarter[..1], &[("lyon", "2024-Q1", None, 7.0, 7)]);
+    check(
+        "households_reached",
+        &quarter[..1],
+        &[("lyon", "2024-Q1", None, 7.0, 7)],
+    );
     let year = rows_at(w, &reached, Granularity::Year).await;
-    check("households_reached", &year[..1], &[("lyon", "2024", None, 7.0, 7)]);
+    check(
+        "households_reached",
+        &year[..1],
+        &[("lyon", "2024", None, 7.0, 7)],
+    );
     // Residence known for c1 (in), c2 (out), s1, s2, v1 (in); s3 and u1 unknown.
     let inside = def("households_in_territory");
-    check("households_in_territory", &rows_at(w, &inside, Granularity::Month).await, &[
-        ("lyon", "2024-01", None, 100.0, 2),
-        ("lyon", "2024-01", Some("cocagne"), 100.0, 1),
-        ("lyon", "2024-01", Some("vrac"), 100.0, 1),
-        ("lyon", "2024-02", None, 100.0, 1),
-        ("lyon", "2024-02", Some("cocagne"), 100.0, 1),
-        ("lyon", "2024-03", None, 80.0, 5),
-        ("lyon", "2024-03", Some("cocagne"), 50.0, 2),
-        ("lyon", "2024-03", Some("secours-catholique"), 100.0, 2),
-        ("lyon", "2024-03", Some("vrac"), 100.0, 1),
-    ]);
+    check(
+        "households_in_territory",
+        &rows_at(w, &inside, Granularity::Month).await,
+        &[
+            ("lyon", "2024-01", None, 100.0, 2),
+            ("lyon", "2024-01", Some("cocagne"), 100.0, 1),
+            ("lyon", "2024-01", Some("vrac"), 100.0, 1),
+            ("lyon", "2024-02", None, 100.0, 1),
+            ("lyon", "2024-02", Some("cocagne"), 100.0, 1),
+            ("lyon", "2024-03", None, 80.0, 5),
+            ("lyon", "2024-03", Some("cocagne"), 50.0, 2),
+            ("lyon", "2024-03", Some("secours-catholique"), 100.0, 2),
+            ("lyon", "2024-03", Some("vrac"), 100.0, 1),
+        ],
+    );
 }
 
 #[tokio::test]
@@ -490,36 +635,54 @@ async fn regular_access_fruit_vegetables_and_participation_give_the_hand_compute
     let w = &db.warehouse;
     // Only c1 is active 3 months of the 6 ending in March.
     let regular = def("regular_access");
-    check("regular_access", &rows_at(w, &regular, Granularity::Month).await, &[
-        ("lyon", "2024-01", None, 0.0, 2),
-        ("lyon", "2024-02", None, 0.0, 1),
-        ("lyon", "2024-03", None, 100.0 / 7.0, 7),
-    ]);
-    check("regular_access", &rows_at(w, &regular, Granularity::Quarter).await, &[
-        ("lyon", "2024-Q1", None, 100.0 / 7.0, 7),
-    ]);
+    check(
+        "regular_access",
+        &rows_at(w, &regular, Granularity::Month).await,
+        &[
+            ("lyon", "2024-01", None, 0.0, 2),
+            ("lyon", "2024-02", None, 0.0, 1),
+            ("lyon", "2024-03", None, 100.0 / 7.0, 7),
+        ],
+    );
+    check(
+        "regular_access",
+        &rows_at(w, &regular, Granularity::Quarter).await,
+        &[("lyon", "2024-Q1", None, 100.0 / 7.0, 7)],
+    );
     // January: c1's basket 5 kg + v1's carrots 2 kg over 2 household-months;
     // February: 5 kg over 1; March: baskets 4 + 6 kg (not the absent one),
     // apples 1.5 kg, tomatoes 500 g (not lentils, not soap) over 7.
     let kg = def("fruit_vegetable_kg");
-    check("fruit_vegetable_kg", &rows_at(w, &kg, Granularity::Month).await, &[
-        ("lyon", "2024-01", None, 3.5, 2),
-        ("lyon", "2024-02", None, 5.0, 1),
-        ("lyon", "2024-03", None, 12.0 / 7.0, 7),
-    ]);
-    check("fruit_vegetable_kg", &rows_at(w, &kg, Granularity::Year).await, &[
-        ("lyon", "2024", None, 24.0 / 10.0, 7),
-    ]);
+    check(
+        "fruit_vegetable_kg",
+        &rows_at(w, &kg, Granularity::Month).await,
+        &[
+            ("lyon", "2024-01", None, 3.5, 2),
+            ("lyon", "2024-02", None, 5.0, 1),
+            ("lyon", "2024-03", None, 12.0 / 7.0, 7),
+        ],
+    );
+    check(
+        "fruit_vegetable_kg",
+        &rows_at(w, &kg, Granularity::Year).await,
+        &[("lyon", "2024", None, 24.0 / 10.0, 7)],
+    );
     // v1 in February and March, s1 in March.
     let participation = def("participation_per_household");
-    check("participation_per_household", &rows_at(w, &participation, Granularity::Month).await, &[
-        ("lyon", "2024-01", None, 0.0, 2),
-        ("lyon", "2024-02", None, 1.0, 1),
-        ("lyon", "2024-03", None, 2.0 / 7.0, 7),
-    ]);
-    check("participation_per_household", &rows_at(w, &participation, Granularity::Quarter).await, &[
-        ("lyon", "2024-Q1", None, 3.0 / 7.0, 7),
-    ]);
+    check(
+        "participation_per_household",
+        &rows_at(w, &participation, Granularity::Month).await,
+        &[
+            ("lyon", "2024-01", None, 0.0, 2),
+            ("lyon", "2024-02", None, 1.0, 1),
+            ("lyon", "2024-03", None, 2.0 / 7.0, 7),
+        ],
+    );
+    check(
+        "participation_per_household",
+        &rows_at(w, &participation, Granularity::Quarter).await,
+        &[("lyon", "2024-Q1", None, 3.0 / 7.0, 7)],
+    );
 }
 
 #[tokio::test]
@@ -532,24 +695,32 @@ async fn solidarity_effort_and_aid_give_the_hand_computed_values() {
     // VRAC: 4 € of 6 in January, 5 € of 7.50 in March; UGESS: 1.50 € of 4.50.
     let effort = def("solidarity_effort_rate");
     let two_thirds = 100.0 * 2.0 / 3.0;
-    check("solidarity_effort_rate", &rows_at(w, &effort, Granularity::Month).await, &[
-        ("lyon", "2024-01", None, 100.0 * (1.0 - 900.0 / 2100.0), 2),
-        ("lyon", "2024-01", Some("basket"), two_thirds, 1),
-        ("lyon", "2024-01", Some("buying-group"), 100.0 / 3.0, 1),
-        ("lyon", "2024-02", None, two_thirds, 1),
-        ("lyon", "2024-02", Some("basket"), two_thirds, 1),
-        ("lyon", "2024-03", None, 100.0 * (1.0 - 2150.0 / 4200.0), 4),
-        ("lyon", "2024-03", Some("basket"), 50.0, 2),
-        ("lyon", "2024-03", Some("buying-group"), 100.0 / 3.0, 1),
-        ("lyon", "2024-03", Some("grocery"), two_thirds, 1),
-    ]);
+    check(
+        "solidarity_effort_rate",
+        &rows_at(w, &effort, Granularity::Month).await,
+        &[
+            ("lyon", "2024-01", None, 100.0 * (1.0 - 900.0 / 2100.0), 2),
+            ("lyon", "2024-01", Some("basket"), two_thirds, 1),
+            ("lyon", "2024-01", Some("buying-group"), 100.0 / 3.0, 1),
+            ("lyon", "2024-02", None, two_thirds, 1),
+            ("lyon", "2024-02", Some("basket"), two_thirds, 1),
+            ("lyon", "2024-03", None, 100.0 * (1.0 - 2150.0 / 4200.0), 4),
+            ("lyon", "2024-03", Some("basket"), 50.0, 2),
+            ("lyon", "2024-03", Some("buying-group"), 100.0 / 3.0, 1),
+            ("lyon", "2024-03", Some("grocery"), two_thirds, 1),
+        ],
+    );
     // s1: two vouchers (30 € + 15 €), s2: a 50 € card; s3's parcel has no amount.
     let aid = def("aid_per_household");
-    check("aid_per_household", &rows_at(w, &aid, Granularity::Month).await, &[
-        ("lyon", "2024-03", None, 47.5, 2),
-        ("lyon", "2024-03", Some("food-voucher"), 45.0, 1),
-        ("lyon", "2024-03", Some("prepaid-card"), 50.0, 1),
-    ]);
+    check(
+        "aid_per_household",
+        &rows_at(w, &aid, Granularity::Month).await,
+        &[
+            ("lyon", "2024-03", None, 47.5, 2),
+            ("lyon", "2024-03", Some("food-voucher"), 45.0, 1),
+            ("lyon", "2024-03", Some("prepaid-card"), 50.0, 1),
+        ],
+    );
 }
 
 #[tokio::test]
@@ -565,9 +736,11 @@ async fn fies_change_between_waves_gives_the_hand_computed_value() {
         (Granularity::Quarter, "2024-Q4"),
         (Granularity::Year, "2024"),
     ] {
-        check("fies_change_between_waves", &rows_at(w, &change, g).await, &[
-            ("lyon", period, Some("T0-T1"), 20.0 - 37.5, 5),
-        ]);
+        check(
+            "fies_change_between_waves",
+            &rows_at(w, &change, g).await,
+            &[("lyon", period, Some("T0-T1"), 20.0 - 37.5, 5)],
+        );
     }
 }
 
@@ -580,35 +753,56 @@ async fn work_integration_exits_give_the_hand_computed_values() {
         vec![
             ("worker", text(who)),
             ("entry_date", day(2023, 6, 1)),
-            ("exit_date", exit.map(|(m, _)| day(2024, m, 15)).unwrap_or(Value::Null)),
-            ("exit_category", Value::opt_text(exit.map(|(_, c)| c.to_string()))),
+            (
+                "exit_date",
+                exit.map(|(m, _)| day(2024, m, 15)).unwrap_or(Value::Null),
+            ),
+            (
+                "exit_category",
+                Value::opt_text(exit.map(|(_, c)| c.to_string())),
+            ),
         ]
     };
-    d.rows("lyon", "cocagne", EntityKind::Pathway, vec![
-        pathway("w1", Some((3, "durable"))),
-        pathway("w2", Some((3, "transition"))),
-        pathway("w3", Some((3, "positive"))),
-        pathway("w4", Some((3, "other"))),
-        pathway("w5", Some((3, "neutralised"))),
-        pathway("w6", Some((3, "durable"))),
-        pathway("w7", None),
-        pathway("w8", Some((5, "other"))),
-    ])
+    d.rows(
+        "lyon",
+        "cocagne",
+        EntityKind::Pathway,
+        vec![
+            pathway("w1", Some((3, "durable"))),
+            pathway("w2", Some((3, "transition"))),
+            pathway("w3", Some((3, "positive"))),
+            pathway("w4", Some((3, "other"))),
+            pathway("w5", Some((3, "neutralised"))),
+            pathway("w6", Some((3, "durable"))),
+            pathway("w7", None),
+            pathway("w8", Some((5, "other"))),
+        ],
+    )
     .await;
     // March: 5 exits that count (w5 is neutralised), 4 dynamic, 2 durable.
     let dynamic = def("iae_dynamic_exit_rate");
-    check("iae_dynamic_exit_rate", &rows_at(w, &dynamic, Granularity::Month).await, &[
-        ("lyon", "2024-03", None, 80.0, 5),
-        ("lyon", "2024-05", None, 0.0, 1),
-    ]);
-    check("iae_dynamic_exit_rate", &rows_at(w, &dynamic, Granularity::Year).await, &[
-        ("lyon", "2024", None, 400.0 / 6.0, 6),
-    ]);
+    check(
+        "iae_dynamic_exit_rate",
+        &rows_at(w, &dynamic, Granularity::Month).await,
+        &[
+            ("lyon", "2024-03", None, 80.0, 5),
+            ("lyon", "2024-05", None, 0.0, 1),
+        ],
+    );
+    check(
+        "iae_dynamic_exit_rate",
+        &rows_at(w, &dynamic, Granularity::Year).await,
+        &[("lyon", "2024", None, 400.0 / 6.0, 6)],
+    );
     let durable = def("iae_durable_exit_rate");
-    check("iae_durable_exit_rate", &rows_at(w, &durable, Granularity::Quarter).await, &[
-        ("lyon", "2024-Q1", None, 40.0, 5),
-        ("lyon", "2024-Q2", None, 0.0, 1),
-    ]);
+    check(
+        "iae_durable_exit_rate",
+        &rows_at(w, &durable, Granularity::Quarter).await,
+        &[
+            ("lyon", "2024-Q1", None, 40.0, 5),
+            ("lyon", "2024-Q2", None, 0.0, 1),
+        ],
+    );
 }
 
 #[tokio::test]
@@ -640,7 +834,12 @@ async fn farm_diagnostics_give_the_hand_computed_values() {
     };
     let rows = vec![
         farm(&mut d, "f1", "2023", [Some(60.0), Some(55.0), Some(70.0)]),
-        farm(&mut d, "f2", "2022-2023", [Some(40.0), Some(65.0), Some(52.0)]),
+        farm(
+            &mut d,
+            "f2",
+            "2022-2023",
+            [Some(40.0), Some(65.0), Some(52.0)],
+        ),
         farm(&mut d, "f3", "2023", [Some(50.0), Some(50.0), Some(50.0)]),
         farm(&mut d, "f4", "2023", [Some(80.0), None, Some(30.0)]),
     ];
@@ -648,16 +847,22 @@ async fn farm_diagnostics_give_the_hand_computed_values() {
     // A: 40 50 60 80 -> 55; B: 50 55 65 (f4 not assessed) -> 55; C: 30 50 52 70 -> 51.
     let median = def("idea4_median_dimension");
     assert_eq!(median.granularity, Granularity::Year);
-    check("idea4_median_dimension", &rows_at(w, &median, Granularity::Year).await, &[
-        ("lyon", "2023", Some("A"), 55.0, 4),
-        ("lyon", "2023", Some("B"), 55.0, 3),
-        ("lyon", "2023", Some("C"), 51.0, 4),
-    ]);
+    check(
+        "idea4_median_dimension",
+        &rows_at(w, &median, Granularity::Year).await,
+        &[
+            ("lyon", "2023", Some("A"), 55.0, 4),
+            ("lyon", "2023", Some("B"), 55.0, 3),
+            ("lyon", "2023", Some("C"), 51.0, 4),
+        ],
+    );
     // Assessed in all three: f1 (lowest 55), f2 (40), f3 (50): 2 of 3.
     let above = def("idea4_farms_above_threshold");
-    check("idea4_farms_above_threshold", &rows_at(w, &above, Granularity::Year).await, &[
-        ("lyon", "2023", None, 200.0 / 3.0, 3),
-    ]);
+    check(
+        "idea4_farms_above_threshold",
+        &rows_at(w, &above, Granularity::Year).await,
+        &[("lyon", "2023", None, 200.0 / 3.0, 3)],
+    );
 }
 
 #[tokio::test]
@@ -672,17 +877,24 @@ async fn local_sourcing_gives_the_hand_computed_value() {
             ("month", text("2024-03")),
         ]
     };
-    d.rows("lyon", "vrac", EntityKind::Supply, vec![
-        supply("p1", Some(20.0)),
-        supply("p1", Some(20.0)),
-        supply("p2", Some(200.0)),
-        supply("p3", Some(150.0)),
-        supply("p4", None),
-    ])
+    d.rows(
+        "lyon",
+        "vrac",
+        EntityKind::Supply,
+        vec![
+            supply("p1", Some(20.0)),
+            supply("p1", Some(20.0)),
+            supply("p2", Some(200.0)),
+            supply("p3", Some(150.0)),
+            supply("p4", None),
+        ],
+    )
     .await;
     // 3 of the 4 supplies with a known distance come from 150 km or less.
     let local = def("local_sourcing_share");
-    check("local_sourcing_share", &rows_at(w, &local, Granularity::Month).await, &[
-        ("lyon", "2024-03", None, 75.0, 3),
-    ]);
+    check(
+        "local_sourcing_share",
+        &rows_at(w, &local, Granularity::Month).await,
+        &[("lyon", "2024-03", None, 75.0, 3)],
+    );
 }

@@ -898,3 +898,217 @@ async fn local_sourcing_gives_the_hand_computed_value() {
         &[("lyon", "2024-03", None, 75.0, 3)],
     );
 }
+
+/// `count` VRAC households buying in `territory` during `month` of 2024.
+async fn buyers(d: &mut Data<'_>, territory: &str, month: u8, count: usize, prefix: &str) {
+    let rows = (0..count)
+        .map(|i| -> Cols {
+            vec![
+                ("household", text(&format!("{prefix}{i}"))),
+                ("channel", text("buying-group")),
+                ("date", day(2024, month, 5)),
+                ("dfc_type", text("vegetable")),
+                ("quantity", Value::Real(1.0)),
+            ]
+        })
+        .collect();
+    d.rows(territory, "vrac", EntityKind::OrderLine, rows).await;
+}
+
+#[tokio::test]
+async fn a_cell_of_ten_households_is_suppressed_and_one_of_eleven_shown() {
+    let db = TestDb::new().await;
+    let mut d = Data::new(&db.warehouse).await;
+    buyers(&mut d, "lyon", 3, 10, "l").await;
+    buyers(&mut d, "toulouse", 3, 11, "t").await;
+    let reached = def("households_reached");
+    let all = compute(
+        &db.warehouse,
+        std::slice::from_ref(&reached),
+        QUERY_TIME_LIMIT,
+    )
+    .await
+    .unwrap();
+    let march = select(all.clone(), &[], &[Period::parse("2024-03").unwrap()]);
+    let got: Vec<(&str, Option<&str>, Option<f64>, Option<i64>, bool)> = march
+        .iter()
+        .map(|c| {
+            (
+                c.territory.as_str(),
+                c.breakdown.as_deref(),
+                c.value,
+                c.n,
+                c.suppressed,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("lyon", None, None, None, true),
+            ("lyon", Some("vrac"), None, None, true),
+            ("toulouse", None, Some(11.0), Some(11), false),
+            ("toulouse", Some("vrac"), Some(11.0), Some(11), false),
+        ]
+    );
+    // The year of each territory is the same households: the same fate.
+    let years = select(all, &["lyon".to_string(), "toulouse".to_string()], &[]);
+    assert!(years.iter().all(|c| c.period == Period::Year(2024)));
+    assert!(
+        years
+            .iter()
+            .all(|c| c.suppressed == (c.territory == "lyon")),
+        "{years:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_attacker_holding_every_published_table_recomputes_no_suppressed_cell() {
+    let db = TestDb::new().await;
+    let mut d = Data::new(&db.warehouse).await;
+    // Lyon: 10 households in January, 30 in February, 40 in March (VRAC),
+    // and 5 Secours Catholique households in March.
+    buyers(&mut d, "lyon", 1, 10, "j").await;
+    buyers(&mut d, "lyon", 2, 30, "f").await;
+    buyers(&mut d, "lyon", 3, 40, "m").await;
+    let aids = (0..5)
+        .map(|i| -> Cols {
+            vec![
+                ("household", text(&format!("s{i}"))),
+                ("date", day(2024, 3, 12)),
+                ("kind", text("food-voucher")),
+                ("amount_cents", Value::Int(2000)),
+            ]
+        })
+        .collect();
+    d.rows("lyon", "secours-catholique", EntityKind::Distribution, aids)
+        .await;
+    let reached = def("households_reached");
+    let all = compute(
+        &db.warehouse,
+        std::slice::from_ref(&reached),
+        QUERY_TIME_LIMIT,
+    )
+    .await
+    .unwrap();
+    // Every table a request can give: every period, every breakdown.
+    let tables: Vec<Published> = ["2024", "2024-Q1", "2024-01", "2024-02", "2024-03"]
+        .iter()
+        .flat_map(|p| {
+            select(
+                all.clone(),
+                &["lyon".to_string()],
+                &[Period::parse(p).unwrap()],
+            )
+        })
+        .collect();
+    let hidden: Vec<String> = tables
+        .iter()
+        .filter(|c| c.suppressed)
+        .map(|c| format!("{} {}", c.period, c.breakdown.as_deref().unwrap_or("all")))
+        .collect();
+    // January (10) is primary; February (30) its smallest sibling, for all
+    // networks and for VRAC; the 5 Secours Catholique households (primary,
+    // in March, the quarter and the year) take VRAC with them in each (the
+    // total of all networks is shown).
+    assert_eq!(
+        hidden,
+        [
+            "2024 secours-catholique",
+            "2024 vrac",
+            "2024-Q1 secours-catholique",
+            "2024-Q1 vrac",
+            "2024-01 all",
+            "2024-01 vrac",
+            "2024-02 all",
+            "2024-02 vrac",
+            "2024-03 secours-catholique",
+            "2024-03 vrac",
+        ]
+    );
+    let seen: Vec<suppression::tests::Seen> = tables
+        .iter()
+        .map(|c| (c.period, c.breakdown.clone(), c.n))
+        .collect();
+    assert_eq!(suppression::tests::attack(&seen), Vec::<usize>::new());
+}
+
+#[tokio::test]
+async fn indicator_queries_run_read_only() {
+    let db = TestDb::new().await;
+    let w = &db.warehouse;
+    for sql in [
+        "INSERT INTO networks (id, name) VALUES ('intruder', 'x')",
+        "DELETE FROM territories",
+    ] {
+        let e = w
+            .indicator_cells(&[(sql.to_string(), false)], QUERY_TIME_LIMIT)
+            .await
+            .expect_err(sql);
+        let message = e.to_string().to_lowercase();
+        assert!(
+            message.contains("read"),
+            "{sql} on {:?}: {message}",
+            w.backend()
+        );
+    }
+    let intruders = w
+        .inspect("SELECT id FROM networks WHERE id = 'intruder'")
+        .await
+        .unwrap();
+    assert!(intruders.is_empty());
+}
+
+#[tokio::test]
+async fn an_indicator_query_is_stopped_at_its_time_limit() {
+    let db = TestDb::new().await;
+    let w = &db.warehouse;
+    // Counts to a billion: minutes on either backend.
+    let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000) \
+                   SELECT 't' AS territory, '2024' AS period, CAST(count(*) AS DOUBLE PRECISION) AS value, \
+                   count(*) AS n FROM c";
+    let limit = std::time::Duration::from_millis(300);
+    let e = w
+        .indicator_cells(&[(endless.to_string(), false)], limit)
+        .await
+        .expect_err("stopped");
+    assert!(
+        matches!(e, crate::warehouse::WarehouseError::TimeLimit(l) if l == limit),
+        "{e}"
+    );
+    // The warehouse answers the next query as before.
+    let quick =
+        "SELECT 't' AS territory, '2024' AS period, CAST(1.5 AS DOUBLE PRECISION) AS value, 3 AS n";
+    let rows = w
+        .indicator_cells(&[(quick.to_string(), false)], limit)
+        .await
+        .unwrap();
+    assert_eq!(rows[0][0].n, 3);
+    assert_eq!(rows[0][0].value, Some(1.5));
+}
+
+#[test]
+fn periods_parse_and_nest() {
+    for (s, p) in [
+        ("2024", Period::Year(2024)),
+        ("2024-Q1", Period::Quarter(2024, 1)),
+        ("2024-03", Period::Month(2024, 3)),
+    ] {
+        assert_eq!(Period::parse(s).unwrap(), p);
+        assert_eq!(p.to_string(), s);
+    }
+    for bad in [
+        "24",
+        "2024-Q5",
+        "2024-13",
+        "2024-3",
+        "2024-Q01",
+        "mars 2024",
+        "",
+    ] {
+        assert!(Period::parse(bad).is_err(), "{bad}");
+    }
+    assert!(Period::Year(2024).contains(Period::Month(2024, 12)));
+    assert!(Period::Quarter(2024, 2).contains(Period::Month(2024, 6)));
+    assert!(!Period::Quarter(2024, 2).contains(Period::Month(2024, 7)));
+}

@@ -90,6 +90,9 @@ pub struct HubSettings {
     pub database_url: Option<String>,
     /// Where connector plugins (`<connector>.wasm`) are found.
     pub plugins_dir: PathBuf,
+    /// Where indicator definitions (`<id>.toml`) are found; read at each
+    /// request, so a changed definition counts without a restart.
+    pub indicators_dir: PathBuf,
 }
 
 impl Default for HubSettings {
@@ -98,6 +101,7 @@ impl Default for HubSettings {
             data_dir: PathBuf::from(".vivres"),
             database_url: None,
             plugins_dir: PathBuf::from("plugins/target/wasm32-wasip2/release"),
+            indicators_dir: PathBuf::from("config/indicators"),
         }
     }
 }

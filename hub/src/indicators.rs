@@ -70,6 +70,10 @@ pub enum IndicatorError {
         period: String,
         breakdown: Option<String>,
     },
+    #[error("unknown territory `{0}` (known: {1})")]
+    UnknownTerritory(String, String),
+    #[error("unknown indicator `{0}` (known: {1})")]
+    UnknownIndicator(String, String),
     #[error(
         "`{0}` is not a period: expected a year (`2024`), a quarter (`2024-Q1`) or a month (`2024-03`)"
     )]
@@ -77,7 +81,7 @@ pub enum IndicatorError {
 }
 
 /// The nine evaluation themes the partners co-constructed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Theme {
     /// Sécurité alimentaire.
@@ -486,7 +490,7 @@ pub const QUERY_TIME_LIMIT: Duration = Duration::from_secs(60);
 /// One published cell: an indicator's value for a territory, a period and
 /// (for a breakdown) one of its values, with the people it rests on.
 /// A suppressed cell carries neither value nor `n`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Published {
     pub indicator: String,
     pub label_fr: String,
@@ -494,6 +498,8 @@ pub struct Published {
     pub theme: Theme,
     pub unit: String,
     pub territory: String,
+    /// `2024`, `2024-Q1` or `2024-03`.
+    #[schema(value_type = String)]
     pub period: Period,
     /// What the breakdown names (`network`, `channel`…), if any.
     pub breakdown_by: Option<String>,
@@ -502,6 +508,69 @@ pub struct Published {
     pub value: Option<f64>,
     pub n: Option<i64>,
     pub suppressed: bool,
+}
+
+/// What a reader asks for; empty lists ask for everything (every year for
+/// periods).
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub territories: Vec<String>,
+    pub periods: Vec<Period>,
+    pub indicators: Vec<String>,
+}
+
+impl Request {
+    /// A request from the words of the CLI or the API.
+    pub fn parse(
+        territories: Vec<String>,
+        periods: &[String],
+        indicators: Vec<String>,
+    ) -> Result<Request, IndicatorError> {
+        Ok(Request {
+            territories,
+            periods: periods
+                .iter()
+                .map(|p| Period::parse(p))
+                .collect::<Result<_, _>>()?,
+            indicators,
+        })
+    }
+}
+
+/// What `vivres indicators`, `GET /api/v1/indicators` and the demo publish:
+/// the definitions of `[hub] indicators_dir` (read now, so a changed one
+/// counts at once), computed on the warehouse and suppressed, then the
+/// cells the request asks for.
+pub async fn publish(
+    config: &crate::config::Config,
+    w: &Warehouse,
+    req: &Request,
+) -> Result<Vec<Published>, IndicatorError> {
+    let known: Vec<&str> = config.territories.iter().map(|t| t.id.as_str()).collect();
+    if let Some(t) = req
+        .territories
+        .iter()
+        .find(|t| !known.contains(&t.as_str()))
+    {
+        return Err(IndicatorError::UnknownTerritory(
+            t.clone(),
+            known.join(", "),
+        ));
+    }
+    let mut defs = load_dir(&config.hub.indicators_dir)?;
+    if let Some(i) = req
+        .indicators
+        .iter()
+        .find(|i| !defs.iter().any(|d| &&d.id == i))
+    {
+        let ids: Vec<&str> = defs.iter().map(|d| d.id.as_str()).collect();
+        return Err(IndicatorError::UnknownIndicator(i.clone(), ids.join(", ")));
+    }
+    if !req.indicators.is_empty() {
+        defs.retain(|d| req.indicators.contains(&d.id));
+    }
+    let cells = compute(w, &defs, QUERY_TIME_LIMIT).await?;
+    Ok(select(cells, &req.territories, &req.periods))
 }
 
 /// Every cell of each definition, for every territory and period the data
@@ -515,11 +584,15 @@ pub async fn compute(
 ) -> Result<Vec<Published>, IndicatorError> {
     use futures::StreamExt as _;
     // Two at a time: the machine's cores, and PostgreSQL's pool.
+    // Owned definitions: a future borrowing one from the iterator would not
+    // be `Send` for every lifetime, which the API's handlers must be.
+    let runs: Vec<_> = defs
+        .iter()
+        .cloned()
+        .map(|d| async move { compute_one(w, &d, limit).await })
+        .collect();
     let results: Vec<Result<Vec<Published>, IndicatorError>> =
-        futures::stream::iter(defs.iter().map(|d| compute_one(w, d, limit)))
-            .buffered(2)
-            .collect()
-            .await;
+        futures::stream::iter(runs).buffered(2).collect().await;
     let mut out = Vec::new();
     for r in results {
         out.extend(r?);

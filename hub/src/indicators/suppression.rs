@@ -224,13 +224,18 @@ pub fn pinned(cells: &[Cell], links: &[Link]) -> Vec<usize> {
         .iter()
         .map(|c| if c.suppressed { UNBOUNDED } else { c.n })
         .collect();
-    let cap = |v: i64| v.min(UNBOUNDED);
+    let sum = |v: &[i64], parts: &[usize]| -> i64 {
+        parts
+            .iter()
+            .fold(0i64, |a, &q| a.saturating_add(v[q]))
+            .min(UNBOUNDED)
+    };
     for _ in 0..1000 {
         let mut changed = false;
         for link in links {
             let t = link.total;
-            let sum_lo: i64 = link.parts.iter().map(|&q| lo[q]).sum();
-            let sum_hi: i64 = cap(link.parts.iter().map(|&q| hi[q]).sum());
+            let sum_lo = sum(&lo, &link.parts);
+            let sum_hi = sum(&hi, &link.parts);
             if sum_lo > lo[t] {
                 lo[t] = sum_lo;
                 changed = true;
@@ -251,6 +256,12 @@ pub fn pinned(cells: &[Cell], links: &[Link]) -> Vec<usize> {
                     changed = true;
                 }
             }
+        }
+        // Households counted in several months make a total smaller than
+        // the sum of its parts: the sums are then not exact, and bounds
+        // drawn from them pin nothing.
+        if (0..cells.len()).any(|i| lo[i] > hi[i]) {
+            return Vec::new();
         }
         if !changed {
             break;

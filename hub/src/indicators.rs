@@ -210,7 +210,7 @@ impl Period {
         match self {
             Period::Year(_) => None,
             Period::Quarter(y, _) => Some(Period::Year(y)),
-            Period::Month(y, m) => Some(Period::Quarter(y, (m + 2) / 3)),
+            Period::Month(y, m) => Some(Period::Quarter(y, m.div_ceil(3))),
         }
     }
 

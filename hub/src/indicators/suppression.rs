@@ -295,8 +295,9 @@ pub fn determined(mut rows: Vec<Vec<f64>>, width: usize) -> Vec<usize> {
         for r in 0..rows.len() {
             if r != pivot_row && rows[r][col].abs() >= EPS {
                 let f = rows[r][col];
-                for c in 0..width {
-                    rows[r][c] -= f * rows[pivot_row][c];
+                let pivot = rows[pivot_row].clone();
+                for (v, p) in rows[r].iter_mut().zip(&pivot) {
+                    *v -= f * p;
                 }
             }
         }

@@ -219,10 +219,20 @@ async fn shipped_queries_give_the_hand_computed_values() {
         assert_eq!((t.as_str(), p.as_str(), *n), (et, ep, en), "{got:?}");
         assert!((v - ev).abs() < 1e-9, "{t} {p}: {v} != {ev}");
     }
-    // Every shipped query still runs with data in the warehouse.
-    for def in &defs {
-        cells(w, def).await;
-    }
+    // Every shipped query still runs with data in the warehouse, at every
+    // kind of period, through the whole publication (suppression included).
+    let published = compute(w, &defs, QUERY_TIME_LIMIT)
+        .await
+        .unwrap_or_else(|e| panic!("on {:?}: {e}", w.backend()));
+    // Lyon's year: 12 + 4 + 5 households.
+    assert!(
+        published
+            .iter()
+            .any(|c| c.indicator == "fies_moderate_or_severe"
+                && c.territory == "lyon"
+                && c.period == Period::Year(2024)
+                && c.n == Some(21))
+    );
 }
 
 fn def(id: &str) -> Definition {
@@ -930,7 +940,8 @@ async fn a_cell_of_ten_households_is_suppressed_and_one_of_eleven_shown() {
     .await
     .unwrap();
     let march = select(all.clone(), &[], &[Period::parse("2024-03").unwrap()]);
-    let got: Vec<(&str, Option<&str>, Option<f64>, Option<i64>, bool)> = march
+    type Shown<'a> = (&'a str, Option<&'a str>, Option<f64>, Option<i64>, bool);
+    let got: Vec<Shown> = march
         .iter()
         .map(|c| {
             (
@@ -1111,4 +1122,163 @@ fn periods_parse_and_nest() {
     assert!(Period::Year(2024).contains(Period::Month(2024, 12)));
     assert!(Period::Quarter(2024, 2).contains(Period::Month(2024, 6)));
     assert!(!Period::Quarter(2024, 2).contains(Period::Month(2024, 7)));
+}
+
+/// The issue's figure: every indicator for 4 territories × 12 months over
+/// `VIVRES_BENCH_ROWS` (default 1,000,000) fact rows written through
+/// `commit_batch`. A measurement, not a check: run it by hand,
+/// `cargo test -p vivres --lib indicators::tests::bench -- --ignored --nocapture`
+/// (and again with `VIVRES_TEST_DATABASE_URL`).
+#[tokio::test]
+#[ignore]
+async fn bench_every_indicator_over_a_million_fact_rows() {
+    let total: usize = std::env::var("VIVRES_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let db = TestDb::new().await;
+    let mut d = Data::new(&db.warehouse).await;
+    let started = std::time::Instant::now();
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let territories = ["lyon", "toulouse", "montpellier", "aix-marseille"];
+    // Per territory and month: 70 % order lines, 20 % distributions,
+    // 6 % survey responses, 2 % pathways, 2 % supplies.
+    let per_cell = total / (territories.len() * 12);
+    let mut written = 0usize;
+    for t in territories {
+        for m in 1..=12u8 {
+            let lines: Vec<Cols> = (0..per_cell * 70 / 100)
+                .map(|_| {
+                    let h = next(3000);
+                    vec![
+                        ("household", text(&format!("h{h}"))),
+                        (
+                            "channel",
+                            text(if h % 2 == 0 {
+                                "grocery"
+                            } else {
+                                "buying-group"
+                            }),
+                        ),
+                        ("date", day(2024, m, 1 + next(28) as u8)),
+                        (
+                            "dfc_type",
+                            text(["vegetable", "fruit", "bakery", "drink"][next(4) as usize]),
+                        ),
+                        ("quantity", Value::Real(1.0 + next(3) as f64)),
+                        ("unit", text("kg")),
+                        ("price_paid_cents", Value::Int(100 + next(200) as i64)),
+                        ("reference_price_cents", Value::Int(400)),
+                    ]
+                })
+                .collect();
+            written += lines.len();
+            let network = "vrac";
+            for chunk in lines.chunks(20_000) {
+                d.rows(t, network, EntityKind::OrderLine, chunk.to_vec())
+                    .await;
+            }
+            let aids: Vec<Cols> = (0..per_cell * 20 / 100)
+                .map(|_| {
+                    vec![
+                        ("household", text(&format!("s{}", next(1500)))),
+                        ("date", day(2024, m, 1 + next(28) as u8)),
+                        (
+                            "kind",
+                            text(["food-voucher", "prepaid-card", "parcel"][next(3) as usize]),
+                        ),
+                        ("status", text("given")),
+                        ("amount_cents", Value::Int(1000 + next(4000) as i64)),
+                    ]
+                })
+                .collect();
+            written += aids.len();
+            d.rows(t, "secours-catholique", EntityKind::Distribution, aids)
+                .await;
+            let at = time::Date::from_calendar_date(2024, time::Month::try_from(m).unwrap(), 10)
+                .unwrap()
+                .with_hms(12, 0, 0)
+                .unwrap()
+                .assume_utc();
+            let surveys: Vec<Cols> = (0..per_cell * 6 / 100)
+                .map(|i| {
+                    vec![
+                        ("household", text(&format!("k{m}-{i}"))),
+                        ("wave", text(["T0", "T1", "T2"][(m as usize - 1) / 4])),
+                        ("submitted_at", Value::Timestamp(at)),
+                        ("instrument", text("fies")),
+                        ("raw_score", Value::Int(next(9) as i64)),
+                    ]
+                })
+                .collect();
+            written += surveys.len();
+            d.rows(t, "civam", EntityKind::SurveyResponse, surveys)
+                .await;
+            let pathways: Vec<Cols> = (0..per_cell * 2 / 100)
+                .map(|i| {
+                    vec![
+                        ("worker", text(&format!("w{m}-{i}"))),
+                        ("entry_date", day(2023, m, 1)),
+                        ("exit_date", day(2024, m, 1 + next(28) as u8)),
+                        (
+                            "exit_category",
+                            text(
+                                ["durable", "transition", "positive", "other", "neutralised"]
+                                    [next(5) as usize],
+                            ),
+                        ),
+                    ]
+                })
+                .collect();
+            written += pathways.len();
+            d.rows(t, "cocagne", EntityKind::Pathway, pathways).await;
+            let month = format!("2024-{m:02}");
+            let supplies: Vec<Cols> = (0..per_cell * 2 / 100)
+                .map(|_| {
+                    vec![
+                        ("producer", text(&format!("p{}", next(200)))),
+                        ("distance_km", Value::Real(next(400) as f64)),
+                        ("month", text(&month)),
+                    ]
+                })
+                .collect();
+            written += supplies.len();
+            d.rows(t, "vrac", EntityKind::Supply, supplies).await;
+        }
+    }
+    let loaded = started.elapsed();
+    let defs = load_dir(&shipped_dir()).unwrap();
+    let started = std::time::Instant::now();
+    let cells = compute(&db.warehouse, &defs, QUERY_TIME_LIMIT)
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    let months = select(
+        cells.clone(),
+        &[],
+        &(1..=12).map(|m| Period::Month(2024, m)).collect::<Vec<_>>(),
+    );
+    println!(
+        "{:?}: {written} fact rows loaded in {:.1} s; {} indicators, every period \
+         (month, quarter, year) and territory, suppressed: {} cells ({} of them for the \
+         12 months of 4 territories) in {:.2} s",
+        db.warehouse.backend(),
+        loaded.as_secs_f64(),
+        defs.len(),
+        cells.len(),
+        months.len(),
+        took.as_secs_f64()
+    );
+    for def in &defs {
+        let one = std::slice::from_ref(def);
+        let t = std::time::Instant::now();
+        compute(&db.warehouse, one, QUERY_TIME_LIMIT).await.unwrap();
+        println!("  {:<32} {:.3} s", def.id, t.elapsed().as_secs_f64());
+    }
 }

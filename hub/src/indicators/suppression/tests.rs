@@ -95,9 +95,9 @@ pub fn attack(seen: &[Seen]) -> Vec<usize> {
             if r != r0 && rows[r][c].0 != 0 {
                 // row_r -= (row_r[c] / pivot) * row_r0, in fractions.
                 let f = div(rows[r][c], pivot);
-                for k in 0..unknown.len() {
-                    let sub = mul(f, rows[r0][k]);
-                    rows[r][k] = sub_frac(rows[r][k], sub);
+                let base = rows[r0].clone();
+                for (v, b) in rows[r].iter_mut().zip(base) {
+                    *v = sub_frac(*v, mul(f, b));
                 }
             }
         }

@@ -276,6 +276,7 @@ async fn role_route_matrix() {
     let matrix: Vec<(Method, &str, Vec<&str>, u16)> = vec![
         (Method::GET, "/openapi.json", all.to_vec(), 200),
         (Method::GET, "/metrics", vec!["admin"], 200),
+        (Method::GET, "/nodes", vec!["admin"], 200),
         (
             Method::GET,
             "/connectors",
@@ -937,6 +938,7 @@ async fn openapi_document_validates_and_lists_every_served_route() {
         ("GET", "/api/v1/health"),
         ("GET", "/api/v1/metrics"),
         ("GET", "/api/v1/openapi.json"),
+        ("GET", "/api/v1/nodes"),
         ("GET", "/api/v1/connectors"),
         ("GET", "/api/v1/sources"),
         ("GET", "/api/v1/sources/{id}"),

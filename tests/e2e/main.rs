@@ -7,6 +7,7 @@ mod deploy;
 mod files;
 mod helpers;
 mod migrate;
+mod nodes;
 mod python;
 mod sandbox;
 

@@ -273,7 +273,7 @@ async fn start(
     full_refresh: bool,
 ) -> Result<impl IntoResponse + use<>, ApiError> {
     let warehouse = &state.hub().warehouse;
-    let run_id = warehouse.start_run(source, full_refresh).await?;
+    let run_id = warehouse.queue_run(source, full_refresh).await?;
     let job = SyncJob {
         run_id: Some(run_id),
         full_refresh,

@@ -28,6 +28,9 @@ pub(super) mod exports {
 pub(super) mod metrics {
     include!("metrics.rs");
 }
+pub(super) mod nodes {
+    include!("nodes.rs");
+}
 pub(super) mod quarantine {
     include!("quarantine.rs");
 }

@@ -207,7 +207,20 @@ async fn fifty_triggered_runs_on_two_nodes_each_run_once() {
     // Exactly once: 50 runs, 50 jobs done, and each run's log has one
     // pass per stream (an execution twice would log its streams twice).
     assert_eq!(t.count("runs").await, 50);
-    let jobs = t.hub.warehouse.job_counts(vivres::scheduler::QUEUE).await.unwrap();
+    // A job is marked done just after its run ends.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let jobs = loop {
+        let jobs = t
+            .hub
+            .warehouse
+            .job_counts(vivres::scheduler::QUEUE)
+            .await
+            .unwrap();
+        if jobs.iter().all(|(status, _)| status == "Done") || Instant::now() > deadline {
+            break jobs;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(jobs, vec![("Done".to_string(), 50)], "{jobs:?}");
     let streams = scalar(
         &t.hub,
@@ -371,10 +384,20 @@ async fn a_killed_nodes_run_is_taken_over_after_the_lease() {
             "{table}"
         );
     }
-    assert_eq!(t.count("quarantine").await, clean.count("quarantine").await);
+    // The same records quarantined. The resumed stream re-read its cursor's
+    // tie window (as every later run of a source does): a refused record in
+    // it is quarantined again by this run, so compare the records, not rows.
+    let refused = "SELECT DISTINCT stream || ' ' || reason || ' ' || field || ' ' || payload_hash, 0 \
+                   FROM quarantine ORDER BY 1";
+    let ours = pairs(&t.hub, refused).await;
+    assert!(!ours.is_empty());
+    assert_eq!(ours, pairs(&clean.hub, refused).await);
     let rows = t.count("households").await + t.count("distributions").await;
     assert_eq!(run.counts.inserted, rows as u64, "{run:?}");
-    assert_eq!(run.counts.quarantined, t.count("quarantine").await as u64);
+    // Records re-read from the checkpoint (the tie window of its cursor) are
+    // counted again as read, and stored once.
+    let c = run.counts;
+    assert_eq!(c.read, c.inserted + c.updated + c.unchanged + c.quarantined);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

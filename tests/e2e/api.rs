@@ -891,7 +891,7 @@ async fn openapi_document_validates_and_lists_every_served_route() {
     // It parses as an OpenAPI 3.1 document.
     let spec: oas3::Spec =
         serde_json::from_value(doc.clone()).expect("a valid OpenAPI 3.1 document");
-    assert_eq!(spec.paths.as_ref().map(|p| p.len()), Some(16));
+    assert_eq!(spec.paths.as_ref().map(|p| p.len()), Some(17));
     for (path, _, op) in spec.operations() {
         assert!(
             op.responses.as_ref().is_some_and(|r| !r.is_empty()),

@@ -99,9 +99,9 @@ fn postgres() -> bool {
     std::env::var(testing::VAR).is_ok_and(|v| v.starts_with("postgres"))
 }
 
-/// Nine more sources reading the same garden (`cocagne-lyon` is the tenth).
-fn ten_sources(page_size: usize) -> String {
-    (1..10)
+/// `n` more sources reading the same garden as `cocagne-lyon`.
+fn more_sources(n: usize, page_size: usize) -> String {
+    (1..=n)
         .map(|i| {
             format!(
                 r#"
@@ -166,7 +166,7 @@ async fn fifty_triggered_runs_on_two_nodes_each_run_once() {
     let t = TestHub::start(Setup {
         size: 300,
         page_size: 100,
-        extra_sources: ten_sources(100),
+        extra_sources: more_sources(9, 100),
         extra_limits: LEASE.into(),
         ..Setup::default()
     })
@@ -445,4 +445,54 @@ async fn a_second_node_on_one_sqlite_file_is_refused() {
     // The first one gone (however it went), the next one starts.
     first.kill();
     let _next = Node::spawn(&config, &t.vars).up().await;
+}
+
+/// How much faster two nodes drain 20 sources' syncs than one, when the
+/// work waits on partners' HTTP (every simulator response delayed). A
+/// measurement, not a check (`README.md`, "The scaling path"):
+/// `VIVRES_TEST_DATABASE_URL=postgres://… cargo test -p vivres --test e2e
+/// two_nodes_drain -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run by hand on PostgreSQL"]
+async fn two_nodes_drain_twenty_sources_faster() {
+    assert!(postgres(), "several nodes need PostgreSQL");
+    let delay_ms: u64 = std::env::var("DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let mut seconds = Vec::new();
+    for count in [1, 2] {
+        let t = TestHub::start(Setup {
+            size: 200,
+            page_size: 50,
+            extra_sources: more_sources(19, 50),
+            ..Setup::default()
+        })
+        .await;
+        let token = vivres::auth::create(&t.hub.warehouse, "ops", &vivres::auth::Role::Admin)
+            .await
+            .unwrap();
+        let mut nodes = Vec::new();
+        for _ in 0..count {
+            nodes.push(Node::spawn(&t.config_path, &t.vars).up().await);
+        }
+        let sources: Vec<String> = t.hub.config.sources.iter().map(|s| s.id.clone()).collect();
+        assert_eq!(sources.len(), 20);
+        t.sim.set_fault(None, Fault::Slow { delay_ms });
+        let started = Instant::now();
+        let mut runs = Vec::new();
+        for source in &sources {
+            runs.push(trigger(&nodes[0].base, &token, source).await);
+        }
+        for id in runs {
+            assert_eq!(ended(&t, id).await.status, RunStatus::Succeeded);
+        }
+        let took = started.elapsed().as_secs_f64();
+        let requests = t.sim.requests_served();
+        eprintln!(
+            "{count} node(s): 20 syncs drained in {took:.1} s ({requests} partner requests, {delay_ms} ms each)"
+        );
+        seconds.push(took);
+    }
+    eprintln!("two nodes / one node: {:.2}x faster", seconds[0] / seconds[1]);
 }

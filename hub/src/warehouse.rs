@@ -955,6 +955,40 @@ impl Warehouse {
         }
     }
 
+    /// Pretends run `run_id` is held by node `node` (registered, alive
+    /// `age` ago), its lease renewed then (tests of takeovers).
+    #[cfg(test)]
+    async fn lease_for_tests(&self, run_id: i64, node: &str, age: time::Duration) {
+        let at = now() - age;
+        macro_rules! on {
+            ($p:expr) => {{
+                sqlx::query(
+                    "INSERT INTO nodes (id, host, pid, version, started_at, heartbeat_at) \
+                     VALUES ($1, 'elsewhere', 1, '0', $2, $2)",
+                )
+                .bind(node)
+                .bind(at)
+                .execute($p)
+                .await
+                .and(
+                    sqlx::query("UPDATE runs SET node_id = $1, heartbeat_at = $2 WHERE id = $3")
+                        .bind(node)
+                        .bind(at)
+                        .bind(run_id)
+                        .execute($p)
+                        .await,
+                )
+            }};
+        }
+        let done = match &self.db {
+            Db::Sqlite(p) => on!(p).map(|_| ()),
+            Db::Postgres(p) => on!(p).map(|_| ()),
+        };
+        if let Err(e) = done {
+            panic!("{e}");
+        }
+    }
+
     // Inspection.
 
     /// Runs a read-only query and renders every cell as text (NULL as

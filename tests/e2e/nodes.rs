@@ -179,13 +179,7 @@ async fn fifty_triggered_runs_on_two_nodes_each_run_once() {
     for _ in 0..count {
         nodes.push(Node::spawn(&t.config_path, &t.vars).up().await);
     }
-    let sources: Vec<String> = t
-        .hub
-        .config
-        .sources
-        .iter()
-        .map(|s| s.id.clone())
-        .collect();
+    let sources: Vec<String> = t.hub.config.sources.iter().map(|s| s.id.clone()).collect();
     assert_eq!(sources.len(), 10);
 
     // Five rounds: each source triggered once a round, through the nodes in turn.
@@ -240,7 +234,9 @@ async fn fifty_triggered_runs_on_two_nodes_each_run_once() {
     for source in &sources {
         let per_source = scalar(
             &t.hub,
-            &format!("SELECT count(*) FROM runs WHERE source = '{source}' AND status = 'succeeded'"),
+            &format!(
+                "SELECT count(*) FROM runs WHERE source = '{source}' AND status = 'succeeded'"
+            ),
         )
         .await;
         assert_eq!(per_source, Some(5), "{source}");
@@ -266,7 +262,9 @@ async fn fifty_triggered_runs_on_two_nodes_each_run_once() {
     .await;
     assert_eq!(per_source.len(), 10, "{per_source:?}");
     assert!(
-        per_source.iter().all(|(_, n)| *n > 0 && *n == per_source[0].1),
+        per_source
+            .iter()
+            .all(|(_, n)| *n > 0 && *n == per_source[0].1),
         "{per_source:?}"
     );
 
@@ -403,7 +401,9 @@ async fn a_killed_nodes_run_is_taken_over_after_the_lease() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_node_on_one_sqlite_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let db = testing::Guard::create_on("sqlite", dir.path()).await.unwrap();
+    let db = testing::Guard::create_on("sqlite", dir.path())
+        .await
+        .unwrap();
     let t = TestHub::start(Setup {
         database_url: Some(db.url.clone()),
         ..Setup::default()
@@ -494,5 +494,8 @@ async fn two_nodes_drain_twenty_sources_faster() {
         );
         seconds.push(took);
     }
-    eprintln!("two nodes / one node: {:.2}x faster", seconds[0] / seconds[1]);
+    eprintln!(
+        "two nodes / one node: {:.2}x faster",
+        seconds[0] / seconds[1]
+    );
 }

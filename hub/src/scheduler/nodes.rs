@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Context, Queue, SchedulerError, SyncJob, Trigger};
-use crate::warehouse::{Claim, RunStatus, Warehouse, WarehouseError};
+use crate::warehouse::{Claim, Warehouse, WarehouseError};
 
 /// The lease of a run: how long without a heartbeat before a takeover.
 pub fn lease(hub: &crate::app::Hub) -> Duration {
@@ -153,21 +153,9 @@ pub(super) async fn queue_tick(
         run_id: Some(run_id),
         ..SyncJob::new(source, Trigger::Schedule)
     };
-    if let Err(e) = queue
-        .push(job, None, Some(format!("schedule:{source}:{tick}")))
+    queue
+        .push_started(job, Some(format!("schedule:{source}:{tick}")))
         .await
-    {
-        let _ = warehouse
-            .finish_run(
-                run_id,
-                RunStatus::Failed,
-                Some(("warehouse", "the job could not be queued")),
-                &[],
-            )
-            .await;
-        return Err(e);
-    }
-    Ok(())
 }
 
 /// On SQLite, the one node a warehouse file takes: an exclusive lock on a

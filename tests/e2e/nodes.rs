@@ -478,21 +478,37 @@ async fn two_nodes_drain_twenty_sources_faster() {
         }
         let sources: Vec<String> = t.hub.config.sources.iter().map(|s| s.id.clone()).collect();
         assert_eq!(sources.len(), 20);
-        t.sim.set_fault(None, Fault::Slow { delay_ms });
-        let started = Instant::now();
-        let mut runs = Vec::new();
-        for source in &sources {
-            runs.push(trigger(&nodes[0].base, &token, source).await);
+        // A first round, not timed, without delay: each node has loaded the
+        // plugin and the warehouse holds the sources' data; the timed round
+        // then reads each source from its checkpoint.
+        for round in 0..2 {
+            if round == 1 {
+                t.sim.set_fault(None, Fault::Slow { delay_ms });
+            }
+            let served = t.sim.requests_served();
+            let started = Instant::now();
+            let mut runs = Vec::new();
+            for source in &sources {
+                runs.push(trigger(&nodes[0].base, &token, source).await);
+            }
+            for id in runs {
+                assert_eq!(ended(&t, id).await.status, RunStatus::Succeeded);
+            }
+            if round == 1 {
+                let took = started.elapsed().as_secs_f64();
+                let requests = t.sim.requests_served() - served;
+                eprintln!(
+                    "{count} node(s): 20 syncs drained in {took:.1} s ({requests} partner requests, {delay_ms} ms each)"
+                );
+                seconds.push(took);
+            }
         }
-        for id in runs {
-            assert_eq!(ended(&t, id).await.status, RunStatus::Succeeded);
-        }
-        let took = started.elapsed().as_secs_f64();
-        let requests = t.sim.requests_served();
-        eprintln!(
-            "{count} node(s): 20 syncs drained in {took:.1} s ({requests} partner requests, {delay_ms} ms each)"
-        );
-        seconds.push(took);
+        let by_node = pairs(
+            &t.hub,
+            "SELECT node_id, count(*) FROM runs GROUP BY node_id ORDER BY node_id",
+        )
+        .await;
+        eprintln!("runs by node: {by_node:?}");
     }
     eprintln!(
         "two nodes / one node: {:.2}x faster",

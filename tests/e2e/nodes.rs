@@ -459,7 +459,7 @@ async fn two_nodes_drain_twenty_sources_faster() {
     let delay_ms: u64 = std::env::var("DELAY_MS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
+        .unwrap_or(1500);
     let mut seconds = Vec::new();
     for count in [1, 2] {
         let t = TestHub::start(Setup {

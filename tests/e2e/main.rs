@@ -3,10 +3,13 @@
 //! does).
 
 mod api;
+mod crash;
 mod deploy;
+mod faults;
 mod files;
 mod helpers;
 mod migrate;
+mod nodes;
 mod python;
 mod sandbox;
 

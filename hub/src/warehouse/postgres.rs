@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use sqlx::ConnectOptions as _;
+use sqlx::Connection as _;
 use sqlx::Row as _;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
@@ -28,6 +29,9 @@ pub(super) mod indicators {
 }
 pub(super) mod metrics {
     include!("metrics.rs");
+}
+pub(super) mod nodes {
+    include!("nodes.rs");
 }
 pub(super) mod quarantine {
     include!("quarantine.rs");
@@ -66,6 +70,10 @@ pub(super) async fn open(url: &str) -> Result<Pool, WarehouseError> {
     }
     let pool = PgPoolOptions::new()
         .max_connections(8)
+        // A connection whose transaction could not end (a COMMIT refused
+        // for a full disk, after which the database rolled back on its own)
+        // still counts as inside one: never hand it out again.
+        .before_acquire(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
         .acquire_timeout(Duration::from_secs(30))
         .connect_with(options)
         .await
@@ -245,7 +253,13 @@ pub(super) async fn job_store<J>(
     migrator.dangerous_set_table_name("_apalis_migrations");
     migrator.run(pool).await?;
     Ok(apalis_postgres::PostgresStorage::new(pool)
-        .with_config(apalis_postgres::Config::default().queue(queue)))
+        // A worker locks the jobs it fetches: a few at a time, so that the
+        // other nodes' workers get the rest.
+        .with_config(
+            apalis_postgres::Config::default()
+                .queue(queue)
+                .batch_size(2),
+        ))
 }
 
 pub(super) async fn job_counts(

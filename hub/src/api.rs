@@ -9,6 +9,8 @@
 // `pub(crate)`: the web console (`crate::console`) calls the same handlers' logic.
 pub(crate) mod data;
 mod error;
+mod indicators;
+mod nodes;
 mod ops;
 pub(crate) mod runs;
 pub(crate) mod sources;
@@ -282,7 +284,7 @@ impl utoipa::Modify for Security {
         (name = "sources", description = "Connectors, sources, syncs, checkpoints, uploads"),
         (name = "runs", description = "Runs and their logs"),
         (name = "quarantine", description = "Records refused by validation"),
-        (name = "data", description = "The data dictionary and exports of the unified tables (evaluators)"),
+        (name = "data", description = "The data dictionary, exports of the unified tables and indicators (evaluators)"),
     )
 )]
 struct ApiDoc;
@@ -293,6 +295,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::health))
         .routes(routes!(ops::metrics))
         .routes(routes!(ops::openapi_json))
+        .routes(routes!(nodes::list_nodes))
         .routes(routes!(sources::connectors))
         .routes(routes!(sources::list_sources))
         .routes(routes!(sources::get_source))
@@ -306,6 +309,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(runs::run_log))
         .routes(routes!(data::get_schema))
         .routes(routes!(data::get_data))
+        .routes(routes!(indicators::get_indicators))
 }
 
 /// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.

@@ -863,7 +863,7 @@ async fn upload_twice_stores_one_file_and_the_limit_is_enforced() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     s.shutdown().await;
 }
 
@@ -945,6 +945,7 @@ async fn openapi_document_validates_and_lists_every_served_route() {
         ("DELETE", "/api/v1/sources/{id}/state"),
         ("POST", "/api/v1/sources/{id}/quarantine/replay"),
         ("POST", "/api/v1/sources/{id}/files"),
+        ("GET", "/api/v1/sources/{id}/files"),
         ("GET", "/api/v1/quarantine"),
         ("GET", "/api/v1/runs"),
         ("GET", "/api/v1/runs/{id}"),
@@ -1985,7 +1986,7 @@ async fn partner_errors_and_unmatched_routes_are_counted_and_every_metric_is_doc
             _ => {}
         }
     }
-    assert!(typed.len() >= 9, "{typed:?}");
+    assert!(typed.len() >= 8, "{typed:?}");
     for line in metrics.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
         let name = line.split(['{', ' ']).next().unwrap();
         let family = typed

@@ -214,11 +214,13 @@ async fn observe(State(state): State<AppState>, mut req: Request, next: Next) ->
     let authn = match header {
         None => Authn::Missing,
         Some(None) => Authn::Invalid,
-        Some(Some(token)) => match crate::auth::authenticate(&state.hub().warehouse, &token).await {
-            Ok(Some(p)) => Authn::Valid(p),
-            Ok(None) => Authn::Invalid,
-            Err(e) => Authn::Failed(e.to_string()),
-        },
+        Some(Some(token)) => {
+            match crate::auth::authenticate(&state.hub().warehouse, &token).await {
+                Ok(Some(p)) => Authn::Valid(p),
+                Ok(None) => Authn::Invalid,
+                Err(e) => Authn::Failed(e.to_string()),
+            }
+        }
     };
     match &authn {
         Authn::Valid(p) => {
@@ -361,9 +363,9 @@ fn common_responses(doc: &mut utoipa::openapi::OpenApi) {
         {
             let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
             let responses = &mut op.responses.responses;
-            responses
-                .entry("400".to_string())
-                .or_insert_with(|| error("An unknown query parameter, or a value that does not parse").into());
+            responses.entry("400".to_string()).or_insert_with(|| {
+                error("An unknown query parameter, or a value that does not parse").into()
+            });
             if secured {
                 responses
                     .entry("401".to_string())

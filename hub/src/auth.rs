@@ -215,10 +215,21 @@ mod tests {
 
     #[test]
     fn the_bearer_scheme_is_case_insensitive() {
-        for header in ["Bearer vvr_x", "bearer vvr_x", "BEARER  vvr_x ", " BeArEr\tvvr_x"] {
+        for header in [
+            "Bearer vvr_x",
+            "bearer vvr_x",
+            "BEARER  vvr_x ",
+            " BeArEr\tvvr_x",
+        ] {
             assert_eq!(bearer_token(header), Some("vvr_x"), "{header:?}");
         }
-        for header in ["Basic dXNlcjpwdw==", "Bearer", "Bearer   ", "vvr_x", "Bearervvr_x"] {
+        for header in [
+            "Basic dXNlcjpwdw==",
+            "Bearer",
+            "Bearer   ",
+            "vvr_x",
+            "Bearervvr_x",
+        ] {
             assert_eq!(bearer_token(header), None, "{header:?}");
         }
     }

@@ -1562,7 +1562,12 @@ impl Served {
 }
 
 /// An error answer: JSON with `{"error": {"code", "message"}}`.
-fn assert_json_error(what: &str, status: StatusCode, headers: &reqwest::header::HeaderMap, body: &str) -> Value {
+fn assert_json_error(
+    what: &str,
+    status: StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &str,
+) -> Value {
     let content_type = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
@@ -1600,25 +1605,177 @@ async fn every_error_is_json_and_unknown_parameters_are_refused() {
         ("content-type", "text/plain"),
     ];
     // (what, method, path, headers, body, status, code)
-    let cases: Vec<(&str, Method, &str, &[(&str, &str)], Option<Vec<u8>>, u16, &str)> = vec![
-        ("an i64 path that overflows", Method::GET, "/runs/99999999999999999999", &auth, None, 400, "bad_request"),
-        ("a path that is not a number", Method::GET, "/runs/abc/log", &auth, None, 400, "bad_request"),
-        ("a query value that does not parse", Method::GET, "/runs?limit=many", &auth, None, 400, "bad_request"),
-        ("a limit out of bounds", Method::GET, "/runs?limit=501", &auth, None, 400, "bad_request"),
-        ("a quarantine limit out of bounds", Method::GET, "/quarantine?limit=10001", &auth, None, 400, "bad_request"),
-        ("an unknown status", Method::GET, "/runs?status=sleeping", &auth, None, 400, "bad_request"),
-        ("a boolean that is not one", Method::POST, "/sources/garden-lyon/sync?full_refresh=yes", &auth, None, 400, "bad_request"),
-        ("a multipart without boundary", Method::POST, "/sources/cocagne-toulouse/files", &form, Some(b"x".to_vec()), 400, "bad_request"),
-        ("a body that is not a form", Method::POST, "/sources/cocagne-toulouse/files", &not_a_form, Some(b"x".to_vec()), 415, "unsupported_media_type"),
-        ("a method the route does not take", Method::PUT, "/sources", &auth, None, 405, "method_not_allowed"),
-        ("a method the route does not take, without token", Method::DELETE, "/runs", &[], None, 405, "method_not_allowed"),
-        ("no such route", Method::GET, "/no/such/route", &auth, None, 404, "not_found"),
-        ("the API's root", Method::GET, "", &auth, None, 404, "not_found"),
-        ("no token", Method::GET, "/sources", &[], None, 401, "unauthorized"),
-        ("another scheme", Method::GET, "/sources", &[("authorization", "Basic YTpi")], None, 401, "unauthorized"),
-        ("a misspelt parameter", Method::POST, "/sources/garden-lyon/sync?fullrefresh=true", &auth, None, 400, "bad_request"),
-        ("a parameter where none is taken", Method::GET, "/health?verbose=1", &[], None, 400, "bad_request"),
-        ("a parameter of another route", Method::GET, "/sources?limit=5", &auth, None, 400, "bad_request"),
+    let cases: Vec<(
+        &str,
+        Method,
+        &str,
+        &[(&str, &str)],
+        Option<Vec<u8>>,
+        u16,
+        &str,
+    )> = vec![
+        (
+            "an i64 path that overflows",
+            Method::GET,
+            "/runs/99999999999999999999",
+            &auth,
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            "a path that is not a number",
+            Method::GET,
+            "/runs/abc/log",
+            &auth,
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            "a query value that does not parse",
+            Method::GET,
+            "/runs?limit=many",
+            &auth,
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            "a limit out of bounds",
+            Method::GET,
+            "/runs?limit=501",
+            &auth,
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            "a quarantine limit out of bounds",
+            Method::GET,
+            "/quarantine?limit=10001",
+            &auth,
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            "an unknown status",
+            Method::GET,
+            "/runs?status=sleeping",
+            &auth,
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            "a boolean that is not one",
+            Method::POST,
+            "/sources/garden-lyon/sync?full_refresh=yes",
+            &auth,
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            "a multipart without boundary",
+            Method::POST,
+            "/sources/cocagne-toulouse/files",
+            &form,
+            Some(b"x".to_vec()),
+            400,
+            "bad_request",
+        ),
+        (
+            "a body that is not a form",
+            Method::POST,
+            "/sources/cocagne-toulouse/files",
+            &not_a_form,
+            Some(b"x".to_vec()),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "a method the route does not take",
+            Method::PUT,
+            "/sources",
+            &auth,
+            None,
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "a method the route does not take, without token",
+            Method::DELETE,
+            "/runs",
+            &[],
+            None,
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "no such route",
+            Method::GET,
+            "/no/such/route",
+            &auth,
+            None,
+            404,
+            "not_found",
+        ),
+        (
+            "the API's root",
+            Method::GET,
+            "",
+            &auth,
+            None,
+            404,
+            "not_found",
+        ),
+        (
+            "no token",
+            Method::GET,
+            "/sources",
+            &[],
+            None,
+            401,
+            "unauthorized",
+        ),
+        (
+            "another scheme",
+            Method::GET,
+            "/sources",
+            &[("authorization", "Basic YTpi")],
+            None,
+            401,
+            "unauthorized",
+        ),
+        (
+            "a misspelt parameter",
+            Method::POST,
+            "/sources/garden-lyon/sync?fullrefresh=true",
+            &auth,
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            "a parameter where none is taken",
+            Method::GET,
+            "/health?verbose=1",
+            &[],
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            "a parameter of another route",
+            Method::GET,
+            "/sources?limit=5",
+            &auth,
+            None,
+            400,
+            "bad_request",
+        ),
     ];
     for (what, method, path, headers, body, status, code) in cases {
         let (got, got_headers, text) = s.raw(method.clone(), path, headers, body).await;
@@ -1626,15 +1783,46 @@ async fn every_error_is_json_and_unknown_parameters_are_refused() {
         let body = assert_json_error(what, got, &got_headers, &text);
         assert_eq!(body["error"]["code"], code, "{what}: {body}");
         if status == 405 {
-            let allow = got_headers.get("allow").and_then(|v| v.to_str().ok()).unwrap_or("");
+            let allow = got_headers
+                .get("allow")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             assert!(!allow.is_empty(), "{what}: 405 without `Allow`");
         }
     }
+    // A form with a part besides `file` is refused whole: nothing stored.
+    let boundary = [
+        ("authorization", bearer.as_str()),
+        ("content-type", "multipart/form-data; boundary=B0"),
+    ];
+    let body =
+        b"--B0\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\n\r\nx;y\r\n\
+                 --B0\r\nContent-Disposition: form-data; name=\"extra\"\r\n\r\n1\r\n--B0--\r\n";
+    let (status, headers, text) = s
+        .raw(
+            Method::POST,
+            "/sources/cocagne-toulouse/files",
+            &boundary,
+            Some(body.to_vec()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert_json_error("a second part", status, &headers, &text);
+    let inbox = s._dir.path().join("inbox").join("cocagne-toulouse");
+    assert!(vivres::inbox::list(&inbox).unwrap().is_empty());
     // The refusal names the parameter, and the route's own.
     let (_, _, text) = s
-        .raw(Method::POST, "/sources/garden-lyon/sync?fullrefresh=true", &auth, None)
+        .raw(
+            Method::POST,
+            "/sources/garden-lyon/sync?fullrefresh=true",
+            &auth,
+            None,
+        )
         .await;
-    assert!(text.contains("`fullrefresh`") && text.contains("`full_refresh`"), "{text}");
+    assert!(
+        text.contains("`fullrefresh`") && text.contains("`full_refresh`"),
+        "{text}"
+    );
     // The misspelt sync started nothing.
     assert!(s.runs_of("garden-lyon").await.is_empty());
 
@@ -1642,7 +1830,12 @@ async fn every_error_is_json_and_unknown_parameters_are_refused() {
     for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
         let value = format!("{scheme} {admin}");
         let (status, _, text) = s
-            .raw(Method::GET, "/sources", &[("authorization", value.as_str())], None)
+            .raw(
+                Method::GET,
+                "/sources",
+                &[("authorization", value.as_str())],
+                None,
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{scheme}: {text}");
     }
@@ -1670,10 +1863,16 @@ async fn every_error_is_json_and_unknown_parameters_are_refused() {
         for (method, op) in item.as_object().unwrap() {
             let responses = op["responses"].as_object().unwrap();
             for code in ["400", "500"] {
-                assert!(responses.contains_key(code), "{method} {path} does not declare {code}");
+                assert!(
+                    responses.contains_key(code),
+                    "{method} {path} does not declare {code}"
+                );
             }
             if op.get("security").is_some() {
-                assert!(responses.contains_key("401"), "{method} {path} does not declare 401");
+                assert!(
+                    responses.contains_key("401"),
+                    "{method} {path} does not declare 401"
+                );
             }
         }
     }
@@ -1705,18 +1904,52 @@ async fn evaluators_see_runs_status_and_counts_and_no_answer_shows_a_path_of_the
     // Runs whose messages are about the hub's files: an empty inbox, a
     // plugin that is not there, a file that is not an export; and one that
     // succeeds.
-    let empty = finished(&s, s.call(Method::POST, "/sources/civam-lyon/sync", Some(&lyon)).await, &admin).await;
-    let missing = finished(&s, s.call(Method::POST, "/sources/missing-lyon/sync", Some(&lyon)).await, &admin).await;
+    let empty = finished(
+        &s,
+        s.call(Method::POST, "/sources/civam-lyon/sync", Some(&lyon))
+            .await,
+        &admin,
+    )
+    .await;
+    let missing = finished(
+        &s,
+        s.call(Method::POST, "/sources/missing-lyon/sync", Some(&lyon))
+            .await,
+        &admin,
+    )
+    .await;
     assert_eq!(missing["status"], "failed", "{missing}");
-    let (status, _) = s.upload("civam-lyon", &lyon, "idea4_broken.json", b"{not json".to_vec()).await;
+    let (status, _) = s
+        .upload(
+            "civam-lyon",
+            &lyon,
+            "idea4_broken.json",
+            b"{not json".to_vec(),
+        )
+        .await;
     assert_eq!(status, 201);
-    let broken = finished(&s, s.call(Method::POST, "/sources/civam-lyon/sync", Some(&lyon)).await, &admin).await;
-    let good = finished(&s, s.call(Method::POST, "/sources/garden-lyon/sync", Some(&lyon)).await, &admin).await;
+    let broken = finished(
+        &s,
+        s.call(Method::POST, "/sources/civam-lyon/sync", Some(&lyon))
+            .await,
+        &admin,
+    )
+    .await;
+    let good = finished(
+        &s,
+        s.call(Method::POST, "/sources/garden-lyon/sync", Some(&lyon))
+            .await,
+        &admin,
+    )
+    .await;
     assert_eq!(good["status"], "succeeded", "{good}");
 
     // The hub's own directories, as its machine spells them.
     let data_dir = s._dir.path().to_path_buf();
-    let mut hub_paths = vec![data_dir.display().to_string(), plugins_dir().display().to_string()];
+    let mut hub_paths = vec![
+        data_dir.display().to_string(),
+        plugins_dir().display().to_string(),
+    ];
     if let Ok(c) = std::fs::canonicalize(&data_dir) {
         hub_paths.push(c.display().to_string());
     }
@@ -1725,8 +1958,14 @@ async fn evaluators_see_runs_status_and_counts_and_no_answer_shows_a_path_of_the
     let mut stored = String::new();
     for run in [&empty, &missing, &broken] {
         let id = run["id"].as_i64().unwrap();
-        stored.push_str(&format!("{:?}", s.hub.warehouse.run(id).await.unwrap().error));
-        stored.push_str(&format!("{:?}", s.hub.warehouse.run_logs(id).await.unwrap()));
+        stored.push_str(&format!(
+            "{:?}",
+            s.hub.warehouse.run(id).await.unwrap().error
+        ));
+        stored.push_str(&format!(
+            "{:?}",
+            s.hub.warehouse.run_logs(id).await.unwrap()
+        ));
     }
     assert!(
         hub_paths.iter().any(|p| stored.contains(p.as_str())),
@@ -1737,15 +1976,27 @@ async fn evaluators_see_runs_status_and_counts_and_no_answer_shows_a_path_of_the
     let page = s.get("/runs", &evaluator).await;
     assert!(page["runs"].as_array().unwrap().len() >= 4, "{page}");
     for run in page["runs"].as_array().unwrap() {
-        assert!(run["status"].is_string() && run["counts"]["read"].is_u64(), "{run}");
-        assert!(run["error"].is_null() && run["error_kind"].is_null(), "{run}");
+        assert!(
+            run["status"].is_string() && run["counts"]["read"].is_u64(),
+            "{run}"
+        );
+        assert!(
+            run["error"].is_null() && run["error_kind"].is_null(),
+            "{run}"
+        );
     }
     let failed = s.get(&format!("/runs/{}", missing["id"]), &evaluator).await;
     assert_eq!(failed["status"], "failed");
-    assert!(failed["error"].is_null() && failed["error_kind"].is_null(), "{failed}");
+    assert!(
+        failed["error"].is_null() && failed["error_kind"].is_null(),
+        "{failed}"
+    );
     // Admins and coordinators still read what went wrong.
     let failed = s.get(&format!("/runs/{}", missing["id"]), &lyon).await;
-    assert!(failed["error"].as_str().is_some_and(|e| !e.is_empty()), "{failed}");
+    assert!(
+        failed["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{failed}"
+    );
 
     // Every GET route of the document, as every role: no answer (body or
     // header) names a directory of the hub's machine.
@@ -1771,21 +2022,42 @@ async fn evaluators_see_runs_status_and_counts_and_no_answer_shows_a_path_of_the
         } else if path.starts_with("/runs/{id}") {
             runs.iter().map(|id| path.replace("{id}", id)).collect()
         } else if path == "/data/{entity}" {
-            vec!["/data/distributions?format=jsonl".to_string(), "/data/diagnostics?format=csv".to_string()]
+            vec![
+                "/data/distributions?format=jsonl".to_string(),
+                "/data/diagnostics?format=csv".to_string(),
+            ]
         } else {
             vec![path.to_string()]
         };
         for url in concrete {
-            for (role, token) in [("admin", &admin), ("coord-lyon", &lyon), ("coord-toulouse", &toulouse), ("evaluator", &evaluator)] {
+            for (role, token) in [
+                ("admin", &admin),
+                ("coord-lyon", &lyon),
+                ("coord-toulouse", &toulouse),
+                ("evaluator", &evaluator),
+            ] {
                 let bearer = format!("Bearer {token}");
-                let (status, headers, body) = s.raw(Method::GET, &url, &[("authorization", bearer.as_str())], None).await;
-                assert!(status.as_u16() < 500, "GET {url} as {role}: {status} {body}");
+                let (status, headers, body) = s
+                    .raw(
+                        Method::GET,
+                        &url,
+                        &[("authorization", bearer.as_str())],
+                        None,
+                    )
+                    .await;
+                assert!(
+                    status.as_u16() < 500,
+                    "GET {url} as {role}: {status} {body}"
+                );
                 let mut answer = body;
                 for (k, v) in &headers {
                     answer.push_str(&format!("\n{k}: {}", String::from_utf8_lossy(v.as_bytes())));
                 }
                 for p in &hub_paths {
-                    assert!(!answer.contains(p.as_str()), "GET {url} as {role} shows `{p}`:\n{answer}");
+                    assert!(
+                        !answer.contains(p.as_str()),
+                        "GET {url} as {role} shows `{p}`:\n{answer}"
+                    );
                 }
                 checked += 1;
             }
@@ -1813,12 +2085,19 @@ async fn ten_uploads_at_once_store_one_file_and_an_announced_oversize_is_refused
     )
     .unwrap();
     // Ten clients send the same new content at once: one stores it.
-    let uploads = (0..10).map(|_| s.upload("civam-lyon", &lyon, "idea4_200417.json", content.clone()));
+    let uploads =
+        (0..10).map(|_| s.upload("civam-lyon", &lyon, "idea4_200417.json", content.clone()));
     let answers = futures::future::join_all(uploads).await;
     let created = answers.iter().filter(|(status, _)| *status == 201).count();
-    let already = answers.iter().filter(|(status, body)| *status == 200 && body["duplicate"] == true).count();
+    let already = answers
+        .iter()
+        .filter(|(status, body)| *status == 200 && body["duplicate"] == true)
+        .count();
     assert_eq!((created, already), (1, 9), "{answers:?}");
-    let ids: BTreeSet<&str> = answers.iter().filter_map(|(_, b)| b["file"]["id"].as_str()).collect();
+    let ids: BTreeSet<&str> = answers
+        .iter()
+        .filter_map(|(_, b)| b["file"]["id"].as_str())
+        .collect();
     assert_eq!(ids.len(), 1, "{ids:?}");
 
     // The inbox, as the API lists it.
@@ -1831,11 +2110,21 @@ async fn ten_uploads_at_once_store_one_file_and_an_announced_oversize_is_refused
     use sha2::Digest as _;
     assert_eq!(f["sha256"], hex::encode(sha2::Sha256::digest(&content)));
     assert!(
-        time::OffsetDateTime::parse(f["received"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).is_ok(),
+        time::OffsetDateTime::parse(
+            f["received"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339
+        )
+        .is_ok(),
         "{f}"
     );
     assert!(f["read_by_run"].is_null(), "{f}");
-    let run = finished(&s, s.call(Method::POST, "/sources/civam-lyon/sync", Some(&lyon)).await, &lyon).await;
+    let run = finished(
+        &s,
+        s.call(Method::POST, "/sources/civam-lyon/sync", Some(&lyon))
+            .await,
+        &lyon,
+    )
+    .await;
     assert_eq!(run["status"], "succeeded", "{run}");
     let files = s.get("/sources/civam-lyon/files", &lyon).await;
     assert_eq!(files[0]["read_by_run"], run["id"], "{files}");
@@ -1854,7 +2143,11 @@ async fn ten_uploads_at_once_store_one_file_and_an_announced_oversize_is_refused
 
     // A body announced above the limit is refused before it is read: the
     // answer comes while the client has sent none of it.
-    let addr = s.base.trim_start_matches("http://").trim_end_matches("/api/v1").to_string();
+    let addr = s
+        .base
+        .trim_start_matches("http://")
+        .trim_end_matches("/api/v1")
+        .to_string();
     let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let head = format!(
         "POST /api/v1/sources/civam-lyon/files HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {lyon}\r\n\
@@ -1874,10 +2167,20 @@ async fn ten_uploads_at_once_store_one_file_and_an_announced_oversize_is_refused
         }
     })
     .await;
-    assert!(read.is_ok(), "no answer while the body was not sent: the hub waits for it");
+    assert!(
+        read.is_ok(),
+        "no answer while the body was not sent: the hub waits for it"
+    );
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
-    assert_eq!(s.get("/sources/civam-lyon/files", &lyon).await.as_array().unwrap().len(), 1);
+    assert_eq!(
+        s.get("/sources/civam-lyon/files", &lyon)
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     s.shutdown().await;
 }
 
@@ -1935,7 +2238,11 @@ async fn partner_errors_and_unmatched_routes_are_counted_and_every_metric_is_doc
     };
     for id in ["notfound-lyon", "refused-lyon"] {
         let run = sync(id).await;
-        assert_eq!(run.status, vivres::warehouse::RunStatus::Failed, "{id}: {run:?}");
+        assert_eq!(
+            run.status,
+            vivres::warehouse::RunStatus::Failed,
+            "{id}: {run:?}"
+        );
     }
     s.sim.set_fault(None, Fault::Slow { delay_ms: 3_000 });
     let run = sync("slow-lyon").await;
@@ -1965,7 +2272,10 @@ async fn partner_errors_and_unmatched_routes_are_counted_and_every_metric_is_doc
         "vivres_partner_http_responses_total{source=\"cocagne-lyon\",status=\"500\"} ",
         "vivres_api_request_duration_seconds_count{method=\"GET\",route=\"unmatched\",status=\"404\"} 3",
     ] {
-        assert!(metrics.contains(expected), "{expected} missing in\n{metrics}");
+        assert!(
+            metrics.contains(expected),
+            "{expected} missing in\n{metrics}"
+        );
     }
     // Every family has its HELP and TYPE, and docs/api.md describes it.
     let docs = std::fs::read_to_string(
@@ -1987,20 +2297,28 @@ async fn partner_errors_and_unmatched_routes_are_counted_and_every_metric_is_doc
         }
     }
     assert!(typed.len() >= 8, "{typed:?}");
-    for line in metrics.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for line in metrics
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         let name = line.split(['{', ' ']).next().unwrap();
         let family = typed
             .keys()
             .find(|f| {
                 name == f.as_str()
                     || (typed[*f] == "histogram"
-                        && ["_bucket", "_sum", "_count"].iter().any(|s| name == format!("{f}{s}")))
+                        && ["_bucket", "_sum", "_count"]
+                            .iter()
+                            .any(|s| name == format!("{f}{s}")))
             })
             .unwrap_or_else(|| panic!("`{name}` has no TYPE"));
         assert!(helped.contains(family), "{family} has no HELP");
     }
     for family in typed.keys() {
-        assert!(docs.contains(&format!("`{family}")), "docs/api.md does not describe {family}");
+        assert!(
+            docs.contains(&format!("`{family}")),
+            "docs/api.md does not describe {family}"
+        );
     }
     s.shutdown().await;
 }

@@ -158,6 +158,14 @@ allow-x00 = false
 
 [phases.stateful]
 max-steps = 30
+
+# Exports refuse, with 400, what depends on the table or on this hub and
+# that OpenAPI cannot say per entity: `from`/`to` on a table without a date
+# column, `from` after `to`, a territory the hub does not have.
+[[operations]]
+include-path = "/api/v1/data/{entity}"
+[operations.checks.positive_data_acceptance]
+expected-statuses = ["2xx", "400", "401", "403", "404"]
 "#
 }
 
@@ -180,7 +188,10 @@ fn vivres(binary: &Path, config: &Path) -> Command {
     let mut c = Command::new(binary);
     c.arg("--config")
         .arg(config)
-        .env("VIVRES_SCHEMATHESIS_KEY", "schemathesis-pseudonym-key-0123456789abcdef")
+        .env(
+            "VIVRES_SCHEMATHESIS_KEY",
+            "schemathesis-pseudonym-key-0123456789abcdef",
+        )
         .env_remove("RUST_LOG");
     c
 }
@@ -221,7 +232,14 @@ fn serve(binary: &Path, config: &Path, log: &Path) -> anyhow::Result<Hub> {
 
 fn token(binary: &Path, config: &Path, role: &str, extra: &[&str]) -> anyhow::Result<String> {
     let out = vivres(binary, config)
-        .args(["token", "create", "--role", role, "--name", &format!("st-{role}")])
+        .args([
+            "token",
+            "create",
+            "--role",
+            role,
+            "--name",
+            &format!("st-{role}"),
+        ])
         .args(extra)
         .output()
         .context("cannot run vivres token create")?;
@@ -238,7 +256,9 @@ fn token(binary: &Path, config: &Path, role: &str, extra: &[&str]) -> anyhow::Re
 /// counts per role.
 pub fn test_api(root: &Path, cargo: impl Fn(&[&str]) -> anyhow::Result<()>) -> anyhow::Result<()> {
     let st = ensure_schemathesis(root)?;
-    cargo(&["build", "--package", "vivres", "--bin", "vivres"])?;
+    // The binary the e2e tests use (built with the same features, so
+    // after `cargo test` this builds nothing).
+    cargo(&["test", "--package", "vivres", "--no-run"])?;
     let binary = root.join("target/debug/vivres");
     let plugins = root.join("plugins/target/wasm32-wasip2/release");
     let work = root.join("target/tmp/schemathesis");
@@ -256,6 +276,12 @@ pub fn test_api(root: &Path, cargo: impl Fn(&[&str]) -> anyhow::Result<()>) -> a
         .context("no plugins folder")?;
     run(
         vivres(&binary, &config_path)
+            .arg("migrate")
+            .stdout(Stdio::null()),
+        "vivres migrate",
+    )?;
+    run(
+        vivres(&binary, &config_path)
             .args(["inbox", "add", "civam-lyon"])
             .arg(&export)
             .stdout(Stdio::null()),
@@ -265,7 +291,12 @@ pub fn test_api(root: &Path, cargo: impl Fn(&[&str]) -> anyhow::Result<()>) -> a
         ("admin", token(&binary, &config_path, "admin", &[])?),
         (
             "coordinator",
-            token(&binary, &config_path, "coordinator", &["--territory", "lyon"])?,
+            token(
+                &binary,
+                &config_path,
+                "coordinator",
+                &["--territory", "lyon"],
+            )?,
         ),
         ("evaluator", token(&binary, &config_path, "evaluator", &[])?),
     ];
@@ -287,17 +318,21 @@ pub fn test_api(root: &Path, cargo: impl Fn(&[&str]) -> anyhow::Result<()>) -> a
             .args(["--report", "junit", "--report-junit-path"])
             .arg(&report)
             .args(["--generation-database", "none", "--no-color"])
+            // Its caches (`.hypothesis`, `.schemathesis`) stay in the work dir.
+            .current_dir(&work)
             .env("NO_COLOR", "1")
             .output()
             .context("cannot run schemathesis")?;
         let stdout = String::from_utf8_lossy(&out.stdout);
         print!("{stdout}");
         eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        // `Test cases:` then, on the next line, `1009 generated, 1009 passed`.
         let cases = stdout
             .lines()
-            .find(|l| l.trim_start().starts_with("Test cases:"))
+            .skip_while(|l| !l.trim_start().starts_with("Test cases:"))
+            .nth(1)
             .map(|l| l.trim().to_string())
-            .unwrap_or_else(|| "Test cases: ?".to_string());
+            .unwrap_or_else(|| "no count printed".to_string());
         summary.push(format!("{role}: {cases}"));
         if !out.status.success() {
             failed.push(*role);

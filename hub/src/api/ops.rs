@@ -11,8 +11,8 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use super::views::Health;
-use crate::plugin_host::no_response;
 use super::{ApiError, AppState, Caller};
+use crate::plugin_host::no_response;
 
 /// Upper bounds of the run-duration histogram, seconds.
 const RUN_BUCKETS: [f64; 9] = [1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 10800.0];

@@ -15,6 +15,7 @@ use crate::warehouse::{RunReport, RunStatus};
         (status = 400, description = "Bad filter or cursor", body = super::ErrorBody),
         (status = 401, description = "No valid token", body = super::ErrorBody),
         (status = 403, description = "Source outside your territories", body = super::ErrorBody),
+        (status = 404, description = "No such source", body = super::ErrorBody),
     ))]
 pub async fn list_runs(
     State(state): State<AppState>,

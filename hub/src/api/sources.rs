@@ -9,8 +9,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 
 use super::views::{
-    Accepted, Connector, HubPaths, InboxFile, QUARANTINE_LIMIT_MAX, QuarantineList, QuarantineQuery, Quarantined, Source,
-    SourceState, Stream, StreamQuery, StreamState, SyncQuery, Upload, Uploaded,
+    Accepted, Connector, HubPaths, InboxFile, QUARANTINE_LIMIT_MAX, QuarantineList,
+    QuarantineQuery, Quarantined, Source, SourceState, Stream, StreamQuery, StreamState, SyncQuery,
+    Upload, Uploaded,
 };
 use super::{ApiError, AppState, Caller};
 use crate::auth::Role;
@@ -497,11 +498,7 @@ pub async fn list_quarantine(
 }
 
 /// The inbox of a source the caller may act on: 404 for a source without one.
-fn inbox_of(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-) -> Result<std::path::PathBuf, ApiError> {
+fn inbox_of(state: &AppState, caller: &Caller, id: &str) -> Result<std::path::PathBuf, ApiError> {
     let source = state.source(&caller.0, id)?;
     source
         .inbox_dir(&state.hub().config.hub.data_dir)
@@ -547,10 +544,7 @@ pub async fn list_files(
 
 /// File id → the run whose checkpoint records it read, for every stream of
 /// the source that keeps the standard file checkpoint (`done`: file ids).
-async fn files_read(
-    state: &AppState,
-    source: &str,
-) -> Result<BTreeMap<String, i64>, ApiError> {
+async fn files_read(state: &AppState, source: &str) -> Result<BTreeMap<String, i64>, ApiError> {
     #[derive(serde::Deserialize)]
     struct FileCheckpoint {
         #[serde(default)]
@@ -629,9 +623,15 @@ pub async fn upload_file(
             ApiError::bad_request(format!("bad multipart body: {}", e.body_text()))
         }
     };
+    // The whole form is read before anything is stored: a part besides
+    // `file` refuses it.
+    let mut file: Option<(String, Vec<u8>)> = None;
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
-        if field.name() != Some("file") {
-            continue;
+        if field.name() != Some("file") || file.is_some() {
+            return Err(ApiError::bad_request(format!(
+                "unexpected part `{}`: the form has one part, `file`",
+                field.name().unwrap_or_default()
+            )));
         }
         let name = field
             .file_name()
@@ -644,26 +644,27 @@ pub async fn upload_file(
             }
             data.extend_from_slice(&chunk);
         }
-        let added = tokio::task::spawn_blocking(move || {
-            crate::inbox::add_reader(&dir, &name, &mut std::io::Cursor::new(data))
-        })
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
-        tracing::info!(source = %id, file = %added.file.name, sha256 = %added.file.sha256, duplicate = added.duplicate, "file uploaded");
-        let status = if added.duplicate {
-            StatusCode::OK
-        } else {
-            StatusCode::CREATED
-        };
-        return Ok((
-            status,
-            Json(Uploaded {
-                file: added.file.into(),
-                duplicate: added.duplicate,
-            }),
-        ));
+        file = Some((name, data));
     }
-    Err(ApiError::bad_request("no `file` part in the form"))
+    let (name, data) = file.ok_or_else(|| ApiError::bad_request("no `file` part in the form"))?;
+    let added = tokio::task::spawn_blocking(move || {
+        crate::inbox::add_reader(&dir, &name, &mut std::io::Cursor::new(data))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    tracing::info!(source = %id, file = %added.file.name, sha256 = %added.file.sha256, duplicate = added.duplicate, "file uploaded");
+    let status = if added.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        Json(Uploaded {
+            file: added.file.into(),
+            duplicate: added.duplicate,
+        }),
+    ))
 }
 
 /// The largest body the upload route reads: the file plus room for the form.

@@ -307,8 +307,9 @@ pub struct Uploaded {
     pub duplicate: bool,
 }
 
-/// `multipart/form-data` with one part named `file`.
-#[derive(Debug, ToSchema)]
+/// `multipart/form-data` with one part named `file`, and no other.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct Upload {
     #[schema(value_type = String, format = Binary)]
@@ -494,7 +495,11 @@ mod tests {
             "inbox <data_dir>/inbox/x: no file (`<data_dir>`)"
         );
         // Not inside a URL or a longer name.
-        for kept in ["http://partner:80/tmp/x", "/tmpfiles/a", "/srv/vivres/database"] {
+        for kept in [
+            "http://partner:80/tmp/x",
+            "/tmpfiles/a",
+            "/srv/vivres/database",
+        ] {
             assert_eq!(paths.scrub(kept), kept);
         }
         assert_eq!(paths.scrub("at /tmp/a.csv"), "at <tmp>/a.csv");

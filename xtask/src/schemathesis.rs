@@ -18,6 +18,8 @@ use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, bail};
 
+use crate::python::{pip_install, run};
+
 /// The schemathesis release the API is tested with.
 pub const SCHEMATHESIS: &str = "4.32.5";
 /// Test cases per operation and phase (schemathesis' `--max-examples`).
@@ -49,38 +51,14 @@ fn ensure_schemathesis(root: &Path) -> anyhow::Result<PathBuf> {
     if installed_version(root).as_deref() == Some(SCHEMATHESIS) {
         return Ok(tool);
     }
-    if !venv_bin(root, "python").exists() {
-        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
-        run(
-            Command::new(&python).args(["-m", "venv"]).arg(venv(root)),
-            &format!(
-                "`{python} -m venv target/schemathesis-venv` (schemathesis needs Python 3.10 or later; set PYTHON to choose one)"
-            ),
-        )?;
-    }
-    run(
-        Command::new(venv_bin(root, "python")).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            &format!("schemathesis=={SCHEMATHESIS}"),
-        ]),
-        &format!("pip install schemathesis=={SCHEMATHESIS} (needs PyPI)"),
+    pip_install(
+        &venv(root),
+        &format!("schemathesis=={SCHEMATHESIS}"),
+        "the API's schemathesis tests",
     )?;
     Ok(tool)
 }
 
-fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
-    let status = command
-        .status()
-        .with_context(|| format!("cannot run {what}"))?;
-    if !status.success() {
-        bail!("{what} failed ({status})");
-    }
-    Ok(())
-}
 
 /// The hub under test: its config, sources of both kinds.
 fn config(work: &Path, plugins: &Path) -> String {

@@ -108,6 +108,8 @@ pub enum Command {
         /// default: a fresh SQLite file.
         #[arg(long)]
         database: Option<String>,
+        #[command(subcommand)]
+        mode: Option<BenchMode>,
     },
     /// Run the hub as a service: the admin API and the scheduler (stops cleanly on SIGTERM/SIGINT).
     Serve {
@@ -168,6 +170,33 @@ pub enum Command {
     BenchSimulator {
         #[arg(long)]
         size: usize,
+    },
+}
+
+/// What `vivres bench` measures besides throughput.
+#[derive(Debug, Subcommand)]
+pub enum BenchMode {
+    /// The crash campaign: SIGKILL a sync at random moments, resume each
+    /// time, then compare the warehouse with a clean sync (exit code 1 on any
+    /// lost, duplicated or stale row).
+    Crash {
+        /// Kills that must land on a running sync.
+        #[arg(long, default_value_t = 100)]
+        kills: usize,
+        /// Deliveries at the simulated partner.
+        #[arg(long, default_value_t = 5_000)]
+        records: usize,
+        /// Share of deliveries the partner changes between runs.
+        #[arg(long, default_value_t = 0.02)]
+        change: f64,
+        /// Seed of the kill moments (printed; reuse it to replay a campaign).
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// A PostgreSQL server (the campaign creates and drops its databases there).
+        #[arg(long)]
+        database: Option<String>,
     },
 }
 
@@ -506,6 +535,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Demo { size, data_dir } => crate::demo::run(&cli.config, &data_dir, size).await,
         #[cfg(feature = "demo")]
         Command::Bench {
+            mode:
+                Some(BenchMode::Crash {
+                    kills,
+                    records,
+                    change,
+                    seed,
+                    data_dir,
+                    database,
+                }),
+            ..
+        } => {
+            crate::bench::run_crash(crate::bench::CrashCampaign {
+                kills,
+                records,
+                change,
+                seed,
+                data_dir,
+                database,
+            })
+            .await
+        }
+        #[cfg(feature = "demo")]
+        Command::Bench {
             files_mb: Some(mb),
             data_dir,
             ..
@@ -664,7 +716,7 @@ async fn quarantine(config_path: &Path, action: QuarantineAction) -> anyhow::Res
             } else {
                 println!(
                     "{:>6}  {:<22} {:>5}  {:<36} {:>6}  {:<20} {:<24} detail",
-                    "id", "source", "run", "file", "line", "reason", "field"
+                    "id", "source", "run", "file", "line/cell", "reason", "field"
                 );
                 for q in &entries {
                     println!(
@@ -673,7 +725,11 @@ async fn quarantine(config_path: &Path, action: QuarantineAction) -> anyhow::Res
                         q.source,
                         q.run_id,
                         q.origin.as_deref().unwrap_or("-"),
-                        q.line.map(|l| l.to_string()).unwrap_or_else(|| "-".into()),
+                        // A workbook's cell says its line too (`Commande!F12`).
+                        q.cell.clone().unwrap_or_else(|| q
+                            .line
+                            .map(|l| l.to_string())
+                            .unwrap_or_else(|| "-".into())),
                         q.reason,
                         q.field,
                         q.detail

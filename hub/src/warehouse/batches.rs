@@ -399,15 +399,52 @@ pub(crate) fn bind_value(b: &mut Separated<'_>, v: &Value, ty: Type) {
     };
 }
 
+/// One entry per refused record, except that the records of one line of a
+/// file refused for the same reason and field (and cell) are one entry: a row
+/// whose several records share its fault (a VRAC member's order lines and its
+/// residence), or that several streams of the run read (a Secours Catholique
+/// row's aids and household), is refused once. One write holds one version
+/// of a file (a re-sent file starts a write of its own); another stream's entry
+/// of the same line in the run stands for it whichever version it came from,
+/// since every stream reads every version.
 async fn insert_rejects(
     tx: &mut Tx,
     prov: &Provenance,
     at: time::OffsetDateTime,
     rejects: &[Reject],
 ) -> Result<(), WarehouseError> {
-    for chunk in pow2_chunks(rejects, 256) {
+    let (by_line, rest): (Vec<&Reject>, Vec<&Reject>) = rejects
+        .iter()
+        .partition(|r| r.origin.is_some() && r.line.is_some());
+    let mut seen = std::collections::HashSet::new();
+    for r in by_line {
+        if !seen.insert((&r.origin, r.line, &r.cell, r.reason, &r.field)) {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO quarantine (source, stream, run_id, key, origin, line, cell, reason, field, detail, payload_hash, created_at) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
+             WHERE NOT EXISTS (SELECT 1 FROM quarantine WHERE run_id = $3 AND origin = $5 AND line = $6 \
+             AND source = $1 AND stream <> $2 AND reason = $8 AND field = $9 AND cell IS NOT DISTINCT FROM $7)",
+        )
+        .bind(prov.source.as_str())
+        .bind(prov.stream.as_str())
+        .bind(prov.run_id)
+        .bind(r.key.as_deref().map(|k| key_bytes(k).to_vec()))
+        .bind(r.origin.as_deref())
+        .bind(r.line.map(|l| l as i64))
+        .bind(r.cell.as_deref())
+        .bind(r.reason.as_str())
+        .bind(r.field.as_str())
+        .bind(r.detail.as_str())
+        .bind(hex::encode(r.payload_hash))
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for chunk in pow2_chunks(&rest, 256) {
         let mut q: QueryBuilder<DB> = QueryBuilder::new(
-            "INSERT INTO quarantine (source, stream, run_id, key, origin, line, reason, field, detail, payload_hash, created_at) ",
+            "INSERT INTO quarantine (source, stream, run_id, key, origin, line, cell, reason, field, detail, payload_hash, created_at) ",
         );
         q.push_values(chunk, |mut b, r| {
             b.push_bind(prov.source.as_str())
@@ -416,6 +453,7 @@ async fn insert_rejects(
                 .push_bind(r.key.as_deref().map(|k| key_bytes(k).to_vec()))
                 .push_bind(r.origin.as_deref())
                 .push_bind(r.line.map(|l| l as i64))
+                .push_bind(r.cell.as_deref())
                 .push_bind(r.reason.as_str())
                 .push_bind(r.field.as_str())
                 .push_bind(r.detail.as_str())

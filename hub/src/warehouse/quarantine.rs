@@ -14,7 +14,7 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<QuarantineEntry>, WarehouseError> {
     let mut q: QueryBuilder<DB> = QueryBuilder::new(
-        "SELECT id, source, stream, run_id, origin, line, reason, field, detail, payload_hash \
+        "SELECT id, source, stream, run_id, origin, line, cell, reason, field, detail, payload_hash \
          FROM quarantine WHERE 1 = 1",
     );
     if let Some(source) = source {
@@ -39,6 +39,7 @@ pub async fn list(
                 run_id: r.try_get("run_id")?,
                 origin: r.try_get("origin")?,
                 line: r.try_get("line")?,
+                cell: r.try_get("cell")?,
                 reason: r.try_get("reason")?,
                 field: r.try_get("field")?,
                 detail: r.try_get("detail")?,

@@ -326,6 +326,7 @@ const QUARANTINE: &[Column] = &[
     req("payload_hash", Text, "empreinte", "SHA-256 of the refused record."),
     req("created_at", Timestamp, "refusé le", "When it was refused."),
     opt("replayed_by", Int, "rejoué par", "The run that replayed it."),
+    opt("cell", Text, "cellule", "The workbook cell at fault (`Commande!F12`)."),
 ];
 
 #[rustfmt::skip]

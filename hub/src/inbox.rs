@@ -234,34 +234,40 @@ mod tests {
 
     #[test]
     fn the_same_content_sent_at_once_is_stored_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let inbox = dir.path().join("inbox");
-        let barrier = std::sync::Arc::new(std::sync::Barrier::new(10));
-        let added: Vec<Added> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..10)
-                .map(|i| {
-                    let (inbox, barrier) = (&inbox, barrier.clone());
-                    s.spawn(move || {
-                        barrier.wait();
-                        // Five times one content, five distinct ones.
-                        let content = if i % 2 == 0 {
-                            "same".to_string()
-                        } else {
-                            format!("other {i}")
-                        };
-                        add_reader(inbox, "a.csv", &mut content.as_bytes()).unwrap()
+        // The race is a matter of timing: many rounds make it show.
+        for round in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let inbox = dir.path().join("inbox");
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(10));
+            let added: Vec<Added> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..10)
+                    .map(|i| {
+                        let (inbox, barrier) = (&inbox, barrier.clone());
+                        s.spawn(move || {
+                            barrier.wait();
+                            // Five times one content, five distinct ones.
+                            let content = if i % 2 == 0 {
+                                "same".to_string()
+                            } else {
+                                format!("other {i}")
+                            };
+                            add_reader(inbox, "a.csv", &mut content.as_bytes()).unwrap()
+                        })
                     })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        let new = added.iter().filter(|a| !a.duplicate).count();
-        assert_eq!(new, 6, "{added:?}");
-        let files = list(&inbox).unwrap();
-        assert_eq!(files.len(), 6);
-        let mut seqs: Vec<u64> = files.iter().map(|f| f.seq).collect();
-        seqs.dedup();
-        assert_eq!(seqs, (1..=6).collect::<Vec<_>>(), "one seq each");
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let new = added.iter().filter(|a| !a.duplicate).count();
+            assert_eq!(new, 6, "round {round}: {added:?}");
+            let files = list(&inbox).unwrap();
+            let mut seqs: Vec<u64> = files.iter().map(|f| f.seq).collect();
+            seqs.dedup();
+            assert_eq!(
+                seqs,
+                (1..=6).collect::<Vec<_>>(),
+                "round {round}: one seq each"
+            );
+        }
     }
 
     #[test]

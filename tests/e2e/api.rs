@@ -1605,15 +1605,16 @@ async fn every_error_is_json_and_unknown_parameters_are_refused() {
         ("content-type", "text/plain"),
     ];
     // (what, method, path, headers, body, status, code)
-    let cases: Vec<(
-        &str,
+    type Case<'a> = (
+        &'a str,
         Method,
-        &str,
-        &[(&str, &str)],
+        &'a str,
+        &'a [(&'a str, &'a str)],
         Option<Vec<u8>>,
         u16,
-        &str,
-    )> = vec![
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
         (
             "an i64 path that overflows",
             Method::GET,
@@ -1879,9 +1880,15 @@ async fn every_error_is_json_and_unknown_parameters_are_refused() {
     s.shutdown().await;
 }
 
-/// Waits until the run a `202` named has ended.
-async fn finished(s: &Served, started: (StatusCode, Value), token: &str) -> Value {
-    let (status, body) = started;
+/// Syncs `source` over HTTP as `token` and waits until its run has ended.
+async fn sync_over_http(s: &Served, source: &str, token: &str) -> Value {
+    let (status, body) = s
+        .call(
+            Method::POST,
+            &format!("/sources/{source}/sync"),
+            Some(token),
+        )
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     s.wait_run(body["run_id"].as_i64().unwrap(), token).await
 }
@@ -1904,20 +1911,8 @@ async fn evaluators_see_runs_status_and_counts_and_no_answer_shows_a_path_of_the
     // Runs whose messages are about the hub's files: an empty inbox, a
     // plugin that is not there, a file that is not an export; and one that
     // succeeds.
-    let empty = finished(
-        &s,
-        s.call(Method::POST, "/sources/civam-lyon/sync", Some(&lyon))
-            .await,
-        &admin,
-    )
-    .await;
-    let missing = finished(
-        &s,
-        s.call(Method::POST, "/sources/missing-lyon/sync", Some(&lyon))
-            .await,
-        &admin,
-    )
-    .await;
+    let empty = sync_over_http(&s, "civam-lyon", &lyon).await;
+    let missing = sync_over_http(&s, "missing-lyon", &lyon).await;
     assert_eq!(missing["status"], "failed", "{missing}");
     let (status, _) = s
         .upload(
@@ -1928,20 +1923,8 @@ async fn evaluators_see_runs_status_and_counts_and_no_answer_shows_a_path_of_the
         )
         .await;
     assert_eq!(status, 201);
-    let broken = finished(
-        &s,
-        s.call(Method::POST, "/sources/civam-lyon/sync", Some(&lyon))
-            .await,
-        &admin,
-    )
-    .await;
-    let good = finished(
-        &s,
-        s.call(Method::POST, "/sources/garden-lyon/sync", Some(&lyon))
-            .await,
-        &admin,
-    )
-    .await;
+    let broken = sync_over_http(&s, "civam-lyon", &lyon).await;
+    let good = sync_over_http(&s, "garden-lyon", &lyon).await;
     assert_eq!(good["status"], "succeeded", "{good}");
 
     // The hub's own directories, as its machine spells them.
@@ -2118,13 +2101,7 @@ async fn ten_uploads_at_once_store_one_file_and_an_announced_oversize_is_refused
         "{f}"
     );
     assert!(f["read_by_run"].is_null(), "{f}");
-    let run = finished(
-        &s,
-        s.call(Method::POST, "/sources/civam-lyon/sync", Some(&lyon))
-            .await,
-        &lyon,
-    )
-    .await;
+    let run = sync_over_http(&s, "civam-lyon", &lyon).await;
     assert_eq!(run["status"], "succeeded", "{run}");
     let files = s.get("/sources/civam-lyon/files", &lyon).await;
     assert_eq!(files[0]["read_by_run"], run["id"], "{files}");

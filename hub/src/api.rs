@@ -8,6 +8,8 @@
 
 mod data;
 mod error;
+mod indicators;
+mod nodes;
 mod ops;
 mod runs;
 mod sources;
@@ -412,7 +414,7 @@ impl utoipa::Modify for Security {
         (name = "sources", description = "Connectors, sources, syncs, checkpoints, uploads"),
         (name = "runs", description = "Runs and their logs"),
         (name = "quarantine", description = "Records refused by validation"),
-        (name = "data", description = "The data dictionary and exports of the unified tables (evaluators)"),
+        (name = "data", description = "The data dictionary, exports of the unified tables and indicators (evaluators)"),
     )
 )]
 struct ApiDoc;
@@ -423,6 +425,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::health))
         .routes(routes!(ops::metrics))
         .routes(routes!(ops::openapi_json))
+        .routes(routes!(nodes::list_nodes))
         .routes(routes!(sources::connectors))
         .routes(routes!(sources::list_sources))
         .routes(routes!(sources::get_source))
@@ -436,6 +439,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(runs::run_log))
         .routes(routes!(data::get_schema))
         .routes(routes!(data::get_data))
+        .routes(routes!(indicators::get_indicators))
 }
 
 /// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.

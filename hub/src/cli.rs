@@ -152,6 +152,21 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Indicator × territory × period: value, n, unit, and whether the cell
+    /// is suppressed (fewer people than its minimum, or it would reveal one).
+    Indicators {
+        /// Only this territory (repeatable).
+        #[arg(long = "territory")]
+        territories: Vec<String>,
+        /// `2024`, `2024-Q1` or `2024-03` (repeatable; default: every year).
+        #[arg(long = "period")]
+        periods: Vec<String>,
+        /// Only this indicator (repeatable; see `config/indicators/`).
+        #[arg(long = "indicator")]
+        indicators: Vec<String>,
+        #[arg(long, value_enum, default_value_t = crate::indicators::format::Format::Table)]
+        format: crate::indicators::format::Format,
+    },
     /// API tokens: create (shown once), list, revoke.
     Token {
         #[command(subcommand)]
@@ -396,6 +411,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 out.display(),
                 started.elapsed().as_secs_f64()
             );
+            Ok(0)
+        }
+        Command::Indicators {
+            territories,
+            periods,
+            indicators,
+            format,
+        } => {
+            let req = crate::indicators::Request::parse(territories, &periods, indicators)?;
+            let config = Config::load(&cli.config)?;
+            let warehouse = Warehouse::open(&config.database_url()).await?;
+            let cells = crate::indicators::publish(&config, &warehouse, &req).await?;
+            print!("{}", crate::indicators::format::render(&cells, format));
             Ok(0)
         }
         Command::Migrate => {

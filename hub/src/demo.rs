@@ -116,9 +116,30 @@ pub async fn run(config_path: &Path, data_dir: &Path, size: usize) -> anyhow::Re
         println!("{q:>15}");
     }
     println!(
+        "\nIndicators, by year (a cell resting on fewer people than its minimum, \
+         or that would let one be recomputed, is suppressed):\n"
+    );
+    match crate::indicators::publish(
+        &hub.config,
+        &hub.warehouse,
+        &crate::indicators::Request::default(),
+    )
+    .await
+    {
+        Ok(cells) => print!(
+            "{}",
+            crate::indicators::format::render(&cells, crate::indicators::format::Format::Table)
+        ),
+        Err(e) => {
+            failed += 1;
+            println!("indicators: {e}");
+        }
+    }
+    println!(
         "\nRun it again: the second sync is incremental (nothing inserted, nothing updated).\n\
          List the runs:  SIMULATOR=- VIVRES_HUB__DATA_DIR={dir} cargo run -q -p vivres -- runs\n\
-         One run's log:  SIMULATOR=- VIVRES_HUB__DATA_DIR={dir} cargo run -q -p vivres -- run 1",
+         One run's log:  SIMULATOR=- VIVRES_HUB__DATA_DIR={dir} cargo run -q -p vivres -- run 1\n\
+         One quarter:    SIMULATOR=- VIVRES_HUB__DATA_DIR={dir} cargo run -q -p vivres -- indicators --period 2024-Q1",
         dir = data_dir.display()
     );
     sim.shutdown().await;

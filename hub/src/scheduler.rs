@@ -26,6 +26,7 @@ use crate::app::Hub;
 use crate::sync::{SyncError, SyncOptions, sync_source};
 use crate::warehouse::{RunStatus, WarehouseError};
 
+pub mod nodes;
 mod queue;
 pub use queue::{QUEUE, Queue};
 
@@ -227,7 +228,7 @@ pub async fn run(
         }
     }
     for (source, schedule) in &schedules {
-        catch_up(&queue, source, schedule).await?;
+        catch_up(&hub.warehouse, &queue, source, schedule).await?;
     }
     let tracker = TaskTracker::new();
     let ctx = Arc::new(Context {
@@ -259,6 +260,7 @@ pub async fn run(
             .run_worker(name, sync_ctx, concurrency, ticker, sync_stop)
             .await
     })));
+    workers.push(tokio::spawn(nodes::run(ctx.clone())));
     for (source, schedule) in schedules {
         let name = format!("vivres-cron-{source}-{instance}");
         let worker = WorkerBuilder::new(name.clone())
@@ -266,6 +268,7 @@ pub async fn run(
             .data(Arc::new(CronContext {
                 source,
                 queue: queue.clone(),
+                warehouse: ctx.hub.warehouse.clone(),
             }))
             .build(handle_tick);
         workers.push(tokio::spawn(named(
@@ -310,6 +313,7 @@ async fn named(
 /// (one run catches up, however many ticks were missed). Keyed like the tick
 /// itself, so it is never queued twice.
 async fn catch_up(
+    warehouse: &crate::warehouse::Warehouse,
     queue: &Queue,
     source: &str,
     schedule: &cron::Schedule,
@@ -337,13 +341,7 @@ async fn catch_up(
         .last();
     if let Some(tick) = missed {
         tracing::info!(source, tick = %tick.to_rfc3339(), "catching up a tick missed while the hub was down");
-        queue
-            .push(
-                SyncJob::new(source, Trigger::Schedule),
-                None,
-                Some(format!("{prefix}{}", tick.timestamp())),
-            )
-            .await?;
+        nodes::queue_tick(warehouse, queue, source, tick.timestamp()).await?;
     }
     Ok(())
 }
@@ -351,18 +349,13 @@ async fn catch_up(
 struct CronContext {
     source: String,
     queue: Queue,
+    warehouse: crate::warehouse::Warehouse,
 }
 
 async fn handle_tick(tick: Tick, ctx: Data<Arc<CronContext>>) -> Result<(), BoxDynError> {
-    let key = format!("schedule:{}:{}", ctx.source, tick.get_timestamp());
     tracing::info!(source = %ctx.source, tick = tick.get_timestamp(), "schedule fired");
-    ctx.queue
-        .push(
-            SyncJob::new(ctx.source.clone(), Trigger::Schedule),
-            None,
-            Some(key),
-        )
-        .await?;
+    let tick = i64::try_from(tick.get_timestamp()).unwrap_or(i64::MAX);
+    nodes::queue_tick(&ctx.warehouse, &ctx.queue, &ctx.source, tick).await?;
     Ok(())
 }
 
@@ -420,16 +413,25 @@ async fn execute(ctx: Arc<Context>, job: SyncJob) -> Result<(), SchedulerError> 
 }
 
 async fn execute_in_span(ctx: Arc<Context>, job: SyncJob) -> Result<(), SchedulerError> {
-    let hub = &ctx.hub;
-    // The API started this run when it answered; use it unless it ended since
-    // (a retry of that job, or a run closed by a restart).
+    // The API or a tick started this run when it queued the job: this node
+    // claims it (see `scheduler/nodes.rs`).
     let run_id = match job.run_id {
-        Some(id) => match hub.warehouse.run(id).await {
-            Ok(r) if r.status == RunStatus::Running => Some(id),
-            _ => None,
+        Some(id) => match nodes::claim(&ctx.hub.warehouse, id).await? {
+            Some(run) => run,
+            None => return Ok(()),
         },
         None => None,
     };
+    run_job(ctx, job, run_id).await
+}
+
+/// Runs a job whose run this node holds (`run_id`), or a new run.
+async fn run_job(
+    ctx: Arc<Context>,
+    job: SyncJob,
+    run_id: Option<i64>,
+) -> Result<(), SchedulerError> {
+    let hub = &ctx.hub;
     if ctx.cancel.is_cancelled() {
         // Shutting down before it began: leave it for the next start.
         if let Some(id) = run_id {

@@ -276,6 +276,7 @@ async fn role_route_matrix() {
     let matrix: Vec<(Method, &str, Vec<&str>, u16)> = vec![
         (Method::GET, "/openapi.json", all.to_vec(), 200),
         (Method::GET, "/metrics", vec!["admin"], 200),
+        (Method::GET, "/nodes", vec!["admin"], 200),
         (
             Method::GET,
             "/connectors",
@@ -361,6 +362,20 @@ async fn role_route_matrix() {
         (
             Method::GET,
             "/data/households?format=jsonl&territory=toulouse&territory=lyon",
+            vec!["admin", "evaluator"],
+            200,
+        ),
+        // Coordinators read their own territories' indicators (by default, all of them).
+        (Method::GET, "/indicators", all.to_vec(), 200),
+        (
+            Method::GET,
+            "/indicators?territory=lyon&period=2024-Q1",
+            vec!["admin", "coord-lyon", "evaluator"],
+            200,
+        ),
+        (
+            Method::GET,
+            "/indicators?territory=toulouse&territory=lyon&format=csv",
             vec!["admin", "evaluator"],
             200,
         ),
@@ -890,7 +905,7 @@ async fn openapi_document_validates_and_lists_every_served_route() {
     // It parses as an OpenAPI 3.1 document.
     let spec: oas3::Spec =
         serde_json::from_value(doc.clone()).expect("a valid OpenAPI 3.1 document");
-    assert_eq!(spec.paths.as_ref().map(|p| p.len()), Some(16));
+    assert_eq!(spec.paths.as_ref().map(|p| p.len()), Some(18));
     for (path, _, op) in spec.operations() {
         assert!(
             op.responses.as_ref().is_some_and(|r| !r.is_empty()),
@@ -937,6 +952,7 @@ async fn openapi_document_validates_and_lists_every_served_route() {
         ("GET", "/api/v1/health"),
         ("GET", "/api/v1/metrics"),
         ("GET", "/api/v1/openapi.json"),
+        ("GET", "/api/v1/nodes"),
         ("GET", "/api/v1/connectors"),
         ("GET", "/api/v1/sources"),
         ("GET", "/api/v1/sources/{id}"),
@@ -952,6 +968,7 @@ async fn openapi_document_validates_and_lists_every_served_route() {
         ("GET", "/api/v1/runs/{id}/log"),
         ("GET", "/api/v1/schema"),
         ("GET", "/api/v1/data/{entity}"),
+        ("GET", "/api/v1/indicators"),
     ]
     .iter()
     .map(|(m, p)| (m.to_string(), p.to_string()))
@@ -2298,4 +2315,78 @@ async fn partner_errors_and_unmatched_routes_are_counted_and_every_metric_is_doc
         );
     }
     s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indicators_over_http_keep_coordinators_to_their_territories() {
+    let s = Served::start(
+        Setup {
+            size: 300,
+            extra_sources: extra_sources(None),
+            ..Setup::default()
+        },
+        fast_settings(),
+    )
+    .await;
+    let admin = s.token("admin", Role::Admin).await;
+    let lyon = s.token("coord-lyon", coordinator(&["lyon"])).await;
+    let evaluator = s.token("evaluator", Role::Evaluator).await;
+    let (status, body) = s
+        .call(Method::POST, "/sources/garden-lyon/sync", Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let run = s.wait_run(body["run_id"].as_i64().unwrap(), &admin).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let (status, all) = s
+        .call(
+            Method::GET,
+            "/indicators?indicator=households_reached",
+            Some(&evaluator),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    let cells = all.as_array().unwrap();
+    let territories: std::collections::BTreeSet<&str> = cells
+        .iter()
+        .map(|c| c["territory"].as_str().unwrap())
+        .collect();
+    assert_eq!(territories.into_iter().collect::<Vec<_>>(), ["lyon"]);
+    for c in cells {
+        // A suppressed cell carries neither value nor n; a shown one both,
+        // and at least the minimum.
+        if c["suppressed"].as_bool().unwrap() {
+            assert!(c["value"].is_null() && c["n"].is_null(), "{c}");
+        } else {
+            assert!(c["n"].as_i64().unwrap() >= 11, "{c}");
+        }
+        assert_eq!(
+            c["period"].as_str().unwrap().len(),
+            4,
+            "years by default: {c}"
+        );
+    }
+    let (status, mine) = s
+        .call(
+            Method::GET,
+            "/indicators?indicator=households_reached",
+            Some(&lyon),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    assert!(!mine.as_array().unwrap().is_empty());
+    assert!(
+        mine.as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["territory"] == "lyon"),
+        "{mine}"
+    );
+    let (status, body) = s
+        .call(Method::GET, "/indicators?territory=toulouse", Some(&lyon))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = s
+        .call(Method::GET, "/indicators?period=2024-13", Some(&evaluator))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }

@@ -69,6 +69,7 @@ pub fn config_text(dir: &Path, setup: &Setup) -> String {
 [hub]
 data_dir = "{dir}"
 plugins_dir = "{plugins}"
+indicators_dir = "{indicators}"
 {database}
 
 [privacy]
@@ -102,6 +103,9 @@ api_token = {{ value = "token-lyon" }}
 "#,
         dir = dir.display(),
         plugins = plugins_dir().display(),
+        indicators = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../config/indicators")
+            .display(),
         retries = setup.http_max_retries,
         secs = setup.plugin_call_seconds,
         mem = setup.plugin_memory_mib,

@@ -24,8 +24,14 @@ pub(super) mod batches {
 pub(super) mod exports {
     include!("exports.rs");
 }
+pub(super) mod indicators {
+    include!("indicators.rs");
+}
 pub(super) mod metrics {
     include!("metrics.rs");
+}
+pub(super) mod nodes {
+    include!("nodes.rs");
 }
 pub(super) mod quarantine {
     include!("quarantine.rs");
@@ -190,6 +196,54 @@ pub(super) async fn existing_keys(
     .await?)
 }
 
+/// A read-only session for indicator queries: one `READ ONLY` transaction
+/// (REPEATABLE READ: one snapshot for every query), in UTC so that dates
+/// fall in the same month as on SQLite, each query under a
+/// `statement_timeout`.
+pub(super) struct ReadOnly {
+    tx: Tx,
+}
+
+impl ReadOnly {
+    pub(super) async fn begin(pool: &Pool) -> Result<ReadOnly, WarehouseError> {
+        let mut tx = pool.begin().await?;
+        sqlx::raw_sql(
+            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
+             SET LOCAL TimeZone = 'UTC'",
+        )
+        .execute(&mut *tx)
+        .await?;
+        Ok(ReadOnly { tx })
+    }
+
+    pub(super) async fn fetch_all(
+        &mut self,
+        sql: &str,
+        limit: Duration,
+    ) -> Result<Vec<sqlx::postgres::PgRow>, WarehouseError> {
+        let ms = limit.as_millis().clamp(1, i32::MAX as u128);
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "SET LOCAL statement_timeout = {ms}"
+        )))
+        .execute(&mut *self.tx)
+        .await?;
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(|e| match &e {
+                // query_canceled: the statement timeout.
+                sqlx::Error::Database(d) if d.code().as_deref() == Some("57014") => {
+                    WarehouseError::TimeLimit(limit)
+                }
+                _ => e.into(),
+            })
+    }
+
+    pub(super) async fn end(self) {
+        let _ = self.tx.rollback().await;
+    }
+}
+
 pub(super) async fn job_store<J>(
     pool: &Pool,
     queue: &str,
@@ -199,7 +253,13 @@ pub(super) async fn job_store<J>(
     migrator.dangerous_set_table_name("_apalis_migrations");
     migrator.run(pool).await?;
     Ok(apalis_postgres::PostgresStorage::new(pool)
-        .with_config(apalis_postgres::Config::default().queue(queue)))
+        // A worker locks the jobs it fetches: a few at a time, so that the
+        // other nodes' workers get the rest.
+        .with_config(
+            apalis_postgres::Config::default()
+                .queue(queue)
+                .batch_size(2),
+        ))
 }
 
 pub(super) async fn job_counts(

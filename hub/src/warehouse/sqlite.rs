@@ -26,8 +26,14 @@ pub(super) mod batches {
 pub(super) mod exports {
     include!("exports.rs");
 }
+pub(super) mod indicators {
+    include!("indicators.rs");
+}
 pub(super) mod metrics {
     include!("metrics.rs");
+}
+pub(super) mod nodes {
+    include!("nodes.rs");
 }
 pub(super) mod quarantine {
     include!("quarantine.rs");
@@ -144,6 +150,54 @@ async fn existing_in_lists(
         }
     }
     Ok(out)
+}
+
+/// A read-only session for indicator queries: a connection of its own,
+/// opened read-only (SQLITE_OPEN_READONLY: no statement can write, whatever
+/// it says), in one transaction (one snapshot for every query). A progress
+/// handler stops a query once its time is up.
+pub(super) struct ReadOnly {
+    conn: sqlx::SqliteConnection,
+}
+
+impl ReadOnly {
+    pub(super) async fn begin(pool: &Pool) -> Result<ReadOnly, WarehouseError> {
+        let options = (*pool.connect_options()).clone().read_only(true);
+        let mut conn = options.connect().await?;
+        sqlx::query("BEGIN").execute(&mut conn).await?;
+        Ok(ReadOnly { conn })
+    }
+
+    pub(super) async fn fetch_all(
+        &mut self,
+        sql: &str,
+        limit: Duration,
+    ) -> Result<Vec<sqlx::sqlite::SqliteRow>, WarehouseError> {
+        let deadline = std::time::Instant::now() + limit;
+        self.conn
+            .lock_handle()
+            .await?
+            .set_progress_handler(1000, move || std::time::Instant::now() < deadline);
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .fetch_all(&mut self.conn)
+            .await;
+        if let Ok(mut handle) = self.conn.lock_handle().await {
+            handle.remove_progress_handler();
+        }
+        rows.map_err(|e| match &e {
+            // SQLITE_INTERRUPT: the progress handler said stop.
+            sqlx::Error::Database(d) if d.code().as_deref() == Some("9") => {
+                WarehouseError::TimeLimit(limit)
+            }
+            _ => e.into(),
+        })
+    }
+
+    /// Closing the connection ends its transaction.
+    pub(super) async fn end(self) {
+        use sqlx::Connection as _;
+        let _ = self.conn.close().await;
+    }
 }
 
 pub(super) async fn job_store<J>(

@@ -20,7 +20,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, OriginalUri, Request, State};
+use axum::http::Method;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -69,7 +70,10 @@ struct Inner {
     /// Connector specs, read once from the plugins.
     connectors: tokio::sync::Mutex<Option<Vec<views::Connector>>>,
     openapi: OnceLock<serde_json::Value>,
+    /// The query parameters each operation takes, from the document.
+    query_params: OnceLock<QueryParams>,
     metrics: ops::HttpMetrics,
+    paths: views::HubPaths,
 }
 
 impl AppState {
@@ -86,14 +90,17 @@ impl AppState {
                     .map(|c| (s.id.clone(), c))
             })
             .collect();
+        let paths = views::HubPaths::new(&hub.config);
         AppState {
             inner: Arc::new(Inner {
+                paths,
                 hub,
                 queue,
                 settings,
                 schedules,
                 connectors: tokio::sync::Mutex::new(None),
                 openapi: OnceLock::new(),
+                query_params: OnceLock::new(),
                 metrics: ops::HttpMetrics::default(),
             }),
         }
@@ -206,17 +213,22 @@ async fn observe(State(state): State<AppState>, mut req: Request, next: Next) ->
     let header = req
         .headers()
         .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .map(|v| v.strip_prefix("Bearer ").unwrap_or("").trim().to_string());
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(crate::auth::bearer_token)
+                .map(str::to_string)
+        });
     let authn = match header {
         None => Authn::Missing,
-        Some(token) if token.is_empty() => Authn::Invalid,
-        Some(token) => match crate::auth::authenticate(&state.hub().warehouse, &token).await {
-            Ok(Some(p)) => Authn::Valid(p),
-            Ok(None) => Authn::Invalid,
-            Err(e) => Authn::Failed(e.to_string()),
-        },
+        Some(None) => Authn::Invalid,
+        Some(Some(token)) => {
+            match crate::auth::authenticate(&state.hub().warehouse, &token).await {
+                Ok(Some(p)) => Authn::Valid(p),
+                Ok(None) => Authn::Invalid,
+                Err(e) => Authn::Failed(e.to_string()),
+            }
+        }
     };
     match &authn {
         Authn::Valid(p) => {
@@ -228,7 +240,15 @@ async fn observe(State(state): State<AppState>, mut req: Request, next: Next) ->
         _ => {}
     }
     req.extensions_mut().insert(authn);
-    let response = next.run(req).instrument(span.clone()).await;
+    let unknown = state
+        .inner
+        .query_params
+        .get()
+        .and_then(|p| p.refused(&method, &route, req.uri().query()));
+    let response = match unknown {
+        Some(refusal) => refusal.into_response(),
+        None => next.run(req).instrument(span.clone()).await,
+    };
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     span.record("status", status);
@@ -246,8 +266,124 @@ async fn observe(State(state): State<AppState>, mut req: Request, next: Next) ->
     response
 }
 
-async fn fallback() -> Response {
-    ApiError::not_found("no such route").into_response()
+async fn fallback() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+async fn method_not_allowed(method: Method, uri: OriginalUri) -> ApiError {
+    ApiError::MethodNotAllowed(format!(
+        "{method} is not allowed on {} (see `Allow`)",
+        uri.path()
+    ))
+}
+
+/// The query parameters of each operation, as the document declares them:
+/// any other is refused, so that a misspelt one (`fullrefresh=true`) is
+/// not silently ignored.
+struct QueryParams(BTreeMap<(String, String), Vec<String>>);
+
+impl QueryParams {
+    fn of(doc: &utoipa::openapi::OpenApi) -> QueryParams {
+        use utoipa::openapi::path::ParameterIn;
+        let mut map = BTreeMap::new();
+        for (path, item) in &doc.paths.paths {
+            for (method, op) in operations(item) {
+                let names = op
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .filter(|p| p.parameter_in == ParameterIn::Query)
+                    .map(|p| p.name.clone())
+                    .collect();
+                map.insert((method.to_string(), path.clone()), names);
+            }
+        }
+        QueryParams(map)
+    }
+
+    /// The error for the first query parameter `route` does not take.
+    fn refused(&self, method: &Method, route: &str, query: Option<&str>) -> Option<ApiError> {
+        let method = if method == Method::HEAD {
+            "GET"
+        } else {
+            method.as_str()
+        };
+        let known = self.0.get(&(method.to_string(), route.to_string()))?;
+        let query = query?;
+        let (name, _) = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(name, _)| !known.iter().any(|k| k == name))?;
+        let takes = if known.is_empty() {
+            "no query parameter".to_string()
+        } else {
+            known
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Some(ApiError::bad_request(format!(
+            "unknown query parameter `{name}` (this route takes {takes})"
+        )))
+    }
+}
+
+/// The operations of a path, with their upper-case methods.
+fn operations(
+    item: &utoipa::openapi::PathItem,
+) -> impl Iterator<Item = (&'static str, &utoipa::openapi::path::Operation)> {
+    [
+        ("GET", &item.get),
+        ("POST", &item.post),
+        ("PUT", &item.put),
+        ("PATCH", &item.patch),
+        ("DELETE", &item.delete),
+    ]
+    .into_iter()
+    .filter_map(|(m, op)| op.as_ref().map(|op| (m, op)))
+}
+
+/// Declares, on every operation, the statuses any route can give: 400 (an
+/// unknown query parameter, a path or query value that does not parse),
+/// 401 where a token is needed, 500 (logged on the hub).
+fn common_responses(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            let responses = &mut op.responses.responses;
+            responses.entry("400".to_string()).or_insert_with(|| {
+                error("An unknown query parameter, or a value that does not parse").into()
+            });
+            if secured {
+                responses
+                    .entry("401".to_string())
+                    .or_insert_with(|| error("No valid token").into());
+            }
+            responses
+                .entry("500".to_string())
+                .or_insert_with(|| error("Internal error (logged on the hub)").into());
+        }
+    }
 }
 
 /// Marks every operation but `/health` as requiring a bearer token.
@@ -302,7 +438,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(sources::trigger_sync))
         .routes(routes!(sources::get_state, sources::reset_state))
         .routes(routes!(sources::replay_quarantine))
-        .routes(routes!(sources::upload_file))
+        .routes(routes!(sources::upload_file, sources::list_files))
         .routes(routes!(sources::list_quarantine))
         .routes(routes!(runs::list_runs))
         .routes(routes!(runs::get_run))
@@ -314,26 +450,31 @@ fn api_routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, doc) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
+    let (_, mut doc) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
         .nest(BASE, api_routes())
         .split_for_parts();
+    common_responses(&mut doc);
     doc
 }
 
-/// The whole API as an axum router.
+/// The whole API as an axum router, under [`BASE`]. Its fallback and its
+/// 405s answer JSON under [`BASE`] only: other paths are left to whoever
+/// merges this router.
 pub fn router(state: AppState) -> axum::Router {
-    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest(BASE, api_routes())
-        .split_for_parts();
+    let doc = openapi();
+    let _ = state.inner.query_params.set(QueryParams::of(&doc));
     let doc = serde_json::to_value(&doc).unwrap_or_else(|e| {
         tracing::error!(error = %e, "the OpenAPI document does not serialise");
         serde_json::Value::Null
     });
     let _ = state.inner.openapi.set(doc);
+    let (api, _) = api_routes().split_for_parts();
     let body_limit = sources::upload_body_limit(state.inner.settings.upload_limit_bytes);
-    router
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), observe))
-        .layer(body_limit)
+    let api = api
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(fallback)
-        .with_state(state)
+        .layer(axum::middleware::from_fn(error::json_errors))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .layer(body_limit);
+    axum::Router::new().nest(BASE, api).with_state(state)
 }

@@ -184,6 +184,15 @@ pub async fn revoke(warehouse: &Warehouse, name: &str) -> Result<(), AuthError> 
     Ok(())
 }
 
+/// The token of an `Authorization` header value: `Bearer <token>`, the
+/// scheme in any case (RFC 9110 §11.1), spaces around the token ignored.
+/// `None` for another scheme or no token.
+pub fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once([' ', '\t'])?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// The principal a presented token stands for, if it is live.
 pub async fn authenticate(
     warehouse: &Warehouse,
@@ -204,6 +213,27 @@ pub async fn authenticate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for header in [
+            "Bearer vvr_x",
+            "bearer vvr_x",
+            "BEARER  vvr_x ",
+            " BeArEr\tvvr_x",
+        ] {
+            assert_eq!(bearer_token(header), Some("vvr_x"), "{header:?}");
+        }
+        for header in [
+            "Basic dXNlcjpwdw==",
+            "Bearer",
+            "Bearer   ",
+            "vvr_x",
+            "Bearervvr_x",
+        ] {
+            assert_eq!(bearer_token(header), None, "{header:?}");
+        }
+    }
 
     #[tokio::test]
     async fn tokens_are_stored_hashed_and_revocable() {

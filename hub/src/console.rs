@@ -127,12 +127,12 @@ pub fn error_page(lang: Lang, session: Option<&Session>, e: ApiError) -> Respons
                 "This page does not exist (any more).",
             ),
         ),
-        ApiError::BadRequest(_) | ApiError::PayloadTooLarge(_) => (
-            if matches!(e, ApiError::PayloadTooLarge(_)) {
-                StatusCode::PAYLOAD_TOO_LARGE
-            } else {
-                StatusCode::BAD_REQUEST
-            },
+        ApiError::BadRequest(_)
+        | ApiError::PayloadTooLarge(_)
+        | ApiError::MethodNotAllowed(_)
+        | ApiError::UnsupportedMediaType(_)
+        | ApiError::Rejected { .. } => (
+            e.status(),
             lang.t("Demande refusée", "Request refused"),
             lang.t(
                 "La demande n'a pas pu être traitée :",

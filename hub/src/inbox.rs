@@ -4,6 +4,11 @@
 //! the same content added twice is stored once, `seq` keeps the arrival order
 //! (a corrected file re-sent under the same name comes after the first), and
 //! the plugin sees the inbox read-only at `/inbox`.
+//!
+//! Adding a file claims its place under the inbox's lock (`<inbox>/.lock`,
+//! an advisory `flock`): whoever holds it sees every earlier arrival, so the
+//! same content sent twice at once is stored once and two arrivals never
+//! share a `seq`, whether they come through the API or the command line.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -36,6 +41,8 @@ pub struct InboxFile {
     pub sha256: String,
     pub name: String,
     pub size: u64,
+    /// When it was stored, RFC 3339 (UTC).
+    pub received: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -73,6 +80,7 @@ pub fn list(inbox: &Path) -> Result<Vec<InboxFile>, InboxError> {
                     sha256: sha256.to_string(),
                     name: inner.file_name().to_string_lossy().into_owned(),
                     size: meta.len(),
+                    received: received(&meta),
                 });
             }
         }
@@ -125,9 +133,31 @@ pub fn add_reader(inbox: &Path, name: &str, reader: &mut dyn Read) -> Result<Add
         tmp.sync_all().map_err(io(&tmp_path))?;
     }
     let sha256 = hex::encode(hasher.finalize());
+    let claimed = claim(inbox, &tmp_path, name, &sha256, size);
+    // Moved in, or not needed.
+    let _ = std::fs::remove_file(&tmp_path);
+    claimed
+}
+
+/// Under the inbox's lock: the file already there with this content, or a
+/// new `seq` and the file moved in under it.
+fn claim(
+    inbox: &Path,
+    tmp_path: &Path,
+    name: &str,
+    sha256: &str,
+    size: u64,
+) -> Result<Added, InboxError> {
+    let lock_path = inbox.join(".lock");
+    let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io(&lock_path))?;
+    lock.lock().map_err(io(&lock_path))?;
     let existing = list(inbox)?;
     if let Some(file) = existing.iter().find(|f| f.sha256 == sha256) {
-        let _ = std::fs::remove_file(&tmp_path);
         return Ok(Added {
             file: file.clone(),
             duplicate: true,
@@ -136,19 +166,36 @@ pub fn add_reader(inbox: &Path, name: &str, reader: &mut dyn Read) -> Result<Add
     let seq = existing.iter().map(|f| f.seq).max().unwrap_or(0) + 1;
     let id = format!("{seq:08}-{sha256}");
     let dir = inbox.join(&id);
-    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    std::fs::create_dir(&dir).map_err(io(&dir))?;
     let target: PathBuf = dir.join(name);
-    std::fs::rename(&tmp_path, &target).map_err(io(&target))?;
+    std::fs::rename(tmp_path, &target).map_err(io(&target))?;
+    let meta = std::fs::metadata(&target).map_err(io(&target))?;
     Ok(Added {
         file: InboxFile {
             id,
             seq,
-            sha256,
+            sha256: sha256.to_string(),
             name: name.to_string(),
             size,
+            received: received(&meta),
         },
         duplicate: false,
     })
+    // The lock is released when `lock` is dropped.
+}
+
+/// A stored file's arrival: its modification time (it is written once).
+fn received(meta: &std::fs::Metadata) -> String {
+    meta.modified()
+        .ok()
+        .map(time::OffsetDateTime::from)
+        .and_then(|t| {
+            t.replace_nanosecond(0)
+                .ok()?
+                .format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -176,8 +223,51 @@ mod tests {
         assert_eq!(files[0].name, "accueils_lyon3_2024.csv");
         assert_eq!(files[1].name, files[0].name);
         assert!(files[0].seq < files[1].seq);
-        // No temporary file is left behind.
-        assert_eq!(std::fs::read_dir(&inbox).unwrap().count(), 2);
+        // No temporary file is left behind (the lock file stays).
+        let left: Vec<_> = std::fs::read_dir(&inbox)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != ".lock")
+            .collect();
+        assert_eq!(left.len(), 2, "{left:?}");
+    }
+
+    #[test]
+    fn the_same_content_sent_at_once_is_stored_once() {
+        // The race is a matter of timing: many rounds make it show.
+        for round in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let inbox = dir.path().join("inbox");
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(10));
+            let added: Vec<Added> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..10)
+                    .map(|i| {
+                        let (inbox, barrier) = (&inbox, barrier.clone());
+                        s.spawn(move || {
+                            barrier.wait();
+                            // Five times one content, five distinct ones.
+                            let content = if i % 2 == 0 {
+                                "same".to_string()
+                            } else {
+                                format!("other {i}")
+                            };
+                            add_reader(inbox, "a.csv", &mut content.as_bytes()).unwrap()
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let new = added.iter().filter(|a| !a.duplicate).count();
+            assert_eq!(new, 6, "round {round}: {added:?}");
+            let files = list(&inbox).unwrap();
+            let mut seqs: Vec<u64> = files.iter().map(|f| f.seq).collect();
+            seqs.dedup();
+            assert_eq!(
+                seqs,
+                (1..=6).collect::<Vec<_>>(),
+                "round {round}: one seq each"
+            );
+        }
     }
 
     #[test]

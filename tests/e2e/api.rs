@@ -878,7 +878,7 @@ async fn upload_twice_stores_one_file_and_the_limit_is_enforced() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     s.shutdown().await;
 }
 
@@ -961,6 +961,7 @@ async fn openapi_document_validates_and_lists_every_served_route() {
         ("DELETE", "/api/v1/sources/{id}/state"),
         ("POST", "/api/v1/sources/{id}/quarantine/replay"),
         ("POST", "/api/v1/sources/{id}/files"),
+        ("GET", "/api/v1/sources/{id}/files"),
         ("GET", "/api/v1/quarantine"),
         ("GET", "/api/v1/runs"),
         ("GET", "/api/v1/runs/{id}"),
@@ -1505,6 +1506,814 @@ async fn latency_under_load_while_a_full_sync_runs() {
         "failed requests: {failed}; the sync was {:?} with {} batches / {} records read when the load ended",
         still_running.status, still_running.batches, still_running.counts.read
     );
+    s.shutdown().await;
+}
+
+/// A file source (the CIVAM connector, its inbox granted) and a source whose
+/// plugin is missing: both fail in ways whose messages name the hub's files.
+fn file_and_missing_sources() -> String {
+    r#"
+[[sources]]
+id = "civam-lyon"
+connector = "civam-diagnostics"
+network = "civam"
+territory = "lyon"
+inbox = true
+streams = ["diagnostics"]
+
+[[sources]]
+id = "missing-lyon"
+connector = "cocagne-gardens"
+network = "cocagne"
+territory = "lyon"
+plugin = "no/such/plugin.wasm"
+allowed_hosts = ["${SIMULATOR}"]
+[sources.config]
+base_url = "http://${SIMULATOR}/lyon"
+token_secret = "api_token"
+garden = "jardin-lyon"
+[sources.secrets]
+api_token = { value = "token-lyon" }
+"#
+    .to_string()
+}
+
+impl Served {
+    /// A request with whatever headers and body: (status, headers, body text).
+    async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, String) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(body) = body {
+            req = req.body(body);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        (status, headers, resp.text().await.expect("body"))
+    }
+
+    async fn upload(&self, source: &str, token: &str, name: &str, bytes: Vec<u8>) -> (u16, Value) {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
+        );
+        let resp = self
+            .client
+            .post(format!("{}/sources/{source}/files", self.base))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// An error answer: JSON with `{"error": {"code", "message"}}`.
+fn assert_json_error(
+    what: &str,
+    status: StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &str,
+) -> Value {
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    assert!(
+        content_type.starts_with("application/json"),
+        "{what}: {status} answered `{content_type}`: {body}"
+    );
+    let body: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{what}: {e}: {body}"));
+    assert!(body["error"]["code"].is_string(), "{what}: {body}");
+    assert!(body["error"]["message"].is_string(), "{what}: {body}");
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_is_json_and_unknown_parameters_are_refused() {
+    let mut s = Served::start(
+        Setup {
+            size: 50,
+            extra_sources: extra_sources(None),
+            ..Setup::default()
+        },
+        fast_settings(),
+    )
+    .await;
+    let admin = s.token("admin", Role::Admin).await;
+    let bearer = format!("Bearer {admin}");
+    let auth = [("authorization", bearer.as_str())];
+    let form = [
+        ("authorization", bearer.as_str()),
+        ("content-type", "multipart/form-data"),
+    ];
+    let not_a_form = [
+        ("authorization", bearer.as_str()),
+        ("content-type", "text/plain"),
+    ];
+    // (what, method, path, headers, body, status, code)
+    type Case<'a> = (
+        &'a str,
+        Method,
+        &'a str,
+        &'a [(&'a str, &'a str)],
+        Option<Vec<u8>>,
+        u16,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "an i64 path that overflows",
+            Method::GET,
+            "/runs/99999999999999999999",
+            &auth,
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            "a path that is not a number",
+            Method::GET,
+            "/runs/abc/log",
+            &auth,
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            "a query value that does not parse",
+            Method::GET,
+            "/runs?limit=many",
+            &auth,
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            "a limit out of bounds",
+            Method::GET,
+            "/runs?limit=501",
+            &auth,
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            "a quarantine limit out of bounds",
+            Method::GET,
+            "/quarantine?limit=10001",
+            &auth,
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            "an unknown status",
+            Method::GET,
+            "/runs?status=sleeping",
+            &auth,
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            "a boolean that is not one",
+            Method::POST,
+            "/sources/garden-lyon/sync?full_refresh=yes",
+            &auth,
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            "a multipart without boundary",
+            Method::POST,
+            "/sources/cocagne-toulouse/files",
+            &form,
+            Some(b"x".to_vec()),
+            400,
+            "bad_request",
+        ),
+        (
+            "a body that is not a form",
+            Method::POST,
+            "/sources/cocagne-toulouse/files",
+            &not_a_form,
+            Some(b"x".to_vec()),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "a method the route does not take",
+            Method::PUT,
+            "/sources",
+            &auth,
+            None,
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "a method the route does not take, without token",
+            Method::DELETE,
+            "/runs",
+            &[],
+            None,
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "no such route",
+            Method::GET,
+            "/no/such/route",
+            &auth,
+            None,
+            404,
+            "not_found",
+        ),
+        (
+            "the API's root",
+            Method::GET,
+            "",
+            &auth,
+            None,
+            404,
+            "not_found",
+        ),
+        (
+            "no token",
+            Method::GET,
+            "/sources",
+            &[],
+            None,
+            401,
+            "unauthorized",
+        ),
+        (
+            "another scheme",
+            Method::GET,
+            "/sources",
+            &[("authorization", "Basic YTpi")],
+            None,
+            401,
+            "unauthorized",
+        ),
+        (
+            "a misspelt parameter",
+            Method::POST,
+            "/sources/garden-lyon/sync?fullrefresh=true",
+            &auth,
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            "a parameter where none is taken",
+            Method::GET,
+            "/health?verbose=1",
+            &[],
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            "a parameter of another route",
+            Method::GET,
+            "/sources?limit=5",
+            &auth,
+            None,
+            400,
+            "bad_request",
+        ),
+    ];
+    for (what, method, path, headers, body, status, code) in cases {
+        let (got, got_headers, text) = s.raw(method.clone(), path, headers, body).await;
+        assert_eq!(got.as_u16(), status, "{what}: {method} {path}: {text}");
+        let body = assert_json_error(what, got, &got_headers, &text);
+        assert_eq!(body["error"]["code"], code, "{what}: {body}");
+        if status == 405 {
+            let allow = got_headers
+                .get("allow")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            assert!(!allow.is_empty(), "{what}: 405 without `Allow`");
+        }
+    }
+    // A form with a part besides `file` is refused whole: nothing stored.
+    let boundary = [
+        ("authorization", bearer.as_str()),
+        ("content-type", "multipart/form-data; boundary=B0"),
+    ];
+    let body =
+        b"--B0\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\n\r\nx;y\r\n\
+                 --B0\r\nContent-Disposition: form-data; name=\"extra\"\r\n\r\n1\r\n--B0--\r\n";
+    let (status, headers, text) = s
+        .raw(
+            Method::POST,
+            "/sources/cocagne-toulouse/files",
+            &boundary,
+            Some(body.to_vec()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert_json_error("a second part", status, &headers, &text);
+    let inbox = s._dir.path().join("inbox").join("cocagne-toulouse");
+    assert!(vivres::inbox::list(&inbox).unwrap().is_empty());
+    // The refusal names the parameter, and the route's own.
+    let (_, _, text) = s
+        .raw(
+            Method::POST,
+            "/sources/garden-lyon/sync?fullrefresh=true",
+            &auth,
+            None,
+        )
+        .await;
+    assert!(
+        text.contains("`fullrefresh`") && text.contains("`full_refresh`"),
+        "{text}"
+    );
+    // The misspelt sync started nothing.
+    assert!(s.runs_of("garden-lyon").await.is_empty());
+
+    // The scheme of `Authorization` is case-insensitive (RFC 9110).
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let value = format!("{scheme} {admin}");
+        let (status, _, text) = s
+            .raw(
+                Method::GET,
+                "/sources",
+                &[("authorization", value.as_str())],
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{scheme}: {text}");
+    }
+
+    // The document declares the bounds the handlers enforce, and on every
+    // operation the statuses any route can give.
+    let doc = s.get("/openapi.json", &admin).await;
+    let param = |path: &str, name: &str| -> Value {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == name).cloned())
+            .unwrap_or_else(|| panic!("{path} has no parameter {name}"))
+    };
+    let runs_limit = param("/api/v1/runs", "limit");
+    assert_eq!(runs_limit["schema"]["minimum"], 1, "{runs_limit}");
+    assert_eq!(runs_limit["schema"]["maximum"], 500, "{runs_limit}");
+    let quarantine_limit = param("/api/v1/quarantine", "limit");
+    assert_eq!(quarantine_limit["schema"]["minimum"], 1);
+    assert_eq!(quarantine_limit["schema"]["maximum"], 10000);
+    let status = param("/api/v1/runs", "status").to_string();
+    for s in ["running", "succeeded", "failed", "interrupted"] {
+        assert!(status.contains(s), "{status}");
+    }
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            for code in ["400", "500"] {
+                assert!(
+                    responses.contains_key(code),
+                    "{method} {path} does not declare {code}"
+                );
+            }
+            if op.get("security").is_some() {
+                assert!(
+                    responses.contains_key("401"),
+                    "{method} {path} does not declare 401"
+                );
+            }
+        }
+    }
+    s.shutdown().await;
+}
+
+/// Syncs `source` over HTTP as `token` and waits until its run has ended.
+async fn sync_over_http(s: &Served, source: &str, token: &str) -> Value {
+    let (status, body) = s
+        .call(
+            Method::POST,
+            &format!("/sources/{source}/sync"),
+            Some(token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    s.wait_run(body["run_id"].as_i64().unwrap(), token).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evaluators_see_runs_status_and_counts_and_no_answer_shows_a_path_of_the_hub() {
+    let mut s = Served::start(
+        Setup {
+            size: 50,
+            extra_sources: extra_sources(None) + &file_and_missing_sources(),
+            ..Setup::default()
+        },
+        fast_settings(),
+    )
+    .await;
+    let admin = s.token("admin", Role::Admin).await;
+    let lyon = s.token("coord-lyon", coordinator(&["lyon"])).await;
+    let toulouse = s.token("coord-toulouse", coordinator(&["toulouse"])).await;
+    let evaluator = s.token("evaluator", Role::Evaluator).await;
+    // Runs whose messages are about the hub's files: an empty inbox, a
+    // plugin that is not there, a file that is not an export; and one that
+    // succeeds.
+    let empty = sync_over_http(&s, "civam-lyon", &lyon).await;
+    let missing = sync_over_http(&s, "missing-lyon", &lyon).await;
+    assert_eq!(missing["status"], "failed", "{missing}");
+    let (status, _) = s
+        .upload(
+            "civam-lyon",
+            &lyon,
+            "idea4_broken.json",
+            b"{not json".to_vec(),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let broken = sync_over_http(&s, "civam-lyon", &lyon).await;
+    let good = sync_over_http(&s, "garden-lyon", &lyon).await;
+    assert_eq!(good["status"], "succeeded", "{good}");
+
+    // The hub's own directories, as its machine spells them.
+    let data_dir = s._dir.path().to_path_buf();
+    let mut hub_paths = vec![
+        data_dir.display().to_string(),
+        plugins_dir().display().to_string(),
+    ];
+    if let Ok(c) = std::fs::canonicalize(&data_dir) {
+        hub_paths.push(c.display().to_string());
+    }
+    hub_paths.push(std::env::current_dir().unwrap().display().to_string());
+    // What the warehouse holds does name them: the API must not pass it on.
+    let mut stored = String::new();
+    for run in [&empty, &missing, &broken] {
+        let id = run["id"].as_i64().unwrap();
+        stored.push_str(&format!(
+            "{:?}",
+            s.hub.warehouse.run(id).await.unwrap().error
+        ));
+        stored.push_str(&format!(
+            "{:?}",
+            s.hub.warehouse.run_logs(id).await.unwrap()
+        ));
+    }
+    assert!(
+        hub_paths.iter().any(|p| stored.contains(p.as_str())),
+        "the runs' records name no path of the hub, the test proves nothing: {stored}"
+    );
+
+    // Evaluators: status and counts, never an error message.
+    let page = s.get("/runs", &evaluator).await;
+    assert!(page["runs"].as_array().unwrap().len() >= 4, "{page}");
+    for run in page["runs"].as_array().unwrap() {
+        assert!(
+            run["status"].is_string() && run["counts"]["read"].is_u64(),
+            "{run}"
+        );
+        assert!(
+            run["error"].is_null() && run["error_kind"].is_null(),
+            "{run}"
+        );
+    }
+    let failed = s.get(&format!("/runs/{}", missing["id"]), &evaluator).await;
+    assert_eq!(failed["status"], "failed");
+    assert!(
+        failed["error"].is_null() && failed["error_kind"].is_null(),
+        "{failed}"
+    );
+    // Admins and coordinators still read what went wrong.
+    let failed = s.get(&format!("/runs/{}", missing["id"]), &lyon).await;
+    assert!(
+        failed["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{failed}"
+    );
+
+    // Every GET route of the document, as every role: no answer (body or
+    // header) names a directory of the hub's machine.
+    let doc = s.get("/openapi.json", &admin).await;
+    let sources: Vec<String> = s.hub.config.sources.iter().map(|s| s.id.clone()).collect();
+    let runs: Vec<String> = s
+        .hub
+        .warehouse
+        .runs(None, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id.to_string())
+        .collect();
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if item.get("get").is_none() {
+            continue;
+        }
+        let path = path.trim_start_matches("/api/v1");
+        let concrete: Vec<String> = if path.starts_with("/sources/{id}") {
+            sources.iter().map(|id| path.replace("{id}", id)).collect()
+        } else if path.starts_with("/runs/{id}") {
+            runs.iter().map(|id| path.replace("{id}", id)).collect()
+        } else if path == "/data/{entity}" {
+            vec![
+                "/data/distributions?format=jsonl".to_string(),
+                "/data/diagnostics?format=csv".to_string(),
+            ]
+        } else {
+            vec![path.to_string()]
+        };
+        for url in concrete {
+            for (role, token) in [
+                ("admin", &admin),
+                ("coord-lyon", &lyon),
+                ("coord-toulouse", &toulouse),
+                ("evaluator", &evaluator),
+            ] {
+                let bearer = format!("Bearer {token}");
+                let (status, headers, body) = s
+                    .raw(
+                        Method::GET,
+                        &url,
+                        &[("authorization", bearer.as_str())],
+                        None,
+                    )
+                    .await;
+                assert!(
+                    status.as_u16() < 500,
+                    "GET {url} as {role}: {status} {body}"
+                );
+                let mut answer = body;
+                for (k, v) in &headers {
+                    answer.push_str(&format!("\n{k}: {}", String::from_utf8_lossy(v.as_bytes())));
+                }
+                for p in &hub_paths {
+                    assert!(
+                        !answer.contains(p.as_str()),
+                        "GET {url} as {role} shows `{p}`:\n{answer}"
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 100, "{checked} answers checked");
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_uploads_at_once_store_one_file_and_an_announced_oversize_is_refused_unread() {
+    let mut s = Served::start(
+        Setup {
+            size: 50,
+            extra_sources: extra_sources(None) + &file_and_missing_sources(),
+            ..Setup::default()
+        },
+        fast_settings(),
+    )
+    .await;
+    let lyon = s.token("coord-lyon", coordinator(&["lyon"])).await;
+    let content = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../plugins/civam-diagnostics/data/idea4_200417.json"),
+    )
+    .unwrap();
+    // Ten clients send the same new content at once: one stores it.
+    let uploads =
+        (0..10).map(|_| s.upload("civam-lyon", &lyon, "idea4_200417.json", content.clone()));
+    let answers = futures::future::join_all(uploads).await;
+    let created = answers.iter().filter(|(status, _)| *status == 201).count();
+    let already = answers
+        .iter()
+        .filter(|(status, body)| *status == 200 && body["duplicate"] == true)
+        .count();
+    assert_eq!((created, already), (1, 9), "{answers:?}");
+    let ids: BTreeSet<&str> = answers
+        .iter()
+        .filter_map(|(_, b)| b["file"]["id"].as_str())
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+
+    // The inbox, as the API lists it.
+    let files = s.get("/sources/civam-lyon/files", &lyon).await;
+    let files = files.as_array().unwrap();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let f = &files[0];
+    assert_eq!(f["name"], "idea4_200417.json");
+    assert_eq!(f["size"], content.len() as u64);
+    use sha2::Digest as _;
+    assert_eq!(f["sha256"], hex::encode(sha2::Sha256::digest(&content)));
+    assert!(
+        time::OffsetDateTime::parse(
+            f["received"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339
+        )
+        .is_ok(),
+        "{f}"
+    );
+    assert!(f["read_by_run"].is_null(), "{f}");
+    let run = sync_over_http(&s, "civam-lyon", &lyon).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let files = s.get("/sources/civam-lyon/files", &lyon).await;
+    assert_eq!(files[0]["read_by_run"], run["id"], "{files}");
+    // Who may see it, and a source without inbox.
+    let toulouse = s.token("coord-toulouse", coordinator(&["toulouse"])).await;
+    let evaluator = s.token("evaluator", Role::Evaluator).await;
+    for (token, path, expected) in [
+        (&toulouse, "/sources/civam-lyon/files", 403),
+        (&evaluator, "/sources/civam-lyon/files", 403),
+        (&lyon, "/sources/garden-lyon/files", 404),
+        (&lyon, "/sources/nope/files", 404),
+    ] {
+        let (status, body) = s.call(Method::GET, path, Some(token)).await;
+        assert_eq!(status.as_u16(), expected, "{path}: {body}");
+    }
+
+    // A body announced above the limit is refused before it is read: the
+    // answer comes while the client has sent none of it.
+    let addr = s
+        .base
+        .trim_start_matches("http://")
+        .trim_end_matches("/api/v1")
+        .to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/sources/civam-lyon/files HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {lyon}\r\n\
+         Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 1000000000\r\n\r\n"
+    );
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(30), async {
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "no answer while the body was not sent: the hub waits for it"
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert_eq!(
+        s.get("/sources/civam-lyon/files", &lyon)
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    s.shutdown().await;
+}
+
+/// A partner that answers 404, one that refuses connections, one that times
+/// out and one that fails with 500: each counted for its source.
+fn failing_partners() -> String {
+    let source = |id: &str, host: &str, garden: &str| {
+        format!(
+            r#"
+[[sources]]
+id = "{id}"
+connector = "cocagne-gardens"
+network = "cocagne"
+territory = "lyon"
+streams = ["subscriptions"]
+allowed_hosts = ["{host}"]
+[sources.config]
+base_url = "http://{host}/{garden}"
+token_secret = "api_token"
+garden = "jardin-lyon"
+[sources.secrets]
+api_token = {{ value = "token-lyon" }}
+"#
+        )
+    };
+    [
+        source("notfound-lyon", "${SIMULATOR}", "nowhere"),
+        source("refused-lyon", "127.0.0.1:1", "lyon"),
+        source("slow-lyon", "${SIMULATOR}", "lyon"),
+    ]
+    .concat()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partner_errors_and_unmatched_routes_are_counted_and_every_metric_is_documented() {
+    let mut s = Served::start(
+        Setup {
+            size: 50,
+            http_max_retries: 0,
+            extra_sources: failing_partners(),
+            extra_limits: "http_timeout_seconds = 1".to_string(),
+            ..Setup::default()
+        },
+        fast_settings(),
+    )
+    .await;
+    let admin = s.token("admin", Role::Admin).await;
+    let sync = |id: &'static str| {
+        let hub = s.hub.clone();
+        async move {
+            vivres::sync::sync_source(&hub, id, &Default::default())
+                .await
+                .expect("sync runs")
+        }
+    };
+    for id in ["notfound-lyon", "refused-lyon"] {
+        let run = sync(id).await;
+        assert_eq!(
+            run.status,
+            vivres::warehouse::RunStatus::Failed,
+            "{id}: {run:?}"
+        );
+    }
+    s.sim.set_fault(None, Fault::Slow { delay_ms: 3_000 });
+    let run = sync("slow-lyon").await;
+    assert_eq!(run.status, vivres::warehouse::RunStatus::Failed, "{run:?}");
+    s.sim.set_fault(None, Fault::ServerError { times: None });
+    let run = sync("cocagne-lyon").await;
+    assert_eq!(run.status, vivres::warehouse::RunStatus::Failed, "{run:?}");
+    s.sim.set_fault(None, Fault::None);
+    for path in ["/no/such/route", "/no/such/route", "/runs/1/nope"] {
+        let (status, _) = s.call(Method::GET, path, Some(&admin)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    let metrics = s
+        .client
+        .get(format!("{}/metrics", s.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        "vivres_partner_http_responses_total{source=\"notfound-lyon\",status=\"404\"} ",
+        "vivres_partner_http_failures_total{source=\"refused-lyon\",reason=\"connect\"} ",
+        "vivres_partner_http_failures_total{source=\"slow-lyon\",reason=\"timeout\"} ",
+        "vivres_partner_http_responses_total{source=\"cocagne-lyon\",status=\"500\"} ",
+        "vivres_api_request_duration_seconds_count{method=\"GET\",route=\"unmatched\",status=\"404\"} 3",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "{expected} missing in\n{metrics}"
+        );
+    }
+    // Every family has its HELP and TYPE, and docs/api.md describes it.
+    let docs = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/api.md"),
+    )
+    .unwrap();
+    let mut helped = BTreeSet::new();
+    let mut typed = BTreeMap::new();
+    for line in metrics.lines() {
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next(), words.next()) {
+            (Some("#"), Some("HELP"), Some(name)) => {
+                helped.insert(name.to_string());
+            }
+            (Some("#"), Some("TYPE"), Some(name)) => {
+                typed.insert(name.to_string(), words.next().unwrap_or("").to_string());
+            }
+            _ => {}
+        }
+    }
+    assert!(typed.len() >= 8, "{typed:?}");
+    for line in metrics
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let name = line.split(['{', ' ']).next().unwrap();
+        let family = typed
+            .keys()
+            .find(|f| {
+                name == f.as_str()
+                    || (typed[*f] == "histogram"
+                        && ["_bucket", "_sum", "_count"]
+                            .iter()
+                            .any(|s| name == format!("{f}{s}")))
+            })
+            .unwrap_or_else(|| panic!("`{name}` has no TYPE"));
+        assert!(helped.contains(family), "{family} has no HELP");
+    }
+    for family in typed.keys() {
+        assert!(
+            docs.contains(&format!("`{family}")),
+            "docs/api.md does not describe {family}"
+        );
+    }
     s.shutdown().await;
 }
 

@@ -4,7 +4,10 @@
 //!   cargo xtask demo            build the plugins, run `vivres demo`
 //!   cargo xtask test            install chromium + chromium-driver if missing (apt-get), build the
 //!                               plugins, run every test (the hub's on SQLite, then on
-//!                               PostgreSQL), check deploy/*.service with systemd-analyze if present
+//!                               PostgreSQL), schemathesis against the admin API (once per role),
+//!                               check deploy/*.service with systemd-analyze if present, then
+//!                               fuzz every target for 30 s
+//!   cargo xtask schemathesis    schemathesis against a real `vivres serve`, alone
 //!   cargo xtask build-plugins   add the wasm32-wasip2 target, build the plugins
 //!                               (Rust, and Python with componentize-py in a venv)
 //!   cargo xtask test-python     the Python SDK's and connectors' unit tests
@@ -15,6 +18,7 @@
 mod chromium;
 mod fuzz;
 mod python;
+mod schemathesis;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -73,9 +77,14 @@ fn run() -> anyhow::Result<()> {
             let mut test = vec!["test", "--package", "vivres"];
             test.extend(rest.iter().map(String::as_str));
             cargo_with_env(&root, &test, &[("VIVRES_TEST_DATABASE_URL", &postgres)])?;
+            schemathesis::test_api(&root, |args| cargo(&root, args))?;
             verify_systemd_units(&root)?;
             // The bounded fuzzing campaign: every target, 30 s each.
             fuzz::run(&root, &[])
+        }
+        "schemathesis" => {
+            build_plugins(&root)?;
+            schemathesis::test_api(&root, |args| cargo(&root, args))
         }
         "verify-systemd" => verify_systemd_units(&root),
         "fuzz" => fuzz::run(&root, &rest),
@@ -95,7 +104,7 @@ fn run() -> anyhow::Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo | test | build-plugins | test-python | bench | verify-systemd | fuzz> [args]"
+                "usage: cargo xtask <demo | test | schemathesis | build-plugins | test-python | bench | verify-systemd | fuzz> [args]"
             );
             bail!("unknown task `{task}`")
         }

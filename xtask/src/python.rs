@@ -35,7 +35,35 @@ fn system_python() -> String {
     std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string())
 }
 
-fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
+/// Installs `requirement` (`name==version`) from PyPI into the venv at
+/// `venv`, created first with `$PYTHON` (else `python3`) if it is not there.
+/// `who` says what needs it, should Python be missing.
+pub fn pip_install(venv: &Path, requirement: &str, who: &str) -> anyhow::Result<()> {
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        let system = system_python();
+        run(
+            Command::new(&system).args(["-m", "venv"]).arg(venv),
+            &format!(
+                "`{system} -m venv {}` ({who} need Python 3.10 or later; set PYTHON to choose one)",
+                venv.display()
+            ),
+        )?;
+    }
+    run(
+        Command::new(python).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            requirement,
+        ]),
+        &format!("pip install {requirement} into {}", venv.display()),
+    )
+}
+
+pub fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
     let status = command
         .status()
         .with_context(|| format!("cannot run {what}"))?;
@@ -61,25 +89,10 @@ pub fn ensure_componentize_py(root: &Path) -> anyhow::Result<PathBuf> {
     if installed_version(root).as_deref() == Some(COMPONENTIZE_PY) {
         return Ok(tool);
     }
-    if !venv_bin(root, "python").exists() {
-        let python = system_python();
-        run(
-            Command::new(&python).args(["-m", "venv"]).arg(venv(root)),
-            &format!(
-                "`{python} -m venv target/python-venv` (Python connectors need Python 3.10 or later; set PYTHON to choose one)"
-            ),
-        )?;
-    }
-    run(
-        Command::new(venv_bin(root, "python")).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            &format!("componentize-py=={COMPONENTIZE_PY}"),
-        ]),
-        &format!("pip install componentize-py=={COMPONENTIZE_PY} into target/python-venv"),
+    pip_install(
+        &venv(root),
+        &format!("componentize-py=={COMPONENTIZE_PY}"),
+        "Python connectors",
     )?;
     match installed_version(root) {
         Some(v) if v == COMPONENTIZE_PY => Ok(tool),

@@ -43,26 +43,43 @@ pub async fn get_schema(caller: Caller) -> Result<Json<Dictionary>, ApiError> {
 #[into_params(parameter_in = Query)]
 pub struct DataQuery {
     /// `csv` (`;`, UTF-8 with BOM), `jsonl` or `parquet`.
-    pub format: String,
+    #[param(inline)]
+    pub format: ExportFormat,
     /// Only this territory (repeatable). A coordinator's default: theirs.
     pub territory: Option<Vec<String>>,
     /// Only this network (repeatable).
     pub network: Option<Vec<String>>,
     /// First day (YYYY-MM-DD) of the table's date column.
+    #[param(format = Date)]
     pub from: Option<String>,
     /// Last day (YYYY-MM-DD), included.
+    #[param(format = Date)]
     pub to: Option<String>,
     /// CSV: decimals with a comma.
     pub decimal_comma: Option<bool>,
+}
+
+/// The formats of `/data/{entity}` (for the document; [`Format`] parses).
+#[allow(dead_code)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    Csv,
+    Jsonl,
+    Parquet,
 }
 
 /// A unified table, pseudonymised, streamed as CSV, JSON Lines or Parquet.
 /// Its metadata (filters, time, hub and dictionary versions) is in the
 /// `Vivres-Export-Metadata` header (and, for Parquet, in the file).
 #[utoipa::path(get, path = "/data/{entity}", tag = "data", security(("bearer" = [])),
-    params(("entity" = String, Path, description = "A fact table or a fact's child (see `/schema`)"), DataQuery),
+    params(("entity" = String, Path, description = "A fact table or a fact's child (see `/schema`)", example = "distributions"), DataQuery),
     responses(
-        (status = 200, description = "The rows, streamed", content_type = "application/octet-stream"),
+        (status = 200, description = "The rows, streamed, in the format asked", content(
+            (String = "text/csv"),
+            (String = "application/jsonl"),
+            (String = "application/vnd.apache.parquet"),
+        )),
         (status = 400, description = "Bad format, date or filter", body = super::ErrorBody),
         (status = 401, description = "No valid token", body = super::ErrorBody),
         (status = 403, description = "A territory that is not yours", body = super::ErrorBody),

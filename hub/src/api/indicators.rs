@@ -27,7 +27,17 @@ pub struct IndicatorsQuery {
     /// Only this indicator (repeatable).
     pub indicator: Option<Vec<String>>,
     /// `json` (default) or `csv` (`;`, UTF-8 with BOM).
-    pub format: Option<String>,
+    #[param(inline)]
+    pub format: Option<IndicatorsFormat>,
+}
+
+/// The formats of `/indicators`, for the document (the handler parses).
+#[allow(dead_code)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum IndicatorsFormat {
+    Json,
+    Csv,
 }
 
 /// Indicator cells: value, `n` (the people it rests on), unit, and whether

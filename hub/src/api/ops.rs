@@ -12,6 +12,7 @@ use axum::response::IntoResponse;
 
 use super::views::Health;
 use super::{ApiError, AppState, Caller};
+use crate::plugin_host::no_response;
 
 /// Upper bounds of the run-duration histogram, seconds.
 const RUN_BUCKETS: [f64; 9] = [1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 10800.0];
@@ -176,13 +177,24 @@ async fn render(state: &AppState) -> Result<String, ApiError> {
     }
 
     // Read from `run_http`: the run's figures as columns, not its log.
-    out.push_str("# HELP vivres_partner_http_responses_total Responses partners sent to plugins, by status.\n# TYPE vivres_partner_http_responses_total counter\n");
-    for (source, status, n) in warehouse.http_responses().await.map_err(db)? {
+    let http = warehouse.http_responses().await.map_err(db)?;
+    out.push_str("# HELP vivres_partner_http_responses_total Responses partners sent to plugins, by source and status (404s and 5xx included, retries counted each).\n# TYPE vivres_partner_http_responses_total counter\n");
+    for (source, status, n) in http.iter().filter(|(_, status, _)| *status >= 100) {
         let _ = writeln!(
             out,
             "vivres_partner_http_responses_total{{source=\"{}\",status=\"{status}\"}} {n}",
-            esc(&source)
+            esc(source)
         );
+    }
+    out.push_str("# HELP vivres_partner_http_failures_total Requests to partners that got no response, by source and reason (timeout, connect, transport).\n# TYPE vivres_partner_http_failures_total counter\n");
+    for (source, code, n) in &http {
+        if let Some(reason) = no_response::reason(*code) {
+            let _ = writeln!(
+                out,
+                "vivres_partner_http_failures_total{{source=\"{}\",reason=\"{reason}\"}} {n}",
+                esc(source)
+            );
+        }
     }
 
     out.push_str("# HELP vivres_plugin_read_seconds_total Time connector plugins spent answering reads.\n# TYPE vivres_plugin_read_seconds_total counter\n");
@@ -200,7 +212,7 @@ async fn render(state: &AppState) -> Result<String, ApiError> {
         let _ = writeln!(out, "vivres_jobs{{status=\"{}\"}} {n}", esc(&status));
     }
 
-    out.push_str("# HELP vivres_api_request_duration_seconds API requests served since start, by route and status.\n# TYPE vivres_api_request_duration_seconds histogram\n");
+    out.push_str("# HELP vivres_api_request_duration_seconds API requests served since start, by method, route and status (route `unmatched`: no route).\n# TYPE vivres_api_request_duration_seconds histogram\n");
     let snapshot = state
         .inner
         .metrics

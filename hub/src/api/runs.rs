@@ -3,11 +3,9 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 
-use super::views::{LogLine, Run, RunLog, RunPage, RunsQuery};
+use super::views::{LogLine, RUNS_LIMIT_MAX, Run, RunLog, RunPage, RunsQuery};
 use super::{ApiError, AppState, Caller};
 use crate::warehouse::{RunReport, RunStatus};
-
-const STATUSES: [&str; 4] = ["running", "succeeded", "failed", "interrupted"];
 
 /// Runs, newest first, filtered and paginated by cursor. Coordinators see
 /// their territories' runs; evaluators see every run's status and counts.
@@ -17,6 +15,7 @@ const STATUSES: [&str; 4] = ["running", "succeeded", "failed", "interrupted"];
         (status = 400, description = "Bad filter or cursor", body = super::ErrorBody),
         (status = 401, description = "No valid token", body = super::ErrorBody),
         (status = 403, description = "Source outside your territories", body = super::ErrorBody),
+        (status = 404, description = "No such source", body = super::ErrorBody),
     ))]
 pub async fn list_runs(
     State(state): State<AppState>,
@@ -34,23 +33,20 @@ pub(crate) async fn runs_page(
     q: &RunsQuery,
 ) -> Result<RunPage, ApiError> {
     let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request("`limit` must be between 1 and 500"));
+    if !(1..=RUNS_LIMIT_MAX).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "`limit` must be between 1 and {RUNS_LIMIT_MAX}"
+        )));
     }
-    let status = match q.status.as_deref() {
-        None => None,
-        Some(s) if STATUSES.contains(&s) => Some(RunStatus::parse(s)),
-        Some(s) => {
-            return Err(ApiError::bad_request(format!(
-                "unknown status `{s}` (running, succeeded, failed, interrupted)"
-            )));
-        }
-    };
+    let status = q.status.map(RunStatus::from);
+    // What `next_cursor` gives: a run id, digits only.
     let before = match q.cursor.as_deref() {
-        None | Some("") => None,
+        None => None,
         Some(c) => Some(
             c.parse::<i64>()
-                .map_err(|_| ApiError::bad_request("`cursor` is not one this API gave"))?,
+                .ok()
+                .filter(|_| (1..=18).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| ApiError::bad_request("`cursor` is not one this API gave"))?,
         ),
     };
     let sources: Option<Vec<String>> = match &q.source {
@@ -71,7 +67,7 @@ pub(crate) async fn runs_page(
     let runs: Vec<Run> = runs
         .into_iter()
         .take(limit as usize)
-        .map(Run::from)
+        .map(|r| state.inner.paths.run_for(r.into(), &caller.0))
         .collect();
     let next_cursor = if more {
         runs.last().map(|r| r.id.to_string())
@@ -120,7 +116,8 @@ pub async fn get_run(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Run>, ApiError> {
-    let mut run: Run = visible_run(&state, &caller, id).await?.into();
+    let run = visible_run(&state, &caller, id).await?;
+    let mut run = state.inner.paths.run_for(run.into(), &caller.0);
     run.streams = state
         .hub()
         .warehouse
@@ -151,6 +148,12 @@ pub async fn run_log(
     let lines = state.hub().warehouse.run_logs(id).await?;
     Ok(Json(RunLog {
         run_id: id,
-        lines: lines.into_iter().map(LogLine::from).collect(),
+        lines: lines
+            .into_iter()
+            .map(|l| LogLine {
+                message: state.inner.paths.scrub(&l.message),
+                ..LogLine::from(l)
+            })
+            .collect(),
     }))
 }

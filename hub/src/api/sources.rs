@@ -3,13 +3,15 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 
 use super::views::{
-    Accepted, Connector, InboxFile, QuarantineList, QuarantineQuery, Quarantined, Source,
-    SourceState, Stream, StreamQuery, StreamState, SyncQuery, Upload, Uploaded,
+    Accepted, Connector, HubPaths, InboxFile, QUARANTINE_LIMIT_MAX, QuarantineList,
+    QuarantineQuery, Quarantined, Source, SourceState, Stream, StreamQuery, StreamState, SyncQuery,
+    Upload, Uploaded,
 };
 use super::{ApiError, AppState, Caller};
 use crate::auth::Role;
@@ -53,6 +55,7 @@ pub async fn connectors(
         all.into_iter()
             .filter_map(|mut c| {
                 c.sources.retain(|s| visible.contains(&s.as_str()));
+                c.error = c.error.map(|e| state.inner.paths.scrub(&e));
                 (!c.sources.is_empty()).then_some(c)
             })
             .collect(),
@@ -141,7 +144,7 @@ fn looks_secret(key: &str) -> bool {
     .any(|w| k.contains(w))
 }
 
-fn mask(value: serde_json::Value, key: Option<&str>) -> serde_json::Value {
+fn mask(value: serde_json::Value, key: Option<&str>, paths: &HubPaths) -> serde_json::Value {
     use serde_json::Value;
     if key.is_some_and(looks_secret) && !value.is_null() {
         return Value::String("***".into());
@@ -150,13 +153,15 @@ fn mask(value: serde_json::Value, key: Option<&str>) -> serde_json::Value {
         Value::Object(map) => Value::Object(
             map.into_iter()
                 .map(|(k, v)| {
-                    let v = mask(v, Some(&k));
+                    let v = mask(v, Some(&k), paths);
                     (k, v)
                 })
                 .collect(),
         ),
-        Value::Array(items) => Value::Array(items.into_iter().map(|v| mask(v, key)).collect()),
-        Value::String(s) => Value::String(mask_url_password(s)),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|v| mask(v, key, paths)).collect())
+        }
+        Value::String(s) => Value::String(paths.scrub(&mask_url_password(s))),
         other => other,
     }
 }
@@ -174,6 +179,7 @@ fn mask_url_password(s: String) -> String {
 
 pub(crate) async fn source_view(
     state: &AppState,
+    caller: &crate::auth::Principal,
     s: &crate::config::Source,
 ) -> Result<Source, ApiError> {
     let hub = state.hub();
@@ -184,7 +190,7 @@ pub(crate) async fn source_view(
         .await?
         .into_iter()
         .next()
-        .map(Into::into);
+        .map(|r| state.inner.paths.run_for(r.into(), caller));
     let tick = state
         .inner
         .schedules
@@ -217,7 +223,7 @@ pub(crate) async fn source_view(
         allowed_hosts: s.allowed_hosts.clone(),
         has_inbox: s.inbox_dir(&hub.config.hub.data_dir).is_some(),
         streams: s.streams.clone(),
-        config: mask(config, None),
+        config: mask(config, None, &state.inner.paths),
         secrets: s
             .secrets
             .keys()
@@ -252,7 +258,7 @@ pub(crate) async fn visible_source_views(
     let mut out = Vec::new();
     for s in &state.hub().config.sources {
         if caller.0.can_act_on(&s.territory) {
-            out.push(source_view(state, s).await?);
+            out.push(source_view(state, &caller.0, s).await?);
         }
     }
     Ok(out)
@@ -273,7 +279,7 @@ pub async fn get_source(
     Path(id): Path<String>,
 ) -> Result<Json<Source>, ApiError> {
     let source = state.source(&caller.0, &id)?;
-    Ok(Json(source_view(&state, source).await?))
+    Ok(Json(source_view(&state, &caller.0, source).await?))
 }
 
 /// Starts a run now and queues it: answers 202 with the run's id, or 409
@@ -403,7 +409,7 @@ pub async fn reset_state(
 ) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
     let source = state.source(&caller.0, &id)?;
-    let stream = q.stream.filter(|s| !s.is_empty()).ok_or_else(|| {
+    let stream = Some(q.stream).filter(|s| !s.is_empty()).ok_or_else(|| {
         ApiError::bad_request("`stream` is required: the stream whose checkpoint to reset")
     })?;
     let warehouse = &state.hub().warehouse;
@@ -451,7 +457,15 @@ pub async fn list_quarantine(
 ) -> Result<Json<QuarantineList>, ApiError> {
     let entries = quarantine_entries(&state, &caller, &q).await?;
     Ok(Json(QuarantineList {
-        entries: entries.into_iter().map(Quarantined::from).collect(),
+        entries: entries
+            .into_iter()
+            .map(|e| {
+                let mut e = Quarantined::from(e);
+                e.detail = state.inner.paths.scrub(&e.detail);
+                e.origin = e.origin.map(|o| state.inner.paths.scrub(&o));
+                e
+            })
+            .collect(),
     }))
 }
 
@@ -464,8 +478,10 @@ pub(crate) async fn quarantine_entries(
 ) -> Result<Vec<crate::warehouse::QuarantineEntry>, ApiError> {
     caller.forbid_evaluator("quarantine")?;
     let limit = q.limit.unwrap_or(1000);
-    if !(1..=10_000).contains(&limit) {
-        return Err(ApiError::bad_request("`limit` must be between 1 and 10000"));
+    if !(1..=QUARANTINE_LIMIT_MAX).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "`limit` must be between 1 and {QUARANTINE_LIMIT_MAX}"
+        )));
     }
     let warehouse = &state.hub().warehouse;
     let mut source = q.source.clone();
@@ -501,58 +517,155 @@ pub(crate) async fn quarantine_entries(
     Ok(entries)
 }
 
+/// The inbox of a source the caller may act on: 404 for a source without one.
+fn inbox_of(state: &AppState, caller: &Caller, id: &str) -> Result<std::path::PathBuf, ApiError> {
+    let source = state.source(&caller.0, id)?;
+    source
+        .inbox_dir(&state.hub().config.hub.data_dir)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "source `{id}` has no inbox: it reads its partner's API (set `inbox = true` in its configuration for export files)"
+            ))
+        })
+}
+
+/// The files of a source's inbox, in arrival order: name, size, SHA-256,
+/// when it was received, and whether the source's runs have read it.
+#[utoipa::path(get, path = "/sources/{id}/files", tag = "sources", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Source id")),
+    responses(
+        (status = 200, description = "The inbox, oldest first", body = [InboxFile]),
+        (status = 403, description = "Evaluator, or another territory", body = super::ErrorBody),
+        (status = 404, description = "No such source, or a source without inbox", body = super::ErrorBody),
+    ))]
+pub async fn list_files(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<InboxFile>>, ApiError> {
+    let dir = inbox_of(&state, &caller, &id)?;
+    let files = tokio::task::spawn_blocking(move || crate::inbox::list(&dir))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let read = files_read(&state, &id).await?;
+    Ok(Json(
+        files
+            .into_iter()
+            .map(|f| {
+                let read_by_run = read.get(&f.id).copied();
+                InboxFile {
+                    read_by_run,
+                    ..InboxFile::from(f)
+                }
+            })
+            .collect(),
+    ))
+}
+
+/// File id → the run whose checkpoint records it read, for every stream of
+/// the source that keeps the standard file checkpoint (`done`: file ids).
+async fn files_read(state: &AppState, source: &str) -> Result<BTreeMap<String, i64>, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct FileCheckpoint {
+        #[serde(default)]
+        done: Vec<String>,
+    }
+    let mut read = BTreeMap::new();
+    for c in state.hub().warehouse.checkpoints(source).await? {
+        let Some(done) = c
+            .state
+            .as_deref()
+            .and_then(|s| serde_json::from_str::<FileCheckpoint>(s).ok())
+        else {
+            continue;
+        };
+        for id in done.done {
+            // The earliest run among the streams that read it.
+            let run = read.entry(id).or_insert(c.run_id);
+            *run = (*run).min(c.run_id);
+        }
+    }
+    Ok(read)
+}
+
 /// Hands an export file to a file-based source's inbox (`multipart/form-data`,
 /// part `file`). The same content twice is stored once. The next sync reads it.
+/// A body announced (`Content-Length`) above the limit is refused unread.
 #[utoipa::path(post, path = "/sources/{id}/files", tag = "sources", security(("bearer" = [])),
     params(("id" = String, Path, description = "Source id")),
     request_body(content = Upload, content_type = "multipart/form-data"),
     responses(
         (status = 201, description = "Stored", body = Uploaded),
         (status = 200, description = "Already in the inbox: nothing stored", body = Uploaded),
-        (status = 400, description = "No `file` part, a bad name, or a source without inbox", body = super::ErrorBody),
-        (status = 401, description = "No valid token", body = super::ErrorBody),
+        (status = 400, description = "No `file` part, a part without file name, a bad name, or a malformed form", body = super::ErrorBody),
         (status = 403, description = "Evaluator, or another territory", body = super::ErrorBody),
-        (status = 404, description = "No such source", body = super::ErrorBody),
+        (status = 404, description = "No such source, or a source without inbox", body = super::ErrorBody),
         (status = 413, description = "Larger than the upload limit", body = super::ErrorBody),
+        (status = 415, description = "Not `multipart/form-data`", body = super::ErrorBody),
     ))]
 pub async fn upload_file(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    multipart: Multipart,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let source = state.source(&caller.0, &id)?;
-    let mut multipart = multipart;
+    inbox_of(&state, &caller, &id)?;
+    // Refused before a byte of the body is read.
+    let limit = state.inner.settings.upload_limit_bytes;
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > upload_body_bytes(limit) as u64) {
+        return Err(too_large(&state));
+    }
+    let mut multipart = multipart.map_err(|e| {
+        let is_form = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+        let message = format!(
+            "send the file as `multipart/form-data` with a part named `file` ({})",
+            e.body_text()
+        );
+        if is_form {
+            ApiError::bad_request(message)
+        } else {
+            ApiError::UnsupportedMediaType(message)
+        }
+    })?;
+    // The whole form is read before anything is stored: a part besides
+    // `file` refuses it.
+    let mut file: Option<(String, Vec<u8>)> = None;
     while let Some(field) = multipart
         .next_field()
         .await
         .map_err(|e| multipart_error(&state, e))?
     {
-        if field.name() != Some("file") {
-            continue;
+        if field.name() != Some("file") || file.is_some() {
+            return Err(ApiError::bad_request(format!(
+                "unexpected part `{}`: the form has one part, `file`",
+                field.name().unwrap_or_default()
+            )));
         }
-        let added = receive_file(&state, source, field).await?;
-        let status = if added.duplicate {
-            StatusCode::OK
-        } else {
-            StatusCode::CREATED
-        };
-        let f = added.file;
-        return Ok((
-            status,
-            Json(Uploaded {
-                file: InboxFile {
-                    id: f.id,
-                    seq: f.seq,
-                    sha256: f.sha256,
-                    name: f.name,
-                    size: f.size,
-                },
-                duplicate: added.duplicate,
-            }),
-        ));
+        file = Some(read_file_part(&state, field).await?);
     }
-    Err(ApiError::bad_request("no `file` part in the form"))
+    let (name, data) = file.ok_or_else(|| ApiError::bad_request("no `file` part in the form"))?;
+    let added = store_file(&state, source, name, data).await?;
+    let status = if added.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        Json(Uploaded {
+            file: added.file.into(),
+            duplicate: added.duplicate,
+        }),
+    ))
 }
 
 /// What a malformed or too large multipart body is.
@@ -574,19 +687,11 @@ fn too_large(state: &AppState) -> ApiError {
     ))
 }
 
-/// Stores the `file` part of an upload in the source's inbox (the API and
-/// the console): the same content twice is stored once.
-pub(crate) async fn receive_file(
+/// Reads the `file` part of an upload: its name and bytes, within the limit.
+async fn read_file_part(
     state: &AppState,
-    source: &crate::config::Source,
     mut field: axum::extract::multipart::Field<'_>,
-) -> Result<crate::inbox::Added, ApiError> {
-    let Some(dir) = source.inbox_dir(&state.hub().config.hub.data_dir) else {
-        return Err(ApiError::bad_request(format!(
-            "source `{}` has no inbox (set `inbox = true` in its configuration)",
-            source.id
-        )));
-    };
+) -> Result<(String, Vec<u8>), ApiError> {
     let limit = state.inner.settings.upload_limit_bytes;
     let name = field
         .file_name()
@@ -599,6 +704,23 @@ pub(crate) async fn receive_file(
         }
         data.extend_from_slice(&chunk);
     }
+    Ok((name, data))
+}
+
+/// Stores a received file in the source's inbox: the same content twice is
+/// stored once (the inbox's lock makes concurrent uploads agree).
+async fn store_file(
+    state: &AppState,
+    source: &crate::config::Source,
+    name: String,
+    data: Vec<u8>,
+) -> Result<crate::inbox::Added, ApiError> {
+    let Some(dir) = source.inbox_dir(&state.hub().config.hub.data_dir) else {
+        return Err(ApiError::not_found(format!(
+            "source `{}` has no inbox: it reads its partner's API (set `inbox = true` in its configuration for export files)",
+            source.id
+        )));
+    };
     let added = tokio::task::spawn_blocking(move || {
         crate::inbox::add_reader(&dir, &name, &mut std::io::Cursor::new(data))
     })
@@ -608,9 +730,24 @@ pub(crate) async fn receive_file(
     Ok(added)
 }
 
-/// The body limit of the upload route: the file plus room for the form.
+/// Stores the `file` part of an upload in the source's inbox (the console).
+pub(crate) async fn receive_file(
+    state: &AppState,
+    source: &crate::config::Source,
+    field: axum::extract::multipart::Field<'_>,
+) -> Result<crate::inbox::Added, ApiError> {
+    let (name, data) = read_file_part(state, field).await?;
+    store_file(state, source, name, data).await
+}
+
+/// The largest body the upload route reads: the file plus room for the form.
+fn upload_body_bytes(file_limit: usize) -> usize {
+    file_limit.saturating_add(64 * 1024)
+}
+
+/// The body limit of the upload route.
 pub fn upload_body_limit(file_limit: usize) -> DefaultBodyLimit {
-    DefaultBodyLimit::max(file_limit.saturating_add(64 * 1024))
+    DefaultBodyLimit::max(upload_body_bytes(file_limit))
 }
 
 #[cfg(test)]
@@ -625,7 +762,7 @@ mod tests {
             "api_key": "abc",
             "nested": {"password": "p", "page_size": 5}
         });
-        let m = mask(v, None);
+        let m = mask(v, None, &HubPaths::default());
         let s = m.to_string();
         assert!(
             !s.contains("pw@") && !s.contains("\"abc\"") && !s.contains("\"p\""),

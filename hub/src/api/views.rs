@@ -272,10 +272,32 @@ pub struct QuarantineList {
 pub struct InboxFile {
     /// `<seq>-<sha256>`
     pub id: String,
+    /// Arrival order.
     pub seq: u64,
     pub sha256: String,
+    /// The file's name as sent.
     pub name: String,
+    /// Bytes.
     pub size: u64,
+    /// When it was stored, RFC 3339.
+    pub received: String,
+    /// The run whose checkpoint records the file read (the earliest, when
+    /// several streams read it); absent while no run has finished it.
+    pub read_by_run: Option<i64>,
+}
+
+impl From<crate::inbox::InboxFile> for InboxFile {
+    fn from(f: crate::inbox::InboxFile) -> InboxFile {
+        InboxFile {
+            id: f.id,
+            seq: f.seq,
+            sha256: f.sha256,
+            name: f.name,
+            size: f.size,
+            received: f.received,
+            read_by_run: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -285,24 +307,55 @@ pub struct Uploaded {
     pub duplicate: bool,
 }
 
-/// `multipart/form-data` with one part named `file`.
-#[derive(Debug, ToSchema)]
+/// `multipart/form-data` with one part named `file`, and no other.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct Upload {
     #[schema(value_type = String, format = Binary)]
     pub file: Vec<u8>,
 }
 
+/// A run's status, as a filter.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatusFilter {
+    Running,
+    Succeeded,
+    Failed,
+    Interrupted,
+}
+
+impl From<RunStatusFilter> for crate::warehouse::RunStatus {
+    fn from(s: RunStatusFilter) -> Self {
+        use crate::warehouse::RunStatus;
+        match s {
+            RunStatusFilter::Running => RunStatus::Running,
+            RunStatusFilter::Succeeded => RunStatus::Succeeded,
+            RunStatusFilter::Failed => RunStatus::Failed,
+            RunStatusFilter::Interrupted => RunStatus::Interrupted,
+        }
+    }
+}
+
+/// The largest page of `GET /runs`.
+pub const RUNS_LIMIT_MAX: i64 = 500;
+/// The most entries `GET /quarantine` gives at once.
+pub const QUARANTINE_LIMIT_MAX: i64 = 10_000;
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RunsQuery {
     /// Only this source's runs.
     pub source: Option<String>,
-    /// `running`, `succeeded`, `failed` or `interrupted`.
-    pub status: Option<String>,
+    /// Only runs in this status.
+    #[param(inline)]
+    pub status: Option<RunStatusFilter>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
 }
 
@@ -317,7 +370,8 @@ pub struct SyncQuery {
 #[into_params(parameter_in = Query)]
 pub struct StreamQuery {
     /// The stream whose checkpoint to forget.
-    pub stream: Option<String>,
+    #[param(min_length = 1)]
+    pub stream: String,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -327,5 +381,127 @@ pub struct QuarantineQuery {
     /// Entries of this run (replayed ones included).
     pub run: Option<i64>,
     /// At most this many entries (default 1000, at most 10000).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<i64>,
+}
+
+/// The hub's own directories, as they may appear in messages the hub wrote
+/// for its operator (a run's error, its log, a connector that does not
+/// load): the API shows them by name, never as absolute paths of the
+/// hub's machine.
+#[derive(Debug, Clone, Default)]
+pub struct HubPaths {
+    /// (absolute path, what to show instead), longest first.
+    roots: Vec<(String, String)>,
+}
+
+impl HubPaths {
+    pub fn new(config: &crate::config::Config) -> HubPaths {
+        use std::path::{Path, PathBuf};
+        let cwd = std::env::current_dir().ok();
+        let mut named: Vec<(PathBuf, String)> = vec![
+            (config.hub.data_dir.clone(), "<data_dir>".into()),
+            (config.hub.plugins_dir.clone(), "<plugins_dir>".into()),
+        ];
+        for s in &config.sources {
+            if let Some(inbox) = s.inbox_dir(&config.hub.data_dir) {
+                named.push((inbox, format!("<inbox of {}>", s.id)));
+            }
+            if let Some(plugin) = &s.plugin {
+                named.push((plugin.clone(), format!("<plugin of {}>", s.id)));
+            }
+        }
+        if let Some(cwd) = &cwd {
+            named.push((cwd.clone(), ".".into()));
+        }
+        named.push((std::env::temp_dir(), "<tmp>".into()));
+        if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+            named.push((PathBuf::from(home), "~".into()));
+        }
+        let mut roots = Vec::new();
+        for (path, label) in named {
+            let absolute = match (&cwd, path.is_absolute()) {
+                (Some(cwd), false) => cwd.join(&path),
+                _ => path,
+            };
+            let canonical = std::fs::canonicalize(&absolute).ok();
+            for p in [Some(absolute), canonical].into_iter().flatten() {
+                let text = p.display().to_string();
+                let text = text.trim_end_matches('/');
+                // `/` itself would blank every slash.
+                if Path::new(text).components().count() > 1 {
+                    roots.push((text.to_string(), label.clone()));
+                }
+            }
+        }
+        roots.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+        roots.dedup_by(|a, b| a.0 == b.0);
+        HubPaths { roots }
+    }
+
+    /// `text` with each of the hub's directories replaced by its name.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for (path, label) in &self.roots {
+            out = replace_path(&out, path, label);
+        }
+        out
+    }
+
+    /// A run as `caller` may see it: evaluators get its status and counts
+    /// only; nobody gets the hub's paths.
+    pub fn run_for(&self, mut run: Run, caller: &crate::auth::Principal) -> Run {
+        if caller.role == crate::auth::Role::Evaluator {
+            run.error = None;
+            run.error_kind = None;
+        }
+        run.error = run.error.map(|e| self.scrub(&e));
+        run
+    }
+}
+
+/// `text` with `path` replaced where it stands as a path of its own: not
+/// inside a longer name (`/tmpfiles`) or a URL (`http://host/tmp/x`).
+fn replace_path(text: &str, path: &str, label: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(path) {
+        let before = rest[..at].chars().next_back();
+        let after = rest[at + path.len()..].chars().next();
+        let starts = before.is_none_or(|c| !(c.is_alphanumeric() || "./_-~@%".contains(c)));
+        let ends = after.is_none_or(|c| !(c.is_alphanumeric() || "._-~".contains(c)));
+        out.push_str(&rest[..at]);
+        out.push_str(if starts && ends { label } else { path });
+        rest = &rest[at + path.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hubs_paths_are_named_not_shown() {
+        let paths = HubPaths {
+            roots: vec![
+                ("/srv/vivres/data".into(), "<data_dir>".into()),
+                ("/tmp".into(), "<tmp>".into()),
+            ],
+        };
+        assert_eq!(
+            paths.scrub("inbox /srv/vivres/data/inbox/x: no file (`/srv/vivres/data`)"),
+            "inbox <data_dir>/inbox/x: no file (`<data_dir>`)"
+        );
+        // Not inside a URL or a longer name.
+        for kept in [
+            "http://partner:80/tmp/x",
+            "/tmpfiles/a",
+            "/srv/vivres/database",
+        ] {
+            assert_eq!(paths.scrub(kept), kept);
+        }
+        assert_eq!(paths.scrub("at /tmp/a.csv"), "at <tmp>/a.csv");
+    }
 }

@@ -153,7 +153,7 @@ pub async fn failed(state: &AppState, s: &Session) -> Result<Markup, crate::api:
         &s.caller,
         &crate::api::views::RunsQuery {
             source: None,
-            status: Some("failed".into()),
+            status: Some(crate::api::views::RunStatusFilter::Failed),
             limit: Some(50),
             cursor: None,
         },

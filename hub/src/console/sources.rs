@@ -121,7 +121,7 @@ pub async fn show(
         Ok(src) => src,
         Err(e) => return error_page(lang, Some(&s), e),
     };
-    let view = match sources::source_view(&state, source).await {
+    let view = match sources::source_view(&state, &s.caller.0, source).await {
         Ok(v) => v,
         Err(e) => return error_page(lang, Some(&s), e),
     };

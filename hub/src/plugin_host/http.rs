@@ -59,12 +59,36 @@ impl Default for HttpSettings {
     }
 }
 
+/// In [`HttpStats::by_status`], below 100 (no HTTP status is): attempts
+/// that got no response, by why. They are facts of `run_http` beside the
+/// statuses, so `/metrics` counts a partner that times out or refuses
+/// connections per source as it counts its 404s and 5xx.
+pub mod no_response {
+    /// The attempt timed out.
+    pub const TIMEOUT: u16 = 1;
+    /// The connection failed (refused, unreachable, DNS).
+    pub const CONNECT: u16 = 2;
+    /// Any other transport failure (reset, malformed response…).
+    pub const TRANSPORT: u16 = 3;
+
+    /// The name of a code below 100, as `/metrics` labels it.
+    pub fn reason(code: u16) -> Option<&'static str> {
+        match code {
+            TIMEOUT => Some("timeout"),
+            CONNECT => Some("connect"),
+            TRANSPORT => Some("transport"),
+            _ => None,
+        }
+    }
+}
+
 /// What an instance's HTTP did, for the run report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HttpStats {
     /// Attempts sent (retries and redirect hops included).
     pub requests: u32,
-    /// Responses by status code.
+    /// Responses by status code, and attempts without response by
+    /// [`no_response`] code.
     pub by_status: BTreeMap<u16, u32>,
     pub retries: u32,
     /// Time spent waiting between attempts (backoff, `Retry-After`).
@@ -83,7 +107,10 @@ impl std::fmt::Display for HttpStats {
             let statuses = self
                 .by_status
                 .iter()
-                .map(|(status, n)| format!("{status}: {n}"))
+                .map(|(status, n)| match no_response::reason(*status) {
+                    Some(reason) => format!("{reason}: {n}"),
+                    None => format!("{status}: {n}"),
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             write!(f, " ({statuses})")?;
@@ -428,7 +455,17 @@ impl HttpSession {
                         );
                         return Err(HttpFailure::Denied(denied.to_string()));
                     }
-                    self.count(|s| s.failures += 1);
+                    let code = if error.is_timeout() {
+                        no_response::TIMEOUT
+                    } else if error.is_connect() {
+                        no_response::CONNECT
+                    } else {
+                        no_response::TRANSPORT
+                    };
+                    self.count(|s| {
+                        s.failures += 1;
+                        *s.by_status.entry(code).or_default() += 1;
+                    });
                     let reason = describe(&error);
                     self.logger.emit(
                         LogLevel::Debug,

@@ -65,6 +65,9 @@ pub async fn run_durations(pool: &Pool) -> Result<Vec<RunDuration>, WarehouseErr
         .collect()
 }
 
+/// (source, status, count) summed over runs: statuses of responses, and
+/// below 100 the attempts without response by reason (the plugin host's
+/// `no_response` codes); 0, the runs' total of failures, is left out.
 pub async fn http_responses(pool: &Pool) -> Result<Vec<(String, u16, i64)>, WarehouseError> {
     let rows: Vec<(String, i64, i64)> = sqlx::query_as(
         "SELECT r.source, h.status, CAST(sum(h.responses) AS BIGINT) FROM run_http h \

@@ -28,6 +28,10 @@ pub enum ApiError {
         message: String,
         run_id: Option<i64>,
     },
+    /// The run or source is not in a state the request applies to (a run
+    /// that is not running, a source that is not paused).
+    #[error("{0}")]
+    WrongState(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     /// Logged, never shown.
@@ -44,7 +48,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable: `unauthorized`, `forbidden`, `not_found`,
-    /// `bad_request`, `already_running`, `payload_too_large`, `internal`.
+    /// `bad_request`, `already_running`, `wrong_state`, `payload_too_large`, `internal`.
     pub code: &'static str,
     pub message: String,
     /// With `already_running`: the run in progress.
@@ -70,6 +74,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Conflict { .. } => (StatusCode::CONFLICT, "already_running"),
+            ApiError::WrongState(_) => (StatusCode::CONFLICT, "wrong_state"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

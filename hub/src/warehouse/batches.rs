@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use sqlx::{QueryBuilder, Row as _};
 
 use super::{DB, Pool, Tx};
-use crate::model::{EntityKind, Reject};
+use crate::model::EntityKind;
 use crate::warehouse::schema::{self, Type};
 use crate::warehouse::{
-    BatchWrite, Checkpoint, Counts, LogRecord, Provenance, Row, Value, WarehouseError, key_bytes,
-    now, pow2_chunks, rfc3339,
+    BatchWrite, Checkpoint, Counts, LogRecord, Provenance, Row, Value, WarehouseError, now,
+    pow2_chunks, rfc3339,
 };
 
 type Separated<'b> = sqlx::query_builder::Separated<'b, DB, &'static str>;
@@ -156,7 +156,7 @@ pub async fn commit_batch(
         counts.unchanged += c.unchanged;
     }
     let at = now();
-    insert_rejects(&mut tx, prov, at, &batch.rejects).await?;
+    super::quarantine::upsert(&mut tx, prov, at, &batch.rejects).await?;
     if let Some(state) = &batch.state {
         sqlx::query(
             "INSERT INTO checkpoints (source, stream, state, run_id, updated_at) VALUES ($1, $2, $3, $4, $5) \
@@ -397,34 +397,6 @@ pub(crate) fn bind_value(b: &mut Separated<'_>, v: &Value, ty: Type) {
         Value::Timestamp(t) => b.push_bind(*t),
         Value::Key(k) => b.push_bind(&k[..]),
     };
-}
-
-async fn insert_rejects(
-    tx: &mut Tx,
-    prov: &Provenance,
-    at: time::OffsetDateTime,
-    rejects: &[Reject],
-) -> Result<(), WarehouseError> {
-    for chunk in pow2_chunks(rejects, 256) {
-        let mut q: QueryBuilder<DB> = QueryBuilder::new(
-            "INSERT INTO quarantine (source, stream, run_id, key, origin, line, reason, field, detail, payload_hash, created_at) ",
-        );
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(prov.source.as_str())
-                .push_bind(prov.stream.as_str())
-                .push_bind(prov.run_id)
-                .push_bind(r.key.as_deref().map(|k| key_bytes(k).to_vec()))
-                .push_bind(r.origin.as_deref())
-                .push_bind(r.line.map(|l| l as i64))
-                .push_bind(r.reason.as_str())
-                .push_bind(r.field.as_str())
-                .push_bind(r.detail.as_str())
-                .push_bind(hex::encode(r.payload_hash))
-                .push_bind(at);
-        });
-        q.build().execute(&mut **tx).await?;
-    }
-    Ok(())
 }
 
 pub(crate) async fn insert_logs(

@@ -245,7 +245,7 @@ const ORIGINS: &[Column] = &[
 const RUNS: &[Column] = &[
     req("id", Int, "exécution", "Id of the run."),
     req("source", Text, "source", "The source synchronised."),
-    req("status", Text, "statut", "running, succeeded, failed or interrupted."),
+    req("status", Text, "statut", "running, succeeded, failed, interrupted or cancelled."),
     req("full_refresh", Bool, "relecture complète", "Whether checkpoints were ignored."),
     req("started_at", Timestamp, "début", "When the run started."),
     opt("ended_at", Timestamp, "fin", "When the run ended."),
@@ -268,6 +268,7 @@ const RUNS: &[Column] = &[
     req("http_waited_ms", Int, "attente", "Time spent waiting before retries.").unit("ms"),
     opt("error_kind", Text, "type d'erreur", "Kind of the error that ended the run."),
     opt("error", Text, "erreur", "The error, without personal values or secrets."),
+    opt("cancel_requested_at", Timestamp, "annulation demandée le", "When a cancel was asked for (the run's process stops it)."),
 ];
 
 #[rustfmt::skip]
@@ -326,6 +327,18 @@ const QUARANTINE: &[Column] = &[
     req("payload_hash", Text, "empreinte", "SHA-256 of the refused record."),
     req("created_at", Timestamp, "refusé le", "When it was refused."),
     opt("replayed_by", Int, "rejoué par", "The run that replayed it."),
+    req("identity", Text, "identité", "What the entry is about (stream, key, file, line), hashed: a record refused again replaces its entry."),
+];
+
+#[rustfmt::skip]
+const SOURCE_PAUSES: &[Column] = &[
+    req("source", Text, "source", "The source paused."),
+    req("paused_at", Timestamp, "suspendue le", "When it was paused."),
+    req("run_id", Int, "exécution", "The failed run that paused it."),
+    req("failures", Int, "échecs", "Failed runs in a row when it was paused.").unit("runs"),
+    req("reason", Text, "motif", "Why, with the last run's error."),
+    opt("resumed_at", Timestamp, "reprise le", "When a coordinator resumed it."),
+    opt("resumed_by", Text, "reprise par", "The token name that resumed it."),
 ];
 
 #[rustfmt::skip]
@@ -641,6 +654,12 @@ pub const TABLES: &[Table] = &[
         "quarantaine",
         "Records refused by validation, without their values.",
         QUARANTINE,
+    ),
+    hub(
+        "source_pauses",
+        "sources suspendues",
+        "Sources paused after repeated failed runs, until a coordinator resumes them.",
+        SOURCE_PAUSES,
     ),
     hub(
         "api_tokens",

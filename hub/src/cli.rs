@@ -477,7 +477,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             if warehouse.request_cancel(id).await? {
                 println!("run {id} cancelled (the process running it had stopped)");
             } else {
-                println!("run {id}: cancel asked for; the process running it stops it within a second");
+                println!(
+                    "run {id}: cancel asked for; the process running it stops it within a second"
+                );
             }
             Ok(0)
         }
@@ -486,9 +488,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Source { action } => source(&cli.config, action).await,
         Command::Run {
-            id: Some(id),
-            json,
-            ..
+            id: Some(id), json, ..
         } => {
             let config = Config::load(&cli.config)?;
             let warehouse = Warehouse::open(&config.database_url()).await?;

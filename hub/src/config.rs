@@ -204,7 +204,9 @@ impl SourceLimits {
     /// `base` with this source's keys in its place.
     pub fn over(&self, base: RunLimits) -> RunLimits {
         RunLimits {
-            run_deadline_seconds: self.run_deadline_seconds.unwrap_or(base.run_deadline_seconds),
+            run_deadline_seconds: self
+                .run_deadline_seconds
+                .unwrap_or(base.run_deadline_seconds),
             max_run_batches: self.max_run_batches.unwrap_or(base.max_run_batches),
             max_run_records: self.max_run_records.unwrap_or(base.max_run_records),
             max_run_quarantine: self.max_run_quarantine.unwrap_or(base.max_run_quarantine),

@@ -247,13 +247,22 @@ pub async fn run(
     });
     let fairness = {
         let ctx = ctx.clone();
-        let sources: Vec<String> = ctx.hub.config.sources.iter().map(|s| s.id.clone()).collect();
+        let sources: Vec<String> = ctx
+            .hub
+            .config
+            .sources
+            .iter()
+            .map(|s| s.id.clone())
+            .collect();
         let share = Duration::from_secs(u64::from(ctx.hub.config.limits.run_fair_share_seconds));
         let every = settings.poll_interval.max(Duration::from_millis(500));
         let capacity = settings.concurrency.max(1);
         let cancel = cancel.clone();
         tokio::spawn(async move {
-            fair::keep_fair(&ctx.slots, &ctx.queue, &sources, capacity, share, every, cancel).await
+            fair::keep_fair(
+                &ctx.slots, &ctx.queue, &sources, capacity, share, every, cancel,
+            )
+            .await
         })
     };
     let instance = format!(
@@ -469,7 +478,10 @@ async fn execute_in_span(ctx: Arc<Context>, job: SyncJob) -> Result<(), Schedule
                         .finish_run(
                             id,
                             RunStatus::Failed,
-                            Some(("paused", "the source is paused after repeated failures: resume it first")),
+                            Some((
+                                "paused",
+                                "the source is paused after repeated failures: resume it first",
+                            )),
                             &[],
                         )
                         .await

@@ -150,7 +150,12 @@ struct Watch {
 const CANCEL_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Watch {
-    fn start(hub: &Hub, run_id: i64, options: &SyncOptions, deadline: std::time::Duration) -> Watch {
+    fn start(
+        hub: &Hub,
+        run_id: i64,
+        options: &SyncOptions,
+        deadline: std::time::Duration,
+    ) -> Watch {
         let token = CancellationToken::new();
         let why = Arc::new(std::sync::OnceLock::new());
         let shutdown = options.cancel.clone().unwrap_or_default();
@@ -408,9 +413,11 @@ pub async fn sync_source(
     let limits = hub.config.run_limits(source);
     let deadline = std::time::Duration::from_secs(u64::from(limits.run_deadline_seconds));
     let watch = Watch::start(hub, run_id, options, deadline);
-    let outcome = run(hub, source, territory, run_id, options, limits, &watch, &log)
-        .instrument(span.clone())
-        .await;
+    let outcome = run(
+        hub, source, territory, run_id, options, limits, &watch, &log,
+    )
+    .instrument(span.clone())
+    .await;
     // A plugin call the watch stopped says only "interrupted": say why.
     let outcome = match outcome {
         Err(f) if f.kind == FailureKind::Interrupted => Err(watch.failure().unwrap_or(f)),
@@ -835,7 +842,9 @@ async fn sync_stream(
         let next_state = batch.state.as_deref().map(|s| guard.redactor.redact(s));
         let advanced = !batch.items.is_empty()
             || !batch.rejects.is_empty()
-            || next_state.as_ref().is_some_and(|s| state.as_ref() != Some(s));
+            || next_state
+                .as_ref()
+                .is_some_and(|s| state.as_ref() != Some(s));
         idle = if more && !advanced { idle + 1 } else { 0 };
         if next_state.is_some() {
             state = next_state;

@@ -684,7 +684,9 @@ impl Warehouse {
 
     /// The pause of a source, if it is paused.
     pub async fn source_pause(&self, source: &str) -> Result<Option<SourcePause>, WarehouseError> {
-        Ok(dispatch!(self, runs::pauses(Some(source)))?.into_iter().next())
+        Ok(dispatch!(self, runs::pauses(Some(source)))?
+            .into_iter()
+            .next())
     }
 
     /// Every paused source.

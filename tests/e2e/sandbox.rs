@@ -562,7 +562,12 @@ streams = ["events"]
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_that_never_ends_meets_its_caps_and_its_deadline() {
-    let mut extra = runaway("forever", "mode = \"forever\"", "max_run_batches = 50", None);
+    let mut extra = runaway(
+        "forever",
+        "mode = \"forever\"",
+        "max_run_batches = 50",
+        None,
+    );
     extra += &runaway(
         "forever-records",
         "mode = \"forever\"",
@@ -589,11 +594,20 @@ async fn a_run_that_never_ends_meets_its_caps_and_its_deadline() {
     // What was read is committed: the next run goes on from batch 50.
     let next = t.sync("forever").await;
     assert_eq!(next.error_kind.as_deref(), Some("too_many_batches"));
-    let state = t.hub.warehouse.checkpoint("forever", "events").await.unwrap();
+    let state = t
+        .hub
+        .warehouse
+        .checkpoint("forever", "events")
+        .await
+        .unwrap();
     assert_eq!(state.as_deref(), Some("100"));
 
     let run = t.sync("forever-records").await;
-    assert_eq!(run.error_kind.as_deref(), Some("too_many_records"), "{run:?}");
+    assert_eq!(
+        run.error_kind.as_deref(),
+        Some("too_many_records"),
+        "{run:?}"
+    );
     assert!(
         run.error
             .as_deref()
@@ -731,7 +745,11 @@ async fn secrets_in_the_state_and_rejects_are_redacted_and_keys_pseudonymised() 
     assert_eq!(e.origin.as_deref(), Some("export-***.csv"));
     assert_eq!(e.field, "date-***");
     assert!(e.detail.starts_with("value *** is wrong"), "{}", e.detail);
-    assert!(e.detail.len() <= 1024 + " …[cut]".len(), "{}", e.detail.len());
+    assert!(
+        e.detail.len() <= 1024 + " …[cut]".len(),
+        "{}",
+        e.detail.len()
+    );
     assert!(e.detail.ends_with("…[cut]"));
     // The key is the record key's pseudonym, as items' keys are.
     let raw = "jeanne.martin@example.org";
@@ -887,7 +905,10 @@ impl Served {
             if done(&runs) {
                 return runs;
             }
-            assert!(Instant::now() < deadline, "{source}: never {what}: {runs:?}");
+            assert!(
+                Instant::now() < deadline,
+                "{source}: never {what}: {runs:?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -946,7 +967,8 @@ async fn a_run_is_cancelled_by_the_api_or_the_cli_and_the_state_is_for_admins() 
     );
     let runs = s
         .wait_runs("sleepy", "cancelled", |r| {
-            r.iter().any(|r| r.id == id && r.status == RunStatus::Cancelled)
+            r.iter()
+                .any(|r| r.id == id && r.status == RunStatus::Cancelled)
         })
         .await;
     let run = runs.iter().find(|r| r.id == id).unwrap();
@@ -972,14 +994,19 @@ async fn a_run_is_cancelled_by_the_api_or_the_cli_and_the_state_is_for_admins() 
         String::from_utf8_lossy(&out.stderr)
     );
     s.wait_runs("sleepy", "cancelled", |r| {
-        r.iter().any(|r| r.id == id && r.status == RunStatus::Cancelled)
+        r.iter()
+            .any(|r| r.id == id && r.status == RunStatus::Cancelled)
     })
     .await;
 
     // A checkpoint may hold what only admins should see.
-    let (status, _) = s.call(Method::GET, "/sources/cocagne-lyon/state", &lyon).await;
+    let (status, _) = s
+        .call(Method::GET, "/sources/cocagne-lyon/state", &lyon)
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = s.call(Method::GET, "/sources/cocagne-lyon/state", &admin).await;
+    let (status, _) = s
+        .call(Method::GET, "/sources/cocagne-lyon/state", &admin)
+        .await;
     assert_eq!(status, StatusCode::OK);
     s.shutdown().await;
     assert_next_run_succeeds(&s.t).await;
@@ -995,10 +1022,11 @@ async fn a_source_failing_again_and_again_is_paused_until_a_coordinator_resumes_
     let toulouse = s.token("coord-toulouse", coordinator("toulouse")).await;
 
     // Every second a tick; three failures, then paused.
-    let runs = s
-        .wait_runs("stuck", "paused", |r| r.len() >= 3)
-        .await;
-    assert!(runs.iter().all(|r| r.error_kind.as_deref() == Some("stalled") || r.status == RunStatus::Running));
+    let runs = s.wait_runs("stuck", "paused", |r| r.len() >= 3).await;
+    assert!(
+        runs.iter()
+            .all(|r| r.error_kind.as_deref() == Some("stalled") || r.status == RunStatus::Running)
+    );
     s.wait_runs("stuck", "finished its runs", |r| {
         r.iter().all(|r| r.status != RunStatus::Running)
     })
@@ -1010,17 +1038,32 @@ async fn a_source_failing_again_and_again_is_paused_until_a_coordinator_resumes_
     let pausing = pause["run_id"].as_i64().unwrap();
     let log = s.hub.warehouse.run_logs(pausing).await.unwrap();
     assert!(
-        log.iter()
-            .any(|l| l.message.contains("source paused after 3 failed runs in a row")),
+        log.iter().any(|l| l
+            .message
+            .contains("source paused after 3 failed runs in a row")),
         "{log:?}"
     );
     // Ticks keep firing, and are skipped: no run starts while it is paused.
-    let before = s.hub.warehouse.runs(Some("stuck"), 1000).await.unwrap().len();
+    let before = s
+        .hub
+        .warehouse
+        .runs(Some("stuck"), 1000)
+        .await
+        .unwrap()
+        .len();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let after = s.hub.warehouse.runs(Some("stuck"), 1000).await.unwrap().len();
+    let after = s
+        .hub
+        .warehouse
+        .runs(Some("stuck"), 1000)
+        .await
+        .unwrap()
+        .len();
     assert_eq!(before, after, "a paused source ran");
 
-    let (status, _) = s.call(Method::POST, "/sources/stuck/resume", &toulouse).await;
+    let (status, _) = s
+        .call(Method::POST, "/sources/stuck/resume", &toulouse)
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, body) = s.call(Method::POST, "/sources/stuck/resume", &lyon).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -1058,7 +1101,14 @@ async fn a_source_failing_again_and_again_is_paused_until_a_coordinator_resumes_
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(s.hub.warehouse.source_pause("stuck").await.unwrap().is_none());
+    assert!(
+        s.hub
+            .warehouse
+            .source_pause("stuck")
+            .await
+            .unwrap()
+            .is_none()
+    );
     let out = cli(&["source", "resume", "stuck"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not paused"));
@@ -1069,13 +1119,20 @@ async fn a_source_failing_again_and_again_is_paused_until_a_coordinator_resumes_
 async fn looping_sources_never_take_every_slot_from_a_good_one() {
     let mut extra = String::new();
     for id in ["loop-a", "loop-b"] {
-        extra += &runaway(id, "mode = \"forever\"", "max_run_batches = 100000000", None);
+        extra += &runaway(
+            id,
+            "mode = \"forever\"",
+            "max_run_batches = 100000000",
+            None,
+        );
     }
     let mut s = Served::start("run_fair_share_seconds = 1", extra, 2).await;
     use reqwest::{Method, StatusCode};
     let admin = s.token("admin", vivres::auth::Role::Admin).await;
     for id in ["loop-a", "loop-b"] {
-        let (status, body) = s.call(Method::POST, &format!("/sources/{id}/sync"), &admin).await;
+        let (status, body) = s
+            .call(Method::POST, &format!("/sources/{id}/sync"), &admin)
+            .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
         s.wait_runs(id, "started", |r| r.first().is_some_and(|r| r.batches > 0))
             .await;

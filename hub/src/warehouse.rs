@@ -448,19 +448,25 @@ fn key_bytes(hex_key: &str) -> [u8; 16] {
     out
 }
 
-/// What a quarantine entry is about, hashed: its record's key (a pseudonym),
-/// file and line; a reject with neither key nor line is known by its
-/// payload. A reject with the same identity replaces the entry.
+/// What a quarantine entry is about, hashed: the refused record where it
+/// was read (its key's pseudonym, file and line; without a key, its content
+/// too: two rows of a file never merge) and why (reason, field). A reject
+/// with the same identity replaces the entry.
 fn reject_identity(r: &crate::model::Reject) -> String {
-    if r.key.is_none() && r.line.is_none() {
-        return format!("payload:{}", hex::encode(r.payload_hash));
-    }
     use sha2::Digest as _;
+    let line = r.line.map(|l| l.to_string()).unwrap_or_default();
+    let payload = match r.key {
+        Some(_) => String::new(),
+        None => hex::encode(r.payload_hash),
+    };
     let mut h = sha2::Sha256::new();
     for part in [
         r.key.as_deref().unwrap_or(""),
         r.origin.as_deref().unwrap_or(""),
-        &r.line.map(|l| l.to_string()).unwrap_or_default(),
+        &line,
+        &payload,
+        r.reason.as_str(),
+        r.field.as_str(),
     ] {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());

@@ -40,6 +40,11 @@ async fn start_with(setup: Setup, limits: &str) -> TestHub {
 /// A source running the `misbehave` guest; `config` is TOML for
 /// `[sources.config]`, `more` is appended after it (secrets…).
 fn misbehave(id: &str, config: &str, more: &str) -> String {
+    misbehave_with(id, "", config, more)
+}
+
+/// The same, with more keys of the source (`keys`, before its tables).
+fn misbehave_with(id: &str, keys: &str, config: &str, more: &str) -> String {
     format!(
         r#"
 [[sources]]
@@ -50,12 +55,24 @@ network = "cocagne"
 territory = "lyon"
 streams = ["events"]
 allowed_hosts = ["${{SIMULATOR}}"]
+{keys}
 [sources.config]
 {config}
 {more}
 "#,
         plugin = plugins_dir().join("misbehave.wasm").display()
     )
+}
+
+/// `vivres --config <the test's config> ARGS…`, run to its end.
+fn vivres(t: &TestHub, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_vivres"))
+        .arg("--config")
+        .arg(&t.config_path)
+        .args(args)
+        .envs(&t.vars)
+        .output()
+        .expect("vivres runs")
 }
 
 async fn assert_next_run_succeeds(t: &TestHub) {
@@ -136,16 +153,8 @@ async fn a_planted_or_altered_compiled_plugin_is_never_loaded() {
 async fn a_cache_directory_others_can_write_or_another_user_owns_is_refused() {
     let t = start("", String::new()).await;
     let cache = t.hub.config.cache_dir();
-    let connector_spec = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_vivres"))
-            .arg("--config")
-            .arg(&t.config_path)
-            .args(["connector", "spec"])
-            .arg(plugins_dir().join("misbehave.wasm"))
-            .envs(&t.vars)
-            .output()
-            .expect("vivres runs")
-    };
+    let plugin = plugins_dir().join("misbehave.wasm");
+    let connector_spec = || vivres(&t, &["connector", "spec", plugin.to_str().unwrap()]);
     assert!(connector_spec().status.success());
 
     std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -305,20 +314,13 @@ async fn sigterm_interrupts_a_plugin_asleep_in_a_call() {
         misbehave("sleepy", "mode = \"sleep\"", ""),
     )
     .await;
-    let vivres = env!("CARGO_BIN_EXE_vivres");
-    let token = std::process::Command::new(vivres)
-        .arg("--config")
-        .arg(&t.config_path)
-        .args(["token", "create", "--role", "admin", "--name", "ops"])
-        .envs(&t.vars)
-        .output()
-        .expect("vivres token create");
+    let token = vivres(&t, &["token", "create", "--role", "admin", "--name", "ops"]);
     assert!(token.status.success());
     let token = String::from_utf8(token.stdout).unwrap().trim().to_string();
     let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listen.local_addr().unwrap();
     drop(listen);
-    let mut child = std::process::Command::new(vivres)
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vivres"))
         .arg("--config")
         .arg(&t.config_path)
         .args(["serve", "--listen", &addr.to_string()])
@@ -538,25 +540,14 @@ async fn the_hub_warnings_and_http_summary_survive_a_log_flood() {
 /// A `misbehave` source with its own `[sources.limits]` lines and, if any, a
 /// schedule.
 fn runaway(id: &str, config: &str, limits: &str, schedule: Option<&str>) -> String {
-    format!(
-        r#"
-[[sources]]
-id = "{id}"
-connector = "misbehave"
-plugin = "{plugin}"
-network = "cocagne"
-territory = "lyon"
-streams = ["events"]
-{schedule}
-[sources.config]
-{config}
-[sources.limits]
-{limits}
-"#,
-        plugin = plugins_dir().join("misbehave.wasm").display(),
-        schedule = schedule
-            .map(|s| format!("schedule = \"{s}\""))
-            .unwrap_or_default(),
+    let schedule = schedule
+        .map(|s| format!("schedule = \"{s}\""))
+        .unwrap_or_default();
+    misbehave_with(
+        id,
+        &schedule,
+        config,
+        &format!("[sources.limits]\n{limits}"),
     )
 }
 
@@ -981,13 +972,7 @@ async fn a_run_is_cancelled_by_the_api_or_the_cli_and_the_state_is_for_admins() 
     let (status, body) = s.call(Method::POST, "/sources/sleepy/sync", &admin).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let id = body["run_id"].as_i64().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vivres"))
-        .arg("--config")
-        .arg(&s.t.config_path)
-        .args(["run", "cancel", &id.to_string()])
-        .envs(&s.t.vars)
-        .output()
-        .expect("vivres run cancel");
+    let out = vivres(&s.t, &["run", "cancel", &id.to_string()]);
     assert!(
         out.status.success(),
         "{}",
@@ -1083,15 +1068,7 @@ async fn a_source_failing_again_and_again_is_paused_until_a_coordinator_resumes_
     }
     s.shutdown().await;
 
-    let cli = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_vivres"))
-            .arg("--config")
-            .arg(&s.t.config_path)
-            .args(args)
-            .envs(&s.t.vars)
-            .output()
-            .expect("vivres")
-    };
+    let cli = |args: &[&str]| vivres(&s.t, args);
     let out = cli(&["source", "paused"]);
     let listed = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(listed.contains("stuck paused since"), "{listed}");

@@ -9,8 +9,9 @@ ALTER TABLE runs ADD CONSTRAINT runs_status_check
     CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted', 'cancelled'));
 ALTER TABLE runs ADD COLUMN cancel_requested_at TIMESTAMPTZ;
 
--- What a reject is about (stream, key pseudonym, file, line): a record
--- refused again replaces its entry. Earlier entries keep one of their own.
+-- What a reject is about, hashed (its record: key pseudonym, or file, line
+-- and content; its reason and field): a record refused again replaces its
+-- entry. Earlier entries keep one of their own.
 ALTER TABLE quarantine ADD COLUMN identity TEXT NOT NULL DEFAULT '';
 UPDATE quarantine SET identity = 'entry-' || id;
 CREATE UNIQUE INDEX quarantine_identity ON quarantine(source, stream, identity);

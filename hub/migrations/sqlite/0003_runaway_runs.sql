@@ -45,8 +45,9 @@ ALTER TABLE runs_new RENAME TO runs;
 CREATE UNIQUE INDEX runs_one_running ON runs(source) WHERE status = 'running';
 CREATE INDEX runs_by_source ON runs(source, id);
 
--- What a reject is about (stream, key pseudonym, file, line): a record
--- refused again replaces its entry. Earlier entries keep one of their own.
+-- What a reject is about, hashed (its record: key pseudonym, or file, line
+-- and content; its reason and field): a record refused again replaces its
+-- entry. Earlier entries keep one of their own.
 ALTER TABLE quarantine ADD COLUMN identity TEXT NOT NULL DEFAULT '';
 UPDATE quarantine SET identity = 'entry-' || id;
 CREATE UNIQUE INDEX quarantine_identity ON quarantine(source, stream, identity);

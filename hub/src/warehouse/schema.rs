@@ -327,7 +327,7 @@ const QUARANTINE: &[Column] = &[
     req("payload_hash", Text, "empreinte", "SHA-256 of the refused record."),
     req("created_at", Timestamp, "refusé le", "When it was refused."),
     opt("replayed_by", Int, "rejoué par", "The run that replayed it."),
-    req("identity", Text, "identité", "What the entry is about (stream, key, file, line), hashed: a record refused again replaces its entry."),
+    req("identity", Text, "identité", "What the entry is about, hashed: the record (its key, or its file, line and content) and the reason and field; a record refused again for the same reason replaces its entry."),
 ];
 
 #[rustfmt::skip]

@@ -440,6 +440,35 @@ pub(crate) async fn handle_job(job: SyncJob, ctx: Data<Arc<Context>>) -> Result<
     }
 }
 
+/// Whether the job is skipped because its source is paused: a paused source
+/// runs only when someone asks for it by hand (a manual sync or a replay,
+/// which the API answered with a run already), not on its schedule, a resume
+/// or a retry.
+async fn paused(hub: &Hub, job: &SyncJob) -> bool {
+    let by_hand = matches!(job.trigger, Trigger::Manual | Trigger::Replay) && job.attempt == 1;
+    if by_hand {
+        return false;
+    }
+    match hub.warehouse.source_pause(&job.source).await {
+        Ok(Some(pause)) => {
+            tracing::warn!(
+                paused_at = %pause.paused_at,
+                "skipped: the source is paused after {} failed runs; a coordinator resumes it \
+                 (POST /api/v1/sources/{}/resume, `vivres source resume {}`)",
+                pause.failures,
+                job.source,
+                job.source
+            );
+            true
+        }
+        Ok(None) => false,
+        Err(e) => {
+            tracing::warn!(error = %e, "the source's pause could not be read; running it");
+            false
+        }
+    }
+}
+
 /// Runs one job; the outcome is in the run report, so only a failure to queue
 /// the follow-up job is an error.
 async fn execute(ctx: Arc<Context>, job: SyncJob) -> Result<(), SchedulerError> {
@@ -463,35 +492,8 @@ async fn execute_in_span(ctx: Arc<Context>, job: SyncJob) -> Result<(), Schedule
         },
         None => None,
     };
-    // A paused source runs only when someone asks for it by hand.
-    if (job.trigger != Trigger::Manual && job.trigger != Trigger::Replay) || job.attempt > 1 {
-        match hub.warehouse.source_pause(&job.source).await {
-            Ok(Some(pause)) => {
-                tracing::warn!(
-                    paused_at = %pause.paused_at,
-                    "skipped: the source is paused after {} failed runs; a coordinator resumes it \
-                     (POST /api/v1/sources/{}/resume, `vivres source resume {}`)",
-                    pause.failures, job.source, job.source
-                );
-                if let Some(id) = run_id {
-                    hub.warehouse
-                        .finish_run(
-                            id,
-                            RunStatus::Failed,
-                            Some((
-                                "paused",
-                                "the source is paused after repeated failures: resume it first",
-                            )),
-                            &[],
-                        )
-                        .await
-                        .ok();
-                }
-                return Ok(());
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "the source's pause could not be read"),
-        }
+    if paused(hub, &job).await {
+        return Ok(());
     }
     if ctx.cancel.is_cancelled() {
         // Shutting down before it began: leave it for the next start.

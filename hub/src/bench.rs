@@ -15,6 +15,9 @@ use crate::app::Hub;
 use crate::config::Config;
 use crate::sync::{SyncOptions, sync_source};
 
+mod crash;
+pub use crash::{CrashCampaign, run as run_crash};
+
 pub async fn serve_simulator(size: usize) -> anyhow::Result<i32> {
     let mut config = partner_sim::SimConfig::demo(7, size);
     config.gardens.truncate(1);
@@ -121,24 +124,7 @@ pub async fn run(
     let dir = fresh_dir(data_dir, "vivres-bench")?;
     let sim = SimChild::start(records)?;
     let addr = sim.addr.clone();
-    let source = format!(
-        r#"
-[[sources]]
-id = "bench"
-connector = "cocagne-gardens"
-network = "cocagne"
-territory = "lyon"
-allowed_hosts = ["{addr}"]
-streams = ["deliveries"]
-[sources.config]
-base_url = "http://{addr}/lyon"
-token_secret = "api_token"
-garden = "bench"
-page_size = 500
-[sources.secrets]
-api_token = {{ value = "token-lyon" }}
-"#
-    );
+    let source = cocagne_source(&addr, 500, r#""deliveries""#);
     let db = BenchDb::create(&dir, database.as_deref()).await?;
     let hub = bench_hub(&dir, &db.url, &source).await?;
     let rss_before = peak_rss_mib().unwrap_or(0.0);
@@ -217,6 +203,29 @@ api_token = {{ value = "token-lyon" }}
     drop(db);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(0)
+}
+
+/// The bench's source: the simulator's garden `bench`, `streams` a TOML
+/// list's items (`"deliveries"`).
+fn cocagne_source(addr: &str, page_size: usize, streams: &str) -> String {
+    format!(
+        r#"
+[[sources]]
+id = "bench"
+connector = "cocagne-gardens"
+network = "cocagne"
+territory = "lyon"
+allowed_hosts = ["{addr}"]
+streams = [{streams}]
+[sources.config]
+base_url = "http://{addr}/lyon"
+token_secret = "api_token"
+garden = "bench"
+page_size = {page_size}
+[sources.secrets]
+api_token = {{ value = "token-lyon" }}
+"#
+    )
 }
 
 /// The bench's own database: a fresh SQLite file, or a database created on
@@ -345,6 +354,20 @@ fn fresh_dir(data_dir: Option<PathBuf>, prefix: &str) -> anyhow::Result<PathBuf>
 /// A hub on a fresh warehouse in `dir` with the Lyon territory, one `source`
 /// (TOML, id `bench`) and a throwaway pseudonymisation key.
 async fn bench_hub(dir: &std::path::Path, database_url: &str, source: &str) -> anyhow::Result<Hub> {
+    let mut vars = BTreeMap::new();
+    vars.insert(
+        "VIVRES_PSEUDONYM_KEY".to_string(),
+        crate::privacy::Pseudonymiser::generate_key()
+            .expose()
+            .to_string(),
+    );
+    let config = Config::parse("bench", &bench_config(dir, database_url, source), &vars)?;
+    Ok(Hub::start(config, vars).await?)
+}
+
+/// The configuration of a bench hub: a warehouse in `dir` (or at
+/// `database_url`), the Lyon territory and one `source` (TOML, id `bench`).
+fn bench_config(dir: &std::path::Path, database_url: &str, source: &str) -> String {
     let plugins_dir = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../plugins/target/wasm32-wasip2/release"
@@ -362,13 +385,5 @@ epci = ["200046977"]
 {source}"#,
         dir = dir.display()
     );
-    let mut vars = BTreeMap::new();
-    vars.insert(
-        "VIVRES_PSEUDONYM_KEY".to_string(),
-        crate::privacy::Pseudonymiser::generate_key()
-            .expose()
-            .to_string(),
-    );
-    let config = Config::parse("bench", &toml, &vars)?;
-    Ok(Hub::start(config, vars).await?)
+    toml
 }

@@ -116,6 +116,8 @@ pub enum Command {
         /// default: a fresh SQLite file.
         #[arg(long)]
         database: Option<String>,
+        #[command(subcommand)]
+        mode: Option<BenchMode>,
     },
     /// Run the hub as a service: the admin API and the scheduler (stops cleanly on SIGTERM/SIGINT).
     Serve {
@@ -176,6 +178,33 @@ pub enum Command {
     BenchSimulator {
         #[arg(long)]
         size: usize,
+    },
+}
+
+/// What `vivres bench` measures besides throughput.
+#[derive(Debug, Subcommand)]
+pub enum BenchMode {
+    /// The crash campaign: SIGKILL a sync at random moments, resume each
+    /// time, then compare the warehouse with a clean sync (exit code 1 on any
+    /// lost, duplicated or stale row).
+    Crash {
+        /// Kills that must land on a running sync.
+        #[arg(long, default_value_t = 100)]
+        kills: usize,
+        /// Deliveries at the simulated partner.
+        #[arg(long, default_value_t = 5_000)]
+        records: usize,
+        /// Share of deliveries the partner changes between runs.
+        #[arg(long, default_value_t = 0.02)]
+        change: f64,
+        /// Seed of the kill moments (printed; reuse it to replay a campaign).
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// A PostgreSQL server (the campaign creates and drops its databases there).
+        #[arg(long)]
+        database: Option<String>,
     },
 }
 
@@ -551,6 +580,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Connector { action } => connector(&cli.config, action).await,
         #[cfg(feature = "demo")]
         Command::Demo { size, data_dir } => crate::demo::run(&cli.config, &data_dir, size).await,
+        #[cfg(feature = "demo")]
+        Command::Bench {
+            mode:
+                Some(BenchMode::Crash {
+                    kills,
+                    records,
+                    change,
+                    seed,
+                    data_dir,
+                    database,
+                }),
+            ..
+        } => {
+            crate::bench::run_crash(crate::bench::CrashCampaign {
+                kills,
+                records,
+                change,
+                seed,
+                data_dir,
+                database,
+            })
+            .await
+        }
         #[cfg(feature = "demo")]
         Command::Bench {
             files_mb: Some(mb),

@@ -34,7 +34,11 @@ pub use migrations::{MigrationLock, MigrationReport};
 #[derive(Debug, thiserror::Error)]
 pub enum WarehouseError {
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+    #[error(
+        "the warehouse's disk is full ({0}): free space on it, then run again; a sync resumes from its last committed batch and loses nothing"
+    )]
+    DiskFull(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("source `{source_id}` already has a run in progress (run {run_id})")]
@@ -540,6 +544,22 @@ macro_rules! dispatch {
     };
 }
 
+impl From<sqlx::Error> for WarehouseError {
+    fn from(e: sqlx::Error) -> WarehouseError {
+        // SQLITE_FULL (13, and its extended codes) and PostgreSQL's
+        // disk_full (53100): said plainly, since the operator can fix it.
+        let full = e
+            .as_database_error()
+            .and_then(|d| d.code())
+            .is_some_and(|code| code == "13" || code == "53100");
+        if full {
+            WarehouseError::DiskFull(e.to_string())
+        } else {
+            WarehouseError::Database(e)
+        }
+    }
+}
+
 impl Warehouse {
     /// Opens the warehouse, whose schema must be exactly this binary's:
     /// otherwise the error says what to run (see `warehouse/migrations.rs`).
@@ -917,6 +937,24 @@ impl Warehouse {
     /// through the backend's bulk path, into an unindexed table: (rows, seconds).
     pub async fn bench_ceiling(&self, kind: EntityKind) -> Result<(u64, f64), WarehouseError> {
         dispatch!(self, bench::ceiling(kind))
+    }
+
+    /// `(key, row_hash)` of every row of a fact table, in key order (the
+    /// crash campaign's comparison).
+    pub async fn fingerprint(
+        &self,
+        table: &'static schema::Table,
+    ) -> Result<Vec<(Vec<u8>, i64)>, WarehouseError> {
+        dispatch!(self, bench::fingerprint(table))
+    }
+
+    /// A source's open quarantine entries as sorted
+    /// `(stream, key, reason, field, payload_hash)` tuples.
+    pub async fn quarantine_fingerprint(
+        &self,
+        source: &str,
+    ) -> Result<Vec<(String, Option<Vec<u8>>, String, String, String)>, WarehouseError> {
+        dispatch!(self, bench::quarantine_fingerprint(source))
     }
 
     /// Pretends a run's process is `pid` (tests of the dead-owner rule).

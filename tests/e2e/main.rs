@@ -3,7 +3,9 @@
 //! does).
 
 mod api;
+mod crash;
 mod deploy;
+mod faults;
 mod files;
 mod helpers;
 mod migrate;

@@ -167,6 +167,9 @@ pub enum Fault {
     Truncated { times: Option<u32> },
     /// `200` with `text/html`, like a maintenance page in front of the API.
     WrongContentType { times: Option<u32> },
+    /// `200` announcing the whole body's length, whose connection closes
+    /// half-way through it.
+    Cut { times: Option<u32> },
 }
 
 /// What a correct connector and host must make of one garden's data.

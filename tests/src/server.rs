@@ -52,6 +52,7 @@ impl ActiveFault {
             Fault::TooManyRequests { times, .. } => Some(*times),
             Fault::ServerError { times }
             | Fault::Truncated { times }
+            | Fault::Cut { times }
             | Fault::WrongContentType { times } => *times,
         };
         ActiveFault { fault, remaining }
@@ -449,7 +450,7 @@ async fn answer(
 
     let fault = lock(&state.fault).take();
     match fault {
-        Fault::None | Fault::Truncated { .. } => {}
+        Fault::None | Fault::Truncated { .. } | Fault::Cut { .. } => {}
         Fault::TooManyRequests {
             retry_after_secs, ..
         } => return too_many(retry_after_secs),
@@ -484,6 +485,28 @@ async fn answer(
     };
     if matches!(fault, Fault::Truncated { .. }) {
         body.truncate(body.len() / 2);
+    }
+    if matches!(fault, Fault::Cut { .. }) {
+        let length = body.len();
+        let half = body[..length / 2].to_vec();
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![
+            Ok(half),
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "the partner's application stopped half-way",
+            )),
+        ];
+        return (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+                (header::CONTENT_LENGTH, HeaderValue::from(length)),
+            ],
+            Body::from_stream(futures_util::stream::iter(chunks)),
+        )
+            .into_response();
     }
     (
         [(header::CONTENT_TYPE, "application/json")],

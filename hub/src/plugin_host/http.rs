@@ -126,6 +126,14 @@ pub enum HttpFailure {
     InvalidRequest(String),
 }
 
+/// Why a response's body could not be read.
+enum BodyFailure {
+    /// Over the host's limit: never retried.
+    TooLarge(HttpFailure),
+    /// The connection broke off (closed, reset, timed out): retried.
+    BrokeOff(HttpFailure),
+}
+
 /// The hub's one client, shared by every instance.
 pub struct HttpClient {
     client: reqwest::Client,
@@ -281,14 +289,14 @@ impl HttpSession {
             let response = self
                 .send_with_retries(&method, &url, &headers, &body)
                 .await?;
-            let status = response.status();
+            let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
             let location = response
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|l| l.to_str().ok())
-                .map(str::to_string);
+                .headers
+                .iter()
+                .find(|(name, _)| name == reqwest::header::LOCATION.as_str())
+                .map(|(_, value)| value.clone());
             let Some(location) = location.filter(|_| status.is_redirection()) else {
-                return self.read_response(response).await;
+                return Ok(response);
             };
             if hop == MAX_REDIRECTS {
                 return Err(HttpFailure::Transport(format!(
@@ -321,13 +329,18 @@ impl HttpSession {
         )))
     }
 
+    /// Sends one request, retrying 429, 5xx, connection failures, timeouts
+    /// and answers that break off: a body cut by a closed connection, or a
+    /// `200` declared JSON whose JSON is cut short (a partner's proxy
+    /// failing half-way). Each attempt counts against the budget; the
+    /// answer comes back whole.
     async fn send_with_retries(
         &mut self,
         method: &Method,
         url: &Url,
         headers: &HeaderMap,
         body: &Option<Vec<u8>>,
-    ) -> Result<reqwest::Response, HttpFailure> {
+    ) -> Result<HttpResponse, HttpFailure> {
         let settings = &self.client.settings;
         let mut retry = 0;
         loop {
@@ -368,12 +381,43 @@ impl HttpSession {
                     );
                     let retryable =
                         status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
-                    if !retryable || retry >= settings.max_retries {
-                        return Ok(response);
+                    let after = retry_after(response.headers(), time::OffsetDateTime::now_utc());
+                    let last = retry >= settings.max_retries;
+                    if retryable && !last {
+                        after
+                            .map(|d| d.min(settings.max_retry_after))
+                            .unwrap_or_else(|| backoff(settings, retry))
+                    } else {
+                        match self.read_response(response).await {
+                            Ok(answer) if last || !cut_json(&answer) => return Ok(answer),
+                            Ok(_) => {
+                                self.count(|s| s.failures += 1);
+                                self.logger.emit(
+                                    LogLevel::Debug,
+                                    &format!(
+                                        "http {method} {} -> {}: the JSON body breaks off, retrying",
+                                        loggable(url),
+                                        status.as_u16()
+                                    ),
+                                );
+                                backoff(settings, retry)
+                            }
+                            Err(BodyFailure::TooLarge(failure)) => return Err(failure),
+                            Err(BodyFailure::BrokeOff(failure)) if last => return Err(failure),
+                            Err(BodyFailure::BrokeOff(failure)) => {
+                                self.count(|s| s.failures += 1);
+                                self.logger.emit(
+                                    LogLevel::Debug,
+                                    &format!(
+                                        "http {method} {} -> {}: the body broke off ({failure:?}), retrying",
+                                        loggable(url),
+                                        status.as_u16()
+                                    ),
+                                );
+                                backoff(settings, retry)
+                            }
+                        }
                     }
-                    retry_after(response.headers(), time::OffsetDateTime::now_utc())
-                        .map(|d| d.min(settings.max_retry_after))
-                        .unwrap_or_else(|| backoff(settings, retry))
                 }
                 Err(error) => {
                     if let Some(denied) = find_denial(&error) {
@@ -393,7 +437,13 @@ impl HttpSession {
                             loggable(url)
                         ),
                     );
-                    let retryable = error.is_connect() || error.is_timeout();
+                    // A connection closed or reset before the answer came
+                    // is retried when sending again cannot do twice what
+                    // was done once (an idempotent method); a refused
+                    // connection or a timeout always is.
+                    let retryable = error.is_connect()
+                        || error.is_timeout()
+                        || (method.is_idempotent() && (error.is_request() || error.is_body()));
                     if !retryable || retry >= settings.max_retries {
                         return Err(if error.is_timeout() {
                             HttpFailure::Timeout(reason)
@@ -416,7 +466,7 @@ impl HttpSession {
     async fn read_response(
         &self,
         mut response: reqwest::Response,
-    ) -> Result<HttpResponse, HttpFailure> {
+    ) -> Result<HttpResponse, BodyFailure> {
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -434,16 +484,18 @@ impl HttpSession {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
                     if body.len() + chunk.len() > max {
-                        return Err(HttpFailure::Transport(format!(
+                        return Err(BodyFailure::TooLarge(HttpFailure::Transport(format!(
                             "response body larger than {} MiB",
                             max / (1024 * 1024)
-                        )));
+                        ))));
                     }
                     body.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
-                Err(e) if e.is_timeout() => return Err(HttpFailure::Timeout(describe(&e))),
-                Err(e) => return Err(HttpFailure::Transport(describe(&e))),
+                Err(e) if e.is_timeout() => {
+                    return Err(BodyFailure::BrokeOff(HttpFailure::Timeout(describe(&e))));
+                }
+                Err(e) => return Err(BodyFailure::BrokeOff(HttpFailure::Transport(describe(&e)))),
             }
         }
         Ok(HttpResponse {
@@ -457,6 +509,26 @@ impl HttpSession {
         if let Ok(mut stats) = self.stats.lock() {
             f(&mut stats);
         }
+    }
+}
+
+/// A successful answer that declares JSON and whose JSON breaks off before
+/// its end: what a partner's proxy sends when the application dies half-way
+/// with the length already announced. Worth another attempt, like a 5xx.
+/// (A body that is complete but invalid JSON is the plugin's to report.)
+fn cut_json(answer: &HttpResponse) -> bool {
+    let json = answer.headers.iter().any(|(name, value)| {
+        name.eq_ignore_ascii_case("content-type") && {
+            let v = value.to_ascii_lowercase();
+            v.starts_with("application/json") || v.contains("+json")
+        }
+    });
+    if !(200..300).contains(&answer.status) || !json || answer.body.is_empty() {
+        return false;
+    }
+    match serde_json::from_slice::<serde::de::IgnoredAny>(&answer.body) {
+        Ok(_) => false,
+        Err(e) => e.is_eof(),
     }
 }
 
@@ -554,6 +626,28 @@ fn retry_after(headers: &HeaderMap, now: time::OffsetDateTime) -> Option<Duratio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_json_that_breaks_off_is_worth_another_attempt() {
+        let answer = |status: u16, content_type: &str, body: &str| HttpResponse {
+            status,
+            headers: vec![("Content-Type".to_string(), content_type.to_string())],
+            body: body.as_bytes().to_vec(),
+        };
+        let json = "application/json; charset=utf-8";
+        assert!(cut_json(&answer(
+            200,
+            json,
+            r#"{"items": [{"id": 1}, {"id""#
+        )));
+        assert!(cut_json(&answer(200, "application/ld+json", "[1, 2")));
+        assert!(!cut_json(&answer(200, json, r#"{"items": []}"#)));
+        // Complete but invalid: the plugin's to report, not a transport fault.
+        assert!(!cut_json(&answer(200, json, r#"{"items": ]}"#)));
+        assert!(!cut_json(&answer(200, "text/html", "<html><body>Maint")));
+        assert!(!cut_json(&answer(404, json, r#"{"error": "#)));
+        assert!(!cut_json(&answer(204, json, "")));
+    }
 
     #[test]
     fn retry_after_seconds_and_dates() {

@@ -118,3 +118,47 @@ pub async fn ceiling(pool: &Pool, kind: EntityKind) -> Result<(u64, f64), Wareho
 fn key_of(rows: &[(Row, Option<i64>)]) -> Vec<u8> {
     rows.last().map(|(r, _)| r.key.to_vec()).unwrap_or_default()
 }
+
+/// `(key, row_hash)` of every row of the fact table `table`, in key order:
+/// what the crash campaign compares between a crashed and a clean sync.
+pub async fn fingerprint(pool: &Pool, table: &Table) -> Result<Vec<(Vec<u8>, i64)>, WarehouseError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT key, row_hash FROM {} ORDER BY stream_id, key",
+        table.name
+    )))
+    .fetch_all(pool)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.push((r.try_get("key")?, r.try_get("row_hash")?));
+    }
+    Ok(out)
+}
+
+/// The open quarantine entries of `source` as
+/// `(stream, key, reason, field, payload_hash)`, sorted: a record refused
+/// twice for the same content shows as two equal tuples.
+pub async fn quarantine_fingerprint(
+    pool: &Pool,
+    source: &str,
+) -> Result<Vec<(String, Option<Vec<u8>>, String, String, String)>, WarehouseError> {
+    let rows = sqlx::query(
+        "SELECT stream, key, reason, field, payload_hash FROM quarantine \
+         WHERE source = $1 AND replayed_by IS NULL \
+         ORDER BY stream, key, reason, field, payload_hash",
+    )
+    .bind(source)
+    .fetch_all(pool)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.push((
+            r.try_get("stream")?,
+            r.try_get("key")?,
+            r.try_get("reason")?,
+            r.try_get("field")?,
+            r.try_get("payload_hash")?,
+        ));
+    }
+    Ok(out)
+}

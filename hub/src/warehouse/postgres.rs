@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use sqlx::ConnectOptions as _;
+use sqlx::Connection as _;
 use sqlx::Row as _;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
@@ -63,6 +64,10 @@ pub(super) async fn open(url: &str) -> Result<Pool, WarehouseError> {
     }
     let pool = PgPoolOptions::new()
         .max_connections(8)
+        // A connection whose transaction could not end (a COMMIT refused
+        // for a full disk, after which the database rolled back on its own)
+        // still counts as inside one: never hand it out again.
+        .before_acquire(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
         .acquire_timeout(Duration::from_secs(30))
         .connect_with(options)
         .await

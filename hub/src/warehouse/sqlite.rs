@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::ConnectOptions as _;
+use sqlx::Connection as _;
 use sqlx::Row as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
@@ -77,6 +78,10 @@ pub(super) async fn open(url: &str) -> Result<Pool, WarehouseError> {
     let options = options.statement_cache_capacity(48);
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
+        // A connection whose transaction could not end (a COMMIT refused
+        // for a full disk, after which the database rolled back on its own)
+        // still counts as inside one: never hand it out again.
+        .before_acquire(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
         .connect_with(options)
         .await?;
     Ok(pool)

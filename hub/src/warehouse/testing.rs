@@ -107,8 +107,14 @@ impl Guard {
 }
 
 async fn admin_statement(admin: &str, sql: &str) -> Result<(), WarehouseError> {
-    use sqlx::Connection as _;
-    let mut conn = sqlx::PgConnection::connect(admin).await?;
+    use sqlx::{ConnectOptions as _, Connection as _};
+    // Creating and dropping databases is slow on a loaded machine: that is
+    // debug news, not a warning on the terminal.
+    let options: sqlx::postgres::PgConnectOptions = admin.parse()?;
+    let mut conn = options
+        .log_slow_statements(log::LevelFilter::Debug, std::time::Duration::from_secs(1))
+        .connect()
+        .await?;
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
         .execute(&mut conn)
         .await?;

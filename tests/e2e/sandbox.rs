@@ -66,11 +66,19 @@ allowed_hosts = ["${{SIMULATOR}}"]
 
 /// `vivres --config <the test's config> ARGS…`, run to its end.
 fn vivres(t: &TestHub, args: &[&str]) -> std::process::Output {
+    vivres_with(&t.config_path, &t.vars, args)
+}
+
+fn vivres_with(
+    config: &Path,
+    vars: &std::collections::BTreeMap<String, String>,
+    args: &[&str],
+) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_vivres"))
         .arg("--config")
-        .arg(&t.config_path)
+        .arg(config)
         .args(args)
-        .envs(&t.vars)
+        .envs(vars)
         .output()
         .expect("vivres runs")
 }
@@ -814,19 +822,30 @@ async fn runs_interrupted_again_and_again_without_progress_fail() {
 
 /// A hub served in-process (API and scheduler), for the tests below.
 struct Served {
-    t: TestHub,
     hub: Arc<Hub>,
+    config_path: PathBuf,
+    vars: std::collections::BTreeMap<String, String>,
     base: String,
     client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), vivres::serve::ServeError>>>,
+    _sim: partner_sim::RunningSim,
+    _dir: tempfile::TempDir,
+    // Dropped last: the database outlives the hub.
+    _db: vivres::warehouse::testing::Guard,
 }
 
 impl Served {
     async fn start(limits: &str, extra: String, concurrency: usize) -> Served {
-        let t = start(limits, extra).await;
-        let config = Config::load_with(&t.config_path, &t.vars).unwrap();
-        let hub = Arc::new(Hub::open(config, t.vars.clone()).await.unwrap());
+        let TestHub {
+            db,
+            dir,
+            sim,
+            hub,
+            config_path,
+            vars,
+        } = start(limits, extra).await;
+        let hub = Arc::new(hub);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -847,8 +866,12 @@ impl Served {
             },
         ));
         Served {
-            t,
             hub,
+            config_path,
+            vars,
+            _sim: sim,
+            _dir: dir,
+            _db: db,
             base,
             client: reqwest::Client::new(),
             stop: Some(tx),
@@ -902,6 +925,17 @@ impl Served {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    fn cli(&self, args: &[&str]) -> std::process::Output {
+        vivres_with(&self.config_path, &self.vars, args)
+    }
+
+    async fn assert_next_run_succeeds(&self) {
+        let ok = sync_source(&self.hub, "cocagne-lyon", &SyncOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(ok.status, RunStatus::Succeeded, "{:?}", ok.error);
     }
 
     async fn shutdown(&mut self) {
@@ -972,7 +1006,7 @@ async fn a_run_is_cancelled_by_the_api_or_the_cli_and_the_state_is_for_admins() 
     let (status, body) = s.call(Method::POST, "/sources/sleepy/sync", &admin).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let id = body["run_id"].as_i64().unwrap();
-    let out = vivres(&s.t, &["run", "cancel", &id.to_string()]);
+    let out = s.cli(&["run", "cancel", &id.to_string()]);
     assert!(
         out.status.success(),
         "{}",
@@ -994,7 +1028,7 @@ async fn a_run_is_cancelled_by_the_api_or_the_cli_and_the_state_is_for_admins() 
         .await;
     assert_eq!(status, StatusCode::OK);
     s.shutdown().await;
-    assert_next_run_succeeds(&s.t).await;
+    s.assert_next_run_succeeds().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1068,11 +1102,10 @@ async fn a_source_failing_again_and_again_is_paused_until_a_coordinator_resumes_
     }
     s.shutdown().await;
 
-    let cli = |args: &[&str]| vivres(&s.t, args);
-    let out = cli(&["source", "paused"]);
+    let out = s.cli(&["source", "paused"]);
     let listed = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(listed.contains("stuck paused since"), "{listed}");
-    let out = cli(&["source", "resume", "stuck"]);
+    let out = s.cli(&["source", "resume", "stuck"]);
     assert!(
         out.status.success(),
         "{}",
@@ -1086,10 +1119,10 @@ async fn a_source_failing_again_and_again_is_paused_until_a_coordinator_resumes_
             .unwrap()
             .is_none()
     );
-    let out = cli(&["source", "resume", "stuck"]);
+    let out = s.cli(&["source", "resume", "stuck"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not paused"));
-    assert_next_run_succeeds(&s.t).await;
+    s.assert_next_run_succeeds().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

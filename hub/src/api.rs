@@ -8,6 +8,7 @@
 
 mod data;
 mod error;
+mod nodes;
 mod ops;
 mod runs;
 mod sources;
@@ -287,6 +288,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::health))
         .routes(routes!(ops::metrics))
         .routes(routes!(ops::openapi_json))
+        .routes(routes!(nodes::list_nodes))
         .routes(routes!(sources::connectors))
         .routes(routes!(sources::list_sources))
         .routes(routes!(sources::get_source))

@@ -804,7 +804,7 @@ async fn quarantine(config_path: &Path, action: QuarantineAction) -> anyhow::Res
             } else {
                 println!(
                     "{:>6}  {:<22} {:>5}  {:<36} {:>6}  {:<20} {:<24} detail",
-                    "id", "source", "run", "file", "line", "reason", "field"
+                    "id", "source", "run", "file", "line/cell", "reason", "field"
                 );
                 for q in &entries {
                     println!(
@@ -813,7 +813,11 @@ async fn quarantine(config_path: &Path, action: QuarantineAction) -> anyhow::Res
                         q.source,
                         q.run_id,
                         q.origin.as_deref().unwrap_or("-"),
-                        q.line.map(|l| l.to_string()).unwrap_or_else(|| "-".into()),
+                        // A workbook's cell says its line too (`Commande!F12`).
+                        q.cell.clone().unwrap_or_else(|| q
+                            .line
+                            .map(|l| l.to_string())
+                            .unwrap_or_else(|| "-".into())),
                         q.reason,
                         q.field,
                         q.detail

@@ -121,6 +121,9 @@ pub struct Limits {
     /// On SIGTERM, how long running syncs get to mark their runs
     /// interrupted before the process exits anyway.
     pub shutdown_grace_seconds: u32,
+    /// How long a node's lease on a running run lasts without a heartbeat
+    /// (renewed every third of it) before another node takes the run over.
+    pub lease_seconds: u32,
     /// Most items plus rejects one batch may carry.
     pub max_batch_items: u32,
     /// Data the hub copies out of a plugin in one call (a batch, a log
@@ -246,6 +249,7 @@ impl Default for Limits {
             plugin_call_seconds: 30,
             plugin_call_wall_seconds: 600,
             shutdown_grace_seconds: 10,
+            lease_seconds: 60,
             max_batch_items: 10_000,
             max_call_mib: 64,
             max_record_kib: 1024,
@@ -563,6 +567,12 @@ impl Config {
                     "must be at least 1".into(),
                 ));
             }
+        }
+        if l.lease_seconds < 2 {
+            return Err(invalid(
+                "limits.lease_seconds".into(),
+                "must be at least 2 (a node renews its leases every third of it)".into(),
+            ));
         }
         if l.max_string_kib > l.max_record_kib {
             return Err(invalid(

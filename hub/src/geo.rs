@@ -33,15 +33,14 @@
 //!   unambiguous; otherwise it is `unknown_postcode`.
 //!
 //! Mojibake (`VÃ©nissieux`) is repaired before names are compared
-//! ([`repair_mojibake`]: the text is re-encoded as Windows-1252 and re-decoded as UTF-8
-//! when it contains `Ã`/`Â` and the result is valid UTF-8).
+//! ([`repair_mojibake`]). Postcode cleaning, name keys and mojibake repair are the
+//! French-data rules the connectors' SDK applies too: one crate, `vivres-fr`
+//! (`plugins/FRENCH-DATA.md`).
 //!
 //! Error details never contain the input value (it may be personal).
 
-mod normalize;
-
-use normalize::given_text;
-pub use normalize::{CleanPostcode, Code5, clean_postcode, name_key, repair_mojibake};
+use vivres_fr::given_text;
+pub use vivres_fr::{CleanPostcode, Code5, clean_postcode, name_key, repair_mojibake};
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -307,7 +306,7 @@ impl Gazetteer {
         for (i, c) in communes.iter().enumerate() {
             for pc in &c.postcodes {
                 let code = Code5::parse(pc)
-                    .filter(|code| code.0.iter().all(u8::is_ascii_digit))
+                    .filter(|code| code.as_str().bytes().all(|b| b.is_ascii_digit()))
                     .ok_or(GeoError::InvalidField {
                         file: "communes.csv",
                         line: i as u64 + 2,

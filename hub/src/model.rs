@@ -174,6 +174,9 @@ pub struct Distribution {
     pub quantity_kg: Option<f64>,
     pub contents: Option<String>,
     pub ordinal: u32,
+    /// The household's residence as the row gives it: checked (a row is
+    /// taken or refused whole), not stored with the aid.
+    pub residence: Option<Location>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -204,6 +207,8 @@ pub struct OrderLine {
     pub reference_price: Option<i64>,
     pub discount_percent: Option<f64>,
     pub food_bank_donation: bool,
+    /// The household's residence as the row gives it: checked, not stored.
+    pub residence: Option<Location>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -391,6 +396,9 @@ impl Entity {
 pub struct Item {
     pub key: String,
     pub origin: Option<String>,
+    /// Where in `origin` it was read: its line (a workbook's row), its cell.
+    pub line: Option<u64>,
+    pub cell: Option<String>,
     pub entity: Entity,
 }
 
@@ -431,6 +439,8 @@ pub struct Reject {
     pub key: Option<String>,
     pub origin: Option<String>,
     pub line: Option<u64>,
+    /// The workbook cell at fault (`Commande!F12`).
+    pub cell: Option<String>,
     pub reason: RejectReason,
     pub field: String,
     /// Free of personal values (connectors promise it; the host redacts secrets).

@@ -4,7 +4,7 @@
 //! [`crate::model`] types.
 //!
 //! One [`PluginHost`] per hub process: it owns the wasmtime `Engine` (with an
-//! epoch ticker thread), one `Linker` per supported WIT version, the on-disk
+//! epoch ticker thread), one `Linker` for every supported WIT version, the on-disk
 //! cache of compiled components (authenticated, see `cache`) and the one
 //! pooled HTTP client. A [`Plugin`]
 //! is a loaded component, cheap to clone; an [`Instance`] is one sandbox for
@@ -228,7 +228,8 @@ pub struct PluginHost {
     cache: Arc<Cache>,
     /// Plugins loaded so far, by path, with the identity of their file.
     loaded: Mutex<HashMap<PathBuf, (FileIdentity, Plugin)>>,
-    linker_v0_1_0: Linker<HostState>,
+    /// Links every supported contract version (see `bindings`).
+    linker: Linker<HostState>,
     http: Arc<http::HttpClient>,
     _ticker: EpochTicker,
 }
@@ -241,8 +242,7 @@ impl PluginHost {
         config.epoch_interruption(true);
         config.wasm_component_model(true);
         let engine = Engine::new(&config).map_err(|e| HostError::Setup(format!("{e:#}")))?;
-        let linker_v0_1_0 =
-            bindings::linker_v0_1_0(&engine).map_err(|e| HostError::Setup(format!("{e:#}")))?;
+        let linker = bindings::linker(&engine).map_err(|e| HostError::Setup(format!("{e:#}")))?;
         let cache = Arc::new(Cache::open(&settings.cache_dir)?);
         let http = Arc::new(http::HttpClient::new(settings.http.clone())?);
         // Without a ticker no deadline would ever fire.
@@ -255,7 +255,7 @@ impl PluginHost {
             settings,
             cache,
             loaded: Mutex::new(HashMap::new()),
-            linker_v0_1_0,
+            linker,
             http,
             _ticker: ticker,
         })
@@ -287,10 +287,8 @@ impl PluginHost {
 
         let version = bindings::wit_version(&self.engine, &component)
             .map_err(|reason| HostError::Instantiate(format!("{}: {reason}", wasm.display())))?;
-        let pre = match version {
-            WitVersion::V0_1_0 => GuestPre::v0_1_0(&self.linker_v0_1_0, &component),
-        }
-        .map_err(|e| HostError::Instantiate(format!("{}: {e:#}", wasm.display())))?;
+        let pre = GuestPre::new(&self.linker, version, &component)
+            .map_err(|e| HostError::Instantiate(format!("{}: {e:#}", wasm.display())))?;
         let plugin = Plugin {
             inner: Arc::new(PluginInner {
                 pre,
@@ -452,7 +450,7 @@ impl Plugin {
     pub fn from_cache(&self) -> bool {
         self.from_cache
     }
-    /// The contract version the plugin was built against (`0.1.0`).
+    /// The contract version the plugin was built against (`0.2.0`).
     pub fn wit_version(&self) -> &'static str {
         self.inner.pre.version().as_str()
     }

@@ -31,6 +31,7 @@ use crate::sync::{SyncError, SyncOptions, sync_source};
 use crate::warehouse::{RunStatus, WarehouseError};
 
 mod fair;
+pub mod nodes;
 mod queue;
 pub use queue::{QUEUE, Queue};
 
@@ -234,7 +235,7 @@ pub async fn run(
         }
     }
     for (source, schedule) in &schedules {
-        catch_up(&queue, source, schedule).await?;
+        catch_up(&hub.warehouse, &queue, source, schedule).await?;
     }
     let tracker = TaskTracker::new();
     let ctx = Arc::new(Context {
@@ -287,6 +288,7 @@ pub async fn run(
             .run_worker(name, sync_ctx, concurrency, ticker, sync_stop)
             .await
     })));
+    workers.push(tokio::spawn(nodes::run(ctx.clone())));
     for (source, schedule) in schedules {
         let name = format!("vivres-cron-{source}-{instance}");
         let worker = WorkerBuilder::new(name.clone())
@@ -294,6 +296,7 @@ pub async fn run(
             .data(Arc::new(CronContext {
                 source,
                 queue: queue.clone(),
+                warehouse: ctx.hub.warehouse.clone(),
             }))
             .build(handle_tick);
         workers.push(tokio::spawn(named(
@@ -339,6 +342,7 @@ async fn named(
 /// (one run catches up, however many ticks were missed). Keyed like the tick
 /// itself, so it is never queued twice.
 async fn catch_up(
+    warehouse: &crate::warehouse::Warehouse,
     queue: &Queue,
     source: &str,
     schedule: &cron::Schedule,
@@ -366,13 +370,7 @@ async fn catch_up(
         .last();
     if let Some(tick) = missed {
         tracing::info!(source, tick = %tick.to_rfc3339(), "catching up a tick missed while the hub was down");
-        queue
-            .push(
-                SyncJob::new(source, Trigger::Schedule),
-                None,
-                Some(format!("{prefix}{}", tick.timestamp())),
-            )
-            .await?;
+        nodes::queue_tick(warehouse, queue, source, tick.timestamp()).await?;
     }
     Ok(())
 }
@@ -380,18 +378,13 @@ async fn catch_up(
 struct CronContext {
     source: String,
     queue: Queue,
+    warehouse: crate::warehouse::Warehouse,
 }
 
 async fn handle_tick(tick: Tick, ctx: Data<Arc<CronContext>>) -> Result<(), BoxDynError> {
-    let key = format!("schedule:{}:{}", ctx.source, tick.get_timestamp());
     tracing::info!(source = %ctx.source, tick = tick.get_timestamp(), "schedule fired");
-    ctx.queue
-        .push(
-            SyncJob::new(ctx.source.clone(), Trigger::Schedule),
-            None,
-            Some(key),
-        )
-        .await?;
+    let tick = i64::try_from(tick.get_timestamp()).unwrap_or(i64::MAX);
+    nodes::queue_tick(&ctx.warehouse, &ctx.queue, &ctx.source, tick).await?;
     Ok(())
 }
 
@@ -444,7 +437,7 @@ pub(crate) async fn handle_job(job: SyncJob, ctx: Data<Arc<Context>>) -> Result<
 /// runs only when someone asks for it by hand (a manual sync or a replay,
 /// which the API answered with a run already), not on its schedule, a resume
 /// or a retry.
-async fn paused(hub: &Hub, job: &SyncJob) -> bool {
+async fn paused(hub: &Hub, job: &SyncJob, run_id: Option<i64>) -> bool {
     let by_hand = matches!(job.trigger, Trigger::Manual | Trigger::Replay) && job.attempt == 1;
     if by_hand {
         return false;
@@ -459,6 +452,21 @@ async fn paused(hub: &Hub, job: &SyncJob) -> bool {
                 job.source,
                 job.source
             );
+            // A tick's run was started when it was queued: close it, not as
+            // a failure (it must not count towards the next pause).
+            if let Some(id) = run_id {
+                let skipped = (
+                    "paused",
+                    "skipped: the source is paused after repeated failed runs; a coordinator resumes it",
+                );
+                if let Err(e) = hub
+                    .warehouse
+                    .finish_run(id, RunStatus::Cancelled, Some(skipped), &[])
+                    .await
+                {
+                    tracing::warn!(run = id, error = %e, "the skipped run could not be closed");
+                }
+            }
             true
         }
         Ok(None) => false,
@@ -478,23 +486,35 @@ async fn execute(ctx: Arc<Context>, job: SyncJob) -> Result<(), SchedulerError> 
 }
 
 async fn execute_in_span(ctx: Arc<Context>, job: SyncJob) -> Result<(), SchedulerError> {
-    let hub = &ctx.hub;
-    // The API started this run when it answered; use it unless it ended since
-    // (a retry of that job, or a run closed by a restart).
+    // The API or a tick started this run when it queued the job: this node
+    // claims it (see `scheduler/nodes.rs`).
     let run_id = match job.run_id {
-        Some(id) => match hub.warehouse.run(id).await {
-            Ok(r) if r.status == RunStatus::Running => Some(id),
-            Ok(r) if r.status == RunStatus::Cancelled => {
+        Some(id) => {
+            if matches!(ctx.hub.warehouse.run(id).await, Ok(r) if r.status == RunStatus::Cancelled)
+            {
                 tracing::info!(run = id, "skipped: the run was cancelled before it began");
                 return Ok(());
             }
-            _ => None,
-        },
+            match nodes::claim(&ctx.hub.warehouse, id).await? {
+                Some(run) => run,
+                None => return Ok(()),
+            }
+        }
         None => None,
     };
-    if paused(hub, &job).await {
+    if paused(&ctx.hub, &job, run_id).await {
         return Ok(());
     }
+    run_job(ctx, job, run_id).await
+}
+
+/// Runs a job whose run this node holds (`run_id`), or a new run.
+async fn run_job(
+    ctx: Arc<Context>,
+    job: SyncJob,
+    run_id: Option<i64>,
+) -> Result<(), SchedulerError> {
+    let hub = &ctx.hub;
     if ctx.cancel.is_cancelled() {
         // Shutting down before it began: leave it for the next start.
         if let Some(id) = run_id {

@@ -8,6 +8,12 @@
 //! a job is queued so that the next start resumes them. Whatever still runs
 //! after `[limits] shutdown_grace_seconds` is abandoned: the process exits
 //! (a run left `running` is marked interrupted when its source next runs).
+//!
+//! Each `vivres serve` process is a node of its warehouse (a row of
+//! `nodes`, see `scheduler/nodes.rs`): on PostgreSQL several nodes share the
+//! queue, and a node that dies has its runs taken over by another after
+//! `[limits] lease_seconds`; on SQLite a second node on the same file is
+//! refused at start.
 
 use std::sync::Arc;
 
@@ -16,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiSettings, AppState};
 use crate::app::Hub;
+use crate::scheduler::nodes::{NodeError, SqliteNodeLock};
 use crate::scheduler::{Queue, SchedulerError, SchedulerSettings};
 
 /// Settings of a served hub (beyond its configuration file).
@@ -31,6 +38,8 @@ pub enum ServeError {
     Scheduler(#[from] SchedulerError),
     #[error("the API server failed: {0}")]
     Server(std::io::Error),
+    #[error(transparent)]
+    Node(#[from] NodeError),
 }
 
 /// Serves the API on `listener` and runs the scheduler until `shutdown`
@@ -47,6 +56,32 @@ pub async fn launch(
             crate::scheduler::parse_schedule(&s.id, expr)?;
         }
     }
+    let lease = crate::scheduler::nodes::lease(&hub);
+    let _one_sqlite_node =
+        SqliteNodeLock::acquire(&hub.config.database_url(), &hub.warehouse, lease).await?;
+    hub.warehouse
+        .register_node(env!("CARGO_PKG_VERSION"))
+        .await
+        .map_err(NodeError::from)?;
+    tracing::info!(
+        node = crate::warehouse::node_id(),
+        lease_secs = lease.as_secs(),
+        "node registered"
+    );
+    let served = serve(hub.clone(), settings, listener, shutdown).await;
+    // Whatever it still holds is taken over when its leases go stale.
+    if let Err(e) = hub.warehouse.stop_node().await {
+        tracing::warn!(error = %e, "could not mark the node stopped");
+    }
+    served
+}
+
+async fn serve(
+    hub: Arc<Hub>,
+    settings: ServeSettings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
     let queue = Queue::open(&hub).await?;
     let cancel = CancellationToken::new();
     let state = AppState::new(hub.clone(), queue.clone(), settings.api.clone());

@@ -92,6 +92,10 @@ pub enum WarehouseError {
     NameTaken(String),
     #[error("the job queue: {0}")]
     Queue(String),
+    #[error(
+        "run {0} was taken over by another node (this node's lease on it went stale): this node stopped writing to it"
+    )]
+    LeaseLost(i64),
 }
 
 impl WarehouseError {
@@ -368,6 +372,8 @@ pub struct QuarantineEntry {
     pub run_id: i64,
     pub origin: Option<String>,
     pub line: Option<i64>,
+    /// The workbook cell at fault (`Commande!F12`).
+    pub cell: Option<String>,
     pub reason: String,
     pub field: String,
     pub detail: String,
@@ -385,6 +391,36 @@ pub struct SourcePause {
     /// Failed runs in a row then.
     pub failures: u64,
     pub reason: String,
+}
+
+/// A hub node (a `vivres serve` process) as `GET /nodes` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeRow {
+    pub id: String,
+    pub host: String,
+    pub pid: i64,
+    pub version: String,
+    pub started_at: String,
+    pub heartbeat_at: String,
+    /// The runs it holds the lease of.
+    pub runs: Vec<NodeRun>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeRun {
+    pub run_id: i64,
+    pub source: String,
+}
+
+/// What became of a node's claim on a queued run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This node holds it now.
+    Ours,
+    /// Another node holds it (its id).
+    Held(String),
+    /// It ended; `taken_over`: after a node took it over from another.
+    Ended { taken_over: bool },
 }
 
 /// A stream's saved position: the connector's opaque state.
@@ -641,7 +677,13 @@ impl Warehouse {
     /// unique index on running runs decides). A run left `running` by a
     /// process that no longer exists is marked interrupted.
     pub async fn start_run(&self, source: &str, full_refresh: bool) -> Result<i64, WarehouseError> {
-        dispatch!(self, runs::start_run(source, full_refresh))
+        dispatch!(self, runs::start_run(source, full_refresh, Some(node_id())))
+    }
+
+    /// Starts a run that waits in the queue: the node whose worker takes
+    /// its job claims it ([`Warehouse::claim_run`]).
+    pub async fn queue_run(&self, source: &str, full_refresh: bool) -> Result<i64, WarehouseError> {
+        dispatch!(self, runs::start_run(source, full_refresh, None))
     }
 
     pub async fn set_run_connector(
@@ -766,6 +808,73 @@ impl Warehouse {
 
     pub async fn run_logs(&self, run_id: i64) -> Result<Vec<LogRecord>, WarehouseError> {
         dispatch!(self, runs::run_logs(run_id))
+    }
+
+    // Nodes, leases and schedule ticks (`warehouse/nodes.rs`).
+
+    /// Registers this process as a node (`vivres serve`).
+    pub async fn register_node(&self, version: &str) -> Result<(), WarehouseError> {
+        dispatch!(self, nodes::register(version))
+    }
+
+    /// Renews this node's heartbeat and its runs' leases; returns the runs
+    /// it holds.
+    pub async fn node_beat(&self) -> Result<Vec<i64>, WarehouseError> {
+        dispatch!(self, nodes::beat())
+    }
+
+    /// Marks this node stopped.
+    pub async fn stop_node(&self) -> Result<(), WarehouseError> {
+        dispatch!(self, nodes::stop())
+    }
+
+    /// Nodes not stopped whose heartbeat is at or after `since`.
+    pub async fn live_nodes(&self, since: OffsetDateTime) -> Result<Vec<NodeRow>, WarehouseError> {
+        dispatch!(self, nodes::live(since))
+    }
+
+    /// Takes a queued run for this node (see [`Claim`]).
+    pub async fn claim_run(&self, run_id: i64) -> Result<Claim, WarehouseError> {
+        dispatch!(self, nodes::claim(run_id))
+    }
+
+    /// Runs held by a node whose lease is older than `stale`: (run, node).
+    pub async fn stale_runs(
+        &self,
+        stale: OffsetDateTime,
+    ) -> Result<Vec<(i64, String)>, WarehouseError> {
+        dispatch!(self, nodes::stale(stale))
+    }
+
+    /// Takes run `run_id` over from node `from` if its lease is still older
+    /// than `stale`: one conditional UPDATE, true for exactly one taker.
+    pub async fn take_over_run(
+        &self,
+        run_id: i64,
+        from: &str,
+        stale: OffsetDateTime,
+    ) -> Result<bool, WarehouseError> {
+        dispatch!(self, nodes::take_over(run_id, from, stale))
+    }
+
+    /// Claims a tick of a source's schedule: true for the one node that queues it.
+    pub async fn claim_tick(&self, source: &str, tick: i64) -> Result<bool, WarehouseError> {
+        dispatch!(self, nodes::claim_tick(source, tick))
+    }
+
+    /// Records the run queued for a claimed tick.
+    pub async fn set_tick_run(
+        &self,
+        source: &str,
+        tick: i64,
+        run_id: i64,
+    ) -> Result<(), WarehouseError> {
+        dispatch!(self, nodes::set_tick_run(source, tick, run_id))
+    }
+
+    /// The latest claimed tick of a source's schedule (seconds since 1970).
+    pub async fn last_tick(&self, source: &str) -> Result<Option<i64>, WarehouseError> {
+        dispatch!(self, nodes::last_tick(source))
     }
 
     // Batches and checkpoints.
@@ -979,6 +1088,40 @@ impl Warehouse {
         }
     }
 
+    /// Pretends run `run_id` is held by node `node` (registered, alive
+    /// `age` ago), its lease renewed then (tests of takeovers).
+    #[cfg(test)]
+    async fn lease_for_tests(&self, run_id: i64, node: &str, age: time::Duration) {
+        let at = now() - age;
+        macro_rules! on {
+            ($p:expr) => {{
+                sqlx::query(
+                    "INSERT INTO nodes (id, host, pid, version, started_at, heartbeat_at) \
+                     VALUES ($1, 'elsewhere', 1, '0', $2, $2)",
+                )
+                .bind(node)
+                .bind(at)
+                .execute($p)
+                .await
+                .and(
+                    sqlx::query("UPDATE runs SET node_id = $1, heartbeat_at = $2 WHERE id = $3")
+                        .bind(node)
+                        .bind(at)
+                        .bind(run_id)
+                        .execute($p)
+                        .await,
+                )
+            }};
+        }
+        let done = match &self.db {
+            Db::Sqlite(p) => on!(p).map(|_| ()),
+            Db::Postgres(p) => on!(p).map(|_| ()),
+        };
+        if let Err(e) = done {
+            panic!("{e}");
+        }
+    }
+
     // Inspection.
 
     /// Runs a read-only query and renders every cell as text (NULL as
@@ -1022,7 +1165,21 @@ pub enum JobStore<J> {
     Postgres(apalis_postgres::PostgresStorage<J>),
 }
 
-fn hostname() -> String {
+/// This process's id as a node: the host, the process and a random part
+/// (a restarted process on the same host and pid is another node).
+pub fn node_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        format!(
+            "{}-{}-{:08x}",
+            hostname(),
+            std::process::id(),
+            rand::random::<u32>()
+        )
+    })
+}
+
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_default()

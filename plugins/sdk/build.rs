@@ -1,10 +1,7 @@
 //! With the `geo` feature: the hub's commune gazetteer (`hub/data/communes.csv`)
 //! as the compact tables of `fr::geo` (layout in `src/fr/geo/table.rs`), the
-//! names keyed by the hub's own `name_key` (its source file, compiled here).
+//! names keyed by the hub's own `name_key` (the `vivres-fr` crate both use).
 
-#[allow(dead_code)]
-#[path = "../../hub/src/geo/normalize.rs"]
-mod normalize;
 #[path = "src/fr/geo/table.rs"]
 mod table;
 
@@ -15,7 +12,6 @@ use std::path::PathBuf;
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-changed=src/fr/geo/table.rs");
-    println!("cargo::rerun-if-changed=../../hub/src/geo/normalize.rs");
     if env::var_os("CARGO_FEATURE_GEO").is_none() {
         return;
     }
@@ -46,7 +42,7 @@ fn main() {
         }
         let code = table::departement_code(field(dep));
         assert!(code != 0, "communes.csv: département {:?}", field(dep));
-        names.push((table::key_hash(&normalize::name_key(field(name))), code));
+        names.push((table::key_hash(&vivres_fr::name_key(field(name))), code));
     }
     assert!(
         names.len() > 30_000,

@@ -276,6 +276,7 @@ async fn role_route_matrix() {
     let matrix: Vec<(Method, &str, Vec<&str>, u16)> = vec![
         (Method::GET, "/openapi.json", all.to_vec(), 200),
         (Method::GET, "/metrics", vec!["admin"], 200),
+        (Method::GET, "/nodes", vec!["admin"], 200),
         (
             Method::GET,
             "/connectors",
@@ -895,7 +896,7 @@ async fn openapi_document_validates_and_lists_every_served_route() {
     // It parses as an OpenAPI 3.1 document.
     let spec: oas3::Spec =
         serde_json::from_value(doc.clone()).expect("a valid OpenAPI 3.1 document");
-    assert_eq!(spec.paths.as_ref().map(|p| p.len()), Some(19));
+    assert_eq!(spec.paths.as_ref().map(|p| p.len()), Some(20));
     for (path, _, op) in spec.operations() {
         assert!(
             op.responses.as_ref().is_some_and(|r| !r.is_empty()),
@@ -942,6 +943,7 @@ async fn openapi_document_validates_and_lists_every_served_route() {
         ("GET", "/api/v1/health"),
         ("GET", "/api/v1/metrics"),
         ("GET", "/api/v1/openapi.json"),
+        ("GET", "/api/v1/nodes"),
         ("GET", "/api/v1/connectors"),
         ("GET", "/api/v1/sources"),
         ("GET", "/api/v1/sources/{id}"),

@@ -9,6 +9,7 @@ mod faults;
 mod files;
 mod helpers;
 mod migrate;
+mod nodes;
 mod python;
 mod sandbox;
 

@@ -1041,18 +1041,31 @@ async fn a_source_failing_again_and_again_is_paused_until_a_coordinator_resumes_
     let toulouse = s.token("coord-toulouse", coordinator("toulouse")).await;
 
     // Every second a tick; three failures, then paused.
-    let runs = s.wait_runs("stuck", "paused", |r| r.len() >= 3).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let pause = loop {
+        let (status, pause) = s.call(Method::GET, "/sources/stuck/pause", &lyon).await;
+        assert_eq!(status, StatusCode::OK, "{pause}");
+        if pause["paused"] == true {
+            break pause;
+        }
+        assert!(Instant::now() < deadline, "never paused: {pause}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let failed: Vec<_> = s
+        .hub
+        .warehouse
+        .runs(Some("stuck"), 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.status == RunStatus::Failed)
+        .collect();
+    assert_eq!(failed.len(), 3, "{failed:?}");
     assert!(
-        runs.iter()
-            .all(|r| r.error_kind.as_deref() == Some("stalled") || r.status == RunStatus::Running)
+        failed
+            .iter()
+            .all(|r| r.error_kind.as_deref() == Some("stalled"))
     );
-    s.wait_runs("stuck", "finished its runs", |r| {
-        r.iter().all(|r| r.status != RunStatus::Running)
-    })
-    .await;
-    let (status, pause) = s.call(Method::GET, "/sources/stuck/pause", &lyon).await;
-    assert_eq!(status, StatusCode::OK, "{pause}");
-    assert_eq!(pause["paused"], true, "{pause}");
     assert_eq!(pause["failures"], 3, "{pause}");
     let pausing = pause["run_id"].as_i64().unwrap();
     let log = s.hub.warehouse.run_logs(pausing).await.unwrap();
@@ -1062,22 +1075,21 @@ async fn a_source_failing_again_and_again_is_paused_until_a_coordinator_resumes_
             .contains("source paused after 3 failed runs in a row")),
         "{log:?}"
     );
-    // Ticks keep firing, and are skipped: no run starts while it is paused.
-    let before = s
-        .hub
-        .warehouse
-        .runs(Some("stuck"), 1000)
-        .await
-        .unwrap()
-        .len();
+    // Ticks keep firing, and are skipped: no run starts while it is paused
+    // (a tick's run, queued with it, is closed `cancelled`, kind `paused`).
+    let ran = || async {
+        s.hub
+            .warehouse
+            .runs(Some("stuck"), 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.error_kind.as_deref() != Some("paused"))
+            .count()
+    };
+    let before = ran().await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let after = s
-        .hub
-        .warehouse
-        .runs(Some("stuck"), 1000)
-        .await
-        .unwrap()
-        .len();
+    let after = ran().await;
     assert_eq!(before, after, "a paused source ran");
 
     let (status, _) = s

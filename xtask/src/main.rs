@@ -8,7 +8,10 @@
 //!                               (Rust, and Python with componentize-py in a venv)
 //!   cargo xtask test-python     the Python SDK's and connectors' unit tests
 //!   cargo xtask bench [-- args] build in release, run `vivres bench`
+//!   cargo xtask fuzz [--seconds N] [TARGET…]
+//!                               run the fuzz targets of fuzz/ (30 s each by default)
 
+mod fuzz;
 mod python;
 
 use std::path::{Path, PathBuf};
@@ -66,9 +69,12 @@ fn run() -> anyhow::Result<()> {
             let mut test = vec!["test", "--package", "vivres"];
             test.extend(rest.iter().map(String::as_str));
             cargo_with_env(&root, &test, &[("VIVRES_TEST_DATABASE_URL", &postgres)])?;
-            verify_systemd_units(&root)
+            verify_systemd_units(&root)?;
+            // The bounded fuzzing campaign: every target, 30 s each.
+            fuzz::run(&root, &[])
         }
         "verify-systemd" => verify_systemd_units(&root),
+        "fuzz" => fuzz::run(&root, &rest),
         "bench" => {
             build_plugins(&root)?;
             let mut run = vec![
@@ -85,7 +91,7 @@ fn run() -> anyhow::Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo | test | build-plugins | test-python | bench | verify-systemd> [args]"
+                "usage: cargo xtask <demo | test | build-plugins | test-python | bench | verify-systemd | fuzz> [args]"
             );
             bail!("unknown task `{task}`")
         }

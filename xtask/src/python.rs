@@ -19,7 +19,7 @@ use anyhow::{Context, bail};
 /// WASI 0.2 and the contract only, which wasmtime 48 (the hub's) links.
 pub const COMPONENTIZE_PY: &str = "0.25.1";
 /// The contract Python connectors are built against.
-const WIT_DIR: &str = "wit/since_v0.1.0";
+const WIT_DIR: &str = "wit/since_v0.2.0";
 const WORLD: &str = "connector-plugin";
 
 fn venv(root: &Path) -> PathBuf {

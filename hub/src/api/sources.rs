@@ -273,23 +273,13 @@ async fn start(
     full_refresh: bool,
 ) -> Result<impl IntoResponse + use<>, ApiError> {
     let warehouse = &state.hub().warehouse;
-    let run_id = warehouse.start_run(source, full_refresh).await?;
+    let run_id = warehouse.queue_run(source, full_refresh).await?;
     let job = SyncJob {
         run_id: Some(run_id),
         full_refresh,
         ..SyncJob::new(source, trigger)
     };
-    if let Err(e) = state.inner.queue.push(job, None, None).await {
-        let _ = warehouse
-            .finish_run(
-                run_id,
-                RunStatus::Failed,
-                Some(("warehouse", "the job could not be queued")),
-                &[],
-            )
-            .await;
-        return Err(e.into());
-    }
+    state.inner.queue.push_started(job, None).await?;
     tracing::info!(run = run_id, source, ?trigger, full_refresh, "sync queued");
     Ok((
         StatusCode::ACCEPTED,

@@ -126,7 +126,7 @@ pub async fn run(c: CrashCampaign) -> anyhow::Result<i32> {
                 child.kill().context("cannot SIGKILL the sync")?;
                 let _ = child.wait();
                 landed += 1;
-                if landed % 10 == 0 || landed == c.kills {
+                if landed.is_multiple_of(10) || landed == c.kills {
                     println!(
                         "  {landed:>4} kills landed ({completed} runs completed unkilled, {:.0} s)",
                         started.elapsed().as_secs_f64()

@@ -1,7 +1,9 @@
-//! The one place with `bindgen!`: one module per supported WIT version, and
-//! the conversions of its types into `crate::model` beside it. Nothing
-//! outside `plugin_host` sees a generated type, so a new contract version
-//! touches this file (a new module and its conversions) and nothing else.
+//! The one place with `bindgen!`: one module per supported WIT version, the
+//! adapter that turns an older version's types into the latest's (field by
+//! field, what the older one lacked left empty), and the conversions of the
+//! latest's types into `crate::model` beside them. Nothing outside
+//! `plugin_host` sees a generated type, so a new contract version touches this
+//! file (a new module, its adapter, the conversions moved to it) and nothing else.
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -20,18 +22,30 @@ pub mod since_v0_1_0 {
     });
 }
 
+pub mod since_v0_2_0 {
+    wasmtime::component::bindgen!({
+        world: "connector-plugin",
+        path: "../wit/since_v0.2.0",
+        imports: { default: async | trappable },
+        exports: { default: async },
+    });
+}
+
 use since_v0_1_0::vivres::connector::types as v1;
+use since_v0_2_0::vivres::connector::types as latest;
 
 /// Contract versions this hub runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WitVersion {
     V0_1_0,
+    V0_2_0,
 }
 
 impl WitVersion {
     pub fn as_str(self) -> &'static str {
         match self {
             WitVersion::V0_1_0 => "0.1.0",
+            WitVersion::V0_2_0 => "0.2.0",
         }
     }
 }
@@ -54,19 +68,26 @@ pub fn wit_version(engine: &Engine, component: &Component) -> Result<WitVersion,
     });
     match version {
         Some("0.1.0") => Ok(WitVersion::V0_1_0),
+        Some("0.2.0") => Ok(WitVersion::V0_2_0),
         Some(other) => Err(format!(
-            "built against connector contract {other}; this hub runs 0.1.0"
+            "built against connector contract {other}; this hub runs 0.1.0 and 0.2.0"
         )),
         None => Err("not a Vivres connector: it exports no `vivres:connector/connector`".into()),
     }
 }
 
-pub fn linker_v0_1_0(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
+/// One linker for every version: each version's `host` interface has its own
+/// versioned name, so they sit side by side.
+pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     // WASI p2 is linked whole so any guest language's runtime links; what
     // it can reach is decided by the `WasiCtx` (see `files`).
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     since_v0_1_0::ConnectorPlugin::add_to_linker::<HostState, HasSelf<HostState>>(
+        &mut linker,
+        |state| state,
+    )?;
+    since_v0_2_0::ConnectorPlugin::add_to_linker::<HostState, HasSelf<HostState>>(
         &mut linker,
         |state| state,
     )?;
@@ -77,49 +98,70 @@ pub fn linker_v0_1_0(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
 #[derive(Clone)]
 pub enum GuestPre {
     V0_1_0(since_v0_1_0::ConnectorPluginPre<HostState>),
+    V0_2_0(since_v0_2_0::ConnectorPluginPre<HostState>),
 }
 
 impl GuestPre {
-    pub fn v0_1_0(linker: &Linker<HostState>, component: &Component) -> wasmtime::Result<Self> {
+    pub fn new(
+        linker: &Linker<HostState>,
+        version: WitVersion,
+        component: &Component,
+    ) -> wasmtime::Result<Self> {
         let pre = linker.instantiate_pre(component)?;
-        Ok(GuestPre::V0_1_0(since_v0_1_0::ConnectorPluginPre::new(
-            pre,
-        )?))
+        Ok(match version {
+            WitVersion::V0_1_0 => GuestPre::V0_1_0(since_v0_1_0::ConnectorPluginPre::new(pre)?),
+            WitVersion::V0_2_0 => GuestPre::V0_2_0(since_v0_2_0::ConnectorPluginPre::new(pre)?),
+        })
     }
 
     pub fn version(&self) -> WitVersion {
         match self {
             GuestPre::V0_1_0(_) => WitVersion::V0_1_0,
+            GuestPre::V0_2_0(_) => WitVersion::V0_2_0,
         }
     }
 
     pub async fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<Guest> {
-        match self {
-            GuestPre::V0_1_0(pre) => Ok(Guest::V0_1_0(std::sync::Arc::new(
-                pre.instantiate_async(store).await?,
-            ))),
-        }
+        Ok(match self {
+            GuestPre::V0_1_0(pre) => {
+                Guest::V0_1_0(std::sync::Arc::new(pre.instantiate_async(store).await?))
+            }
+            GuestPre::V0_2_0(pre) => {
+                Guest::V0_2_0(std::sync::Arc::new(pre.instantiate_async(store).await?))
+            }
+        })
     }
 }
 
 /// A live instance's exports, whatever its contract version; every method
-/// returns `crate::model` types.
+/// returns `crate::model` types (an older version's through [`Upgrade`]).
 #[derive(Clone)]
 pub enum Guest {
     V0_1_0(std::sync::Arc<since_v0_1_0::ConnectorPlugin>),
+    V0_2_0(std::sync::Arc<since_v0_2_0::ConnectorPlugin>),
 }
 
 impl Guest {
+    fn version(&self) -> WitVersion {
+        match self {
+            Guest::V0_1_0(_) => WitVersion::V0_1_0,
+            Guest::V0_2_0(_) => WitVersion::V0_2_0,
+        }
+    }
+
     pub async fn spec(
         &self,
         store: &mut Store<HostState>,
     ) -> wasmtime::Result<Result<model::ConnectorSpec, HostError>> {
-        match self {
-            Guest::V0_1_0(guest) => {
-                let spec = guest.vivres_connector_connector().call_spec(store).await?;
-                Ok(spec_from_v1(spec))
-            }
-        }
+        let spec = match self {
+            Guest::V0_1_0(guest) => guest
+                .vivres_connector_connector()
+                .call_spec(store)
+                .await?
+                .upgrade(),
+            Guest::V0_2_0(guest) => guest.vivres_connector_connector().call_spec(store).await?,
+        };
+        Ok(spec_from(spec, self.version()))
     }
 
     pub async fn check(
@@ -127,15 +169,20 @@ impl Guest {
         store: &mut Store<HostState>,
         config: &str,
     ) -> wasmtime::Result<Result<(), model::ConnectorError>> {
-        match self {
-            Guest::V0_1_0(guest) => {
-                let result = guest
+        let result: Result<(), latest::ConnectorError> = match self {
+            Guest::V0_1_0(guest) => guest
+                .vivres_connector_connector()
+                .call_check(store, config)
+                .await?
+                .map_err(Upgrade::upgrade),
+            Guest::V0_2_0(guest) => {
+                guest
                     .vivres_connector_connector()
                     .call_check(store, config)
-                    .await?;
-                Ok(result.map_err(Into::into))
+                    .await?
             }
-        }
+        };
+        Ok(result.map_err(Into::into))
     }
 
     pub async fn discover(
@@ -143,17 +190,23 @@ impl Guest {
         store: &mut Store<HostState>,
         config: &str,
     ) -> wasmtime::Result<Result<Vec<model::StreamInfo>, model::ConnectorError>> {
-        match self {
-            Guest::V0_1_0(guest) => {
-                let result = guest
+        let result: Result<Vec<latest::StreamInfo>, latest::ConnectorError> = match self {
+            Guest::V0_1_0(guest) => guest
+                .vivres_connector_connector()
+                .call_discover(store, config)
+                .await?
+                .map(Upgrade::upgrade)
+                .map_err(Upgrade::upgrade),
+            Guest::V0_2_0(guest) => {
+                guest
                     .vivres_connector_connector()
                     .call_discover(store, config)
-                    .await?;
-                Ok(result
-                    .map(|streams| streams.into_iter().map(Into::into).collect())
-                    .map_err(Into::into))
+                    .await?
             }
-        }
+        };
+        Ok(result
+            .map(|streams| streams.into_iter().map(Into::into).collect())
+            .map_err(Into::into))
     }
 
     /// `max_items` is checked before converting, so an oversized batch costs
@@ -166,32 +219,196 @@ impl Guest {
         state: Option<&str>,
         max_items: usize,
     ) -> wasmtime::Result<Result<Result<model::Batch, model::ConnectorError>, HostError>> {
-        match self {
+        let too_large = |items: usize| {
+            (items > max_items).then_some(HostError::BatchTooLarge {
+                items,
+                max: max_items,
+            })
+        };
+        let result: Result<latest::Batch, latest::ConnectorError> = match self {
             Guest::V0_1_0(guest) => {
-                let result = guest
+                match guest
                     .vivres_connector_connector()
                     .call_read(store, config, stream, state)
-                    .await?;
-                Ok(match result {
-                    Ok(batch) => {
-                        let items = batch.items.len() + batch.rejects.len();
-                        if items > max_items {
-                            Err(HostError::BatchTooLarge {
-                                items,
-                                max: max_items,
-                            })
-                        } else {
-                            Ok(Ok(batch.into()))
-                        }
-                    }
-                    Err(error) => Ok(Err(error.into())),
-                })
+                    .await?
+                {
+                    Ok(batch) => match too_large(batch.items.len() + batch.rejects.len()) {
+                        Some(e) => return Ok(Err(e)),
+                        None => Ok(batch.upgrade()),
+                    },
+                    Err(e) => Err(e.upgrade()),
+                }
             }
+            Guest::V0_2_0(guest) => {
+                guest
+                    .vivres_connector_connector()
+                    .call_read(store, config, stream, state)
+                    .await?
+            }
+        };
+        Ok(match result {
+            Ok(batch) => match too_large(batch.items.len() + batch.rejects.len()) {
+                Some(e) => Err(e),
+                None => Ok(Ok(batch.into())),
+            },
+            Err(error) => Ok(Err(error.into())),
+        })
+    }
+}
+
+/// An older contract's value as the latest's: what the older version did
+/// not have is left empty (a 0.1 item has no line, its aids no residence).
+trait Upgrade<T> {
+    fn upgrade(self) -> T;
+}
+
+impl<A: Upgrade<B>, B> Upgrade<Option<B>> for Option<A> {
+    fn upgrade(self) -> Option<B> {
+        self.map(Upgrade::upgrade)
+    }
+}
+
+impl<A: Upgrade<B>, B> Upgrade<Vec<B>> for Vec<A> {
+    fn upgrade(self) -> Vec<B> {
+        self.into_iter().map(Upgrade::upgrade).collect()
+    }
+}
+
+macro_rules! unchanged {
+    ($($t:ty),*) => {
+        $(impl Upgrade<$t> for $t {
+            fn upgrade(self) -> $t {
+                self
+            }
+        })*
+    };
+}
+
+unchanged!(String, u8, u32, i32, i64, u64, f64, bool);
+
+/// Records: the fields both versions have, then those only the latest has (empty).
+macro_rules! upgrade_records {
+    ($($name:ident { $($field:ident),* $(,)? } $(new { $($new:ident),* })?;)*) => {
+        $(impl Upgrade<latest::$name> for v1::$name {
+            fn upgrade(self) -> latest::$name {
+                latest::$name {
+                    $($field: self.$field.upgrade(),)*
+                    $($($new: None,)*)?
+                }
+            }
+        })*
+    };
+}
+
+macro_rules! upgrade_enums {
+    ($($name:ident { $($case:ident),* $(,)? };)*) => {
+        $(impl Upgrade<latest::$name> for v1::$name {
+            fn upgrade(self) -> latest::$name {
+                match self {
+                    $(v1::$name::$case => latest::$name::$case,)*
+                }
+            }
+        })*
+    };
+}
+
+upgrade_records! {
+    Date { year, month, day };
+    PersonId { scope, local_id };
+    Location { postcode, commune, insee };
+    Enrolment { programme, solidarity, price_paid, reference_price, prescriber, start, end, site };
+    Household {
+        person, size, adults, children, composition, residence, income, reste_a_vivre,
+        rights_from, rights_to, monthly_cap, enrolment,
+    };
+    Site { kind, name, location, group, short_circuit, siret };
+    Product { label, category, dfc_type, unit, organic, producer, ean };
+    Distribution {
+        household, household_key, site, date, week, kind, label, status, amount, quantity_kg,
+        contents, ordinal,
+    } new { residence };
+    OrderLine {
+        household, site, channel, date, time, month, product, dfc_type, quantity, unit,
+        unit_price_paid, unit_reference_price, price_paid, reference_price, discount_percent,
+        food_bank_donation,
+    } new { residence };
+    Supply { site, producer, producer_location, distance_km, organic, product, month };
+    Score { level, code, value, max };
+    Diagnostic {
+        farm, method, method_version, survey_year, area_ha, workers, farm_type, departement,
+        scores,
+    };
+    Participation { household, site, date, kind, role, hours, attendees };
+    Pathway {
+        worker, site, entry, exit, weekly_hours, exit_label, exit_category, training_hours,
+    };
+    Answer { question, value };
+    SurveyResponse {
+        household, network, site, wave, submitted_at, residence, instrument, answers, raw_score,
+    };
+    Item { key, origin, entity } new { line, cell };
+    Reject { key, origin, line, reason, field, detail, raw } new { cell };
+    Batch { items, rejects, state, replace_origins, more };
+    StreamInfo { name, entity, primary_key, cursor_field, description };
+    ConnectorSpec { name, version, description, config_schema, streams };
+    Unavailable { message, retry_after_secs };
+}
+
+upgrade_enums! {
+    Composition { Single, CoupleWithoutChildren, CoupleWithChildren, SingleParent, Other };
+    IncomeBand { Below300, From300to599, From600to899, From900to1199, From1200 };
+    SiteKind { Garden, Grocery, BuyingGroup, AidTeam, Farm, DropPoint, Other };
+    AidKind { Basket, FoodVoucher, PrepaidCard, Parcel, Meal, Referral, Other };
+    DistributionStatus { Collected, Absent, Postponed, Given };
+    Channel { BuyingGroup, Grocery, Basket, Market, Other };
+    ScoreLevel { Item, Indicator, Component, Dimension };
+    ExitCategory { Durable, Transition, Positive, Other, Neutralised };
+    EntityKind {
+        Household, Site, Product, Distribution, OrderLine, Supply, Diagnostic, Participation,
+        Pathway, SurveyResponse,
+    };
+    RejectReason {
+        InvalidDate, InvalidAmount, InvalidQuantity, UnknownPostcode, UnresolvedLocation,
+        MissingRequired, UnknownLabel, InconsistentDates, MalformedFile,
+    };
+}
+
+impl Upgrade<latest::Entity> for v1::Entity {
+    fn upgrade(self) -> latest::Entity {
+        use latest::Entity as L;
+        use v1::Entity as W;
+        match self {
+            W::Household(x) => L::Household(x.upgrade()),
+            W::Site(x) => L::Site(x.upgrade()),
+            W::Product(x) => L::Product(x.upgrade()),
+            W::Distribution(x) => L::Distribution(x.upgrade()),
+            W::OrderLine(x) => L::OrderLine(x.upgrade()),
+            W::Supply(x) => L::Supply(x.upgrade()),
+            W::Diagnostic(x) => L::Diagnostic(x.upgrade()),
+            W::Participation(x) => L::Participation(x.upgrade()),
+            W::Pathway(x) => L::Pathway(x.upgrade()),
+            W::SurveyResponse(x) => L::SurveyResponse(x.upgrade()),
         }
     }
 }
 
-fn spec_from_v1(spec: v1::ConnectorSpec) -> Result<model::ConnectorSpec, HostError> {
+impl Upgrade<latest::ConnectorError> for v1::ConnectorError {
+    fn upgrade(self) -> latest::ConnectorError {
+        use latest::ConnectorError as L;
+        use v1::ConnectorError as W;
+        match self {
+            W::BadConfig(m) => L::BadConfig(m),
+            W::AuthFailed(m) => L::AuthFailed(m),
+            W::PartnerUnavailable(u) => L::PartnerUnavailable(u.upgrade()),
+            W::BadData(m) => L::BadData(m),
+        }
+    }
+}
+
+fn spec_from(
+    spec: latest::ConnectorSpec,
+    version: WitVersion,
+) -> Result<model::ConnectorSpec, HostError> {
     let config_schema = serde_json::from_str(&spec.config_schema).map_err(|e| {
         HostError::InvalidOutput(format!(
             "connector {} returned a config schema that is not JSON: {e}",
@@ -204,28 +421,28 @@ fn spec_from_v1(spec: v1::ConnectorSpec) -> Result<model::ConnectorSpec, HostErr
         description: spec.description,
         config_schema,
         streams: spec.streams.into_iter().map(Into::into).collect(),
-        wit_version: WitVersion::V0_1_0.as_str().to_string(),
+        wit_version: version.as_str().to_string(),
     })
 }
 
-impl From<v1::ConnectorError> for model::ConnectorError {
-    fn from(e: v1::ConnectorError) -> Self {
+impl From<latest::ConnectorError> for model::ConnectorError {
+    fn from(e: latest::ConnectorError) -> Self {
         match e {
-            v1::ConnectorError::BadConfig(m) => model::ConnectorError::BadConfig(m),
-            v1::ConnectorError::AuthFailed(m) => model::ConnectorError::AuthFailed(m),
-            v1::ConnectorError::PartnerUnavailable(u) => {
+            latest::ConnectorError::BadConfig(m) => model::ConnectorError::BadConfig(m),
+            latest::ConnectorError::AuthFailed(m) => model::ConnectorError::AuthFailed(m),
+            latest::ConnectorError::PartnerUnavailable(u) => {
                 model::ConnectorError::PartnerUnavailable {
                     message: u.message,
                     retry_after_secs: u.retry_after_secs,
                 }
             }
-            v1::ConnectorError::BadData(m) => model::ConnectorError::BadData(m),
+            latest::ConnectorError::BadData(m) => model::ConnectorError::BadData(m),
         }
     }
 }
 
-impl From<v1::StreamInfo> for model::StreamInfo {
-    fn from(s: v1::StreamInfo) -> Self {
+impl From<latest::StreamInfo> for model::StreamInfo {
+    fn from(s: latest::StreamInfo) -> Self {
         model::StreamInfo {
             name: s.name,
             entity: s.entity.into(),
@@ -236,10 +453,10 @@ impl From<v1::StreamInfo> for model::StreamInfo {
     }
 }
 
-impl From<v1::EntityKind> for model::EntityKind {
-    fn from(k: v1::EntityKind) -> Self {
+impl From<latest::EntityKind> for model::EntityKind {
+    fn from(k: latest::EntityKind) -> Self {
+        use latest::EntityKind as W;
         use model::EntityKind as M;
-        use v1::EntityKind as W;
         match k {
             W::Household => M::Household,
             W::Site => M::Site,
@@ -255,8 +472,8 @@ impl From<v1::EntityKind> for model::EntityKind {
     }
 }
 
-impl From<v1::Batch> for model::Batch {
-    fn from(b: v1::Batch) -> Self {
+impl From<latest::Batch> for model::Batch {
+    fn from(b: latest::Batch) -> Self {
         model::Batch {
             items: b.items.into_iter().map(Into::into).collect(),
             rejects: b.rejects.into_iter().map(Into::into).collect(),
@@ -267,23 +484,26 @@ impl From<v1::Batch> for model::Batch {
     }
 }
 
-impl From<v1::Item> for model::Item {
-    fn from(i: v1::Item) -> Self {
+impl From<latest::Item> for model::Item {
+    fn from(i: latest::Item) -> Self {
         model::Item {
             key: i.key,
             origin: i.origin,
+            line: i.line,
+            cell: i.cell,
             entity: i.entity.into(),
         }
     }
 }
 
-impl From<v1::Reject> for model::Reject {
+impl From<latest::Reject> for model::Reject {
     // The raw payload is hashed right here: it never leaves the plugin host.
-    fn from(r: v1::Reject) -> Self {
+    fn from(r: latest::Reject) -> Self {
         model::Reject {
             key: r.key,
             origin: r.origin,
             line: r.line,
+            cell: r.cell,
             reason: r.reason.into(),
             field: r.field,
             detail: r.detail,
@@ -292,10 +512,10 @@ impl From<v1::Reject> for model::Reject {
     }
 }
 
-impl From<v1::RejectReason> for model::RejectReason {
-    fn from(r: v1::RejectReason) -> Self {
+impl From<latest::RejectReason> for model::RejectReason {
+    fn from(r: latest::RejectReason) -> Self {
+        use latest::RejectReason as W;
         use model::RejectReason as M;
-        use v1::RejectReason as W;
         match r {
             W::InvalidDate => M::InvalidDate,
             W::InvalidAmount => M::InvalidAmount,
@@ -310,10 +530,10 @@ impl From<v1::RejectReason> for model::RejectReason {
     }
 }
 
-impl From<v1::Entity> for model::Entity {
-    fn from(e: v1::Entity) -> Self {
+impl From<latest::Entity> for model::Entity {
+    fn from(e: latest::Entity) -> Self {
+        use latest::Entity as W;
         use model::Entity as M;
-        use v1::Entity as W;
         match e {
             W::Household(x) => M::Household(x.into()),
             W::Site(x) => M::Site(x.into()),
@@ -329,8 +549,8 @@ impl From<v1::Entity> for model::Entity {
     }
 }
 
-impl From<v1::Date> for model::Date {
-    fn from(d: v1::Date) -> Self {
+impl From<latest::Date> for model::Date {
+    fn from(d: latest::Date) -> Self {
         model::Date {
             year: d.year,
             month: d.month,
@@ -339,8 +559,8 @@ impl From<v1::Date> for model::Date {
     }
 }
 
-impl From<v1::PersonId> for model::PersonId {
-    fn from(p: v1::PersonId) -> Self {
+impl From<latest::PersonId> for model::PersonId {
+    fn from(p: latest::PersonId) -> Self {
         model::PersonId {
             scope: p.scope,
             local_id: p.local_id,
@@ -348,8 +568,8 @@ impl From<v1::PersonId> for model::PersonId {
     }
 }
 
-impl From<v1::Location> for model::Location {
-    fn from(l: v1::Location) -> Self {
+impl From<latest::Location> for model::Location {
+    fn from(l: latest::Location) -> Self {
         model::Location {
             postcode: l.postcode,
             commune: l.commune,
@@ -358,10 +578,10 @@ impl From<v1::Location> for model::Location {
     }
 }
 
-impl From<v1::Composition> for model::Composition {
-    fn from(c: v1::Composition) -> Self {
+impl From<latest::Composition> for model::Composition {
+    fn from(c: latest::Composition) -> Self {
+        use latest::Composition as W;
         use model::Composition as M;
-        use v1::Composition as W;
         match c {
             W::Single => M::Single,
             W::CoupleWithoutChildren => M::CoupleWithoutChildren,
@@ -372,10 +592,10 @@ impl From<v1::Composition> for model::Composition {
     }
 }
 
-impl From<v1::IncomeBand> for model::IncomeBand {
-    fn from(b: v1::IncomeBand) -> Self {
+impl From<latest::IncomeBand> for model::IncomeBand {
+    fn from(b: latest::IncomeBand) -> Self {
+        use latest::IncomeBand as W;
         use model::IncomeBand as M;
-        use v1::IncomeBand as W;
         match b {
             W::Below300 => M::Below300,
             W::From300to599 => M::From300To599,
@@ -386,8 +606,8 @@ impl From<v1::IncomeBand> for model::IncomeBand {
     }
 }
 
-impl From<v1::Enrolment> for model::Enrolment {
-    fn from(e: v1::Enrolment) -> Self {
+impl From<latest::Enrolment> for model::Enrolment {
+    fn from(e: latest::Enrolment) -> Self {
         model::Enrolment {
             programme: e.programme,
             solidarity: e.solidarity,
@@ -401,8 +621,8 @@ impl From<v1::Enrolment> for model::Enrolment {
     }
 }
 
-impl From<v1::Household> for model::Household {
-    fn from(h: v1::Household) -> Self {
+impl From<latest::Household> for model::Household {
+    fn from(h: latest::Household) -> Self {
         model::Household {
             person: h.person.into(),
             size: h.size,
@@ -420,10 +640,10 @@ impl From<v1::Household> for model::Household {
     }
 }
 
-impl From<v1::SiteKind> for model::SiteKind {
-    fn from(k: v1::SiteKind) -> Self {
+impl From<latest::SiteKind> for model::SiteKind {
+    fn from(k: latest::SiteKind) -> Self {
+        use latest::SiteKind as W;
         use model::SiteKind as M;
-        use v1::SiteKind as W;
         match k {
             W::Garden => M::Garden,
             W::Grocery => M::Grocery,
@@ -436,8 +656,8 @@ impl From<v1::SiteKind> for model::SiteKind {
     }
 }
 
-impl From<v1::Site> for model::Site {
-    fn from(s: v1::Site) -> Self {
+impl From<latest::Site> for model::Site {
+    fn from(s: latest::Site) -> Self {
         model::Site {
             kind: s.kind.into(),
             name: s.name,
@@ -449,8 +669,8 @@ impl From<v1::Site> for model::Site {
     }
 }
 
-impl From<v1::Product> for model::Product {
-    fn from(p: v1::Product) -> Self {
+impl From<latest::Product> for model::Product {
+    fn from(p: latest::Product) -> Self {
         model::Product {
             label: p.label,
             category: p.category,
@@ -463,10 +683,10 @@ impl From<v1::Product> for model::Product {
     }
 }
 
-impl From<v1::AidKind> for model::AidKind {
-    fn from(k: v1::AidKind) -> Self {
+impl From<latest::AidKind> for model::AidKind {
+    fn from(k: latest::AidKind) -> Self {
+        use latest::AidKind as W;
         use model::AidKind as M;
-        use v1::AidKind as W;
         match k {
             W::Basket => M::Basket,
             W::FoodVoucher => M::FoodVoucher,
@@ -479,10 +699,10 @@ impl From<v1::AidKind> for model::AidKind {
     }
 }
 
-impl From<v1::DistributionStatus> for model::DistributionStatus {
-    fn from(s: v1::DistributionStatus) -> Self {
+impl From<latest::DistributionStatus> for model::DistributionStatus {
+    fn from(s: latest::DistributionStatus) -> Self {
+        use latest::DistributionStatus as W;
         use model::DistributionStatus as M;
-        use v1::DistributionStatus as W;
         match s {
             W::Collected => M::Collected,
             W::Absent => M::Absent,
@@ -492,8 +712,8 @@ impl From<v1::DistributionStatus> for model::DistributionStatus {
     }
 }
 
-impl From<v1::Distribution> for model::Distribution {
-    fn from(d: v1::Distribution) -> Self {
+impl From<latest::Distribution> for model::Distribution {
+    fn from(d: latest::Distribution) -> Self {
         model::Distribution {
             household: d.household.map(Into::into),
             household_key: d.household_key,
@@ -507,14 +727,15 @@ impl From<v1::Distribution> for model::Distribution {
             quantity_kg: d.quantity_kg,
             contents: d.contents,
             ordinal: d.ordinal,
+            residence: d.residence.map(Into::into),
         }
     }
 }
 
-impl From<v1::Channel> for model::Channel {
-    fn from(c: v1::Channel) -> Self {
+impl From<latest::Channel> for model::Channel {
+    fn from(c: latest::Channel) -> Self {
+        use latest::Channel as W;
         use model::Channel as M;
-        use v1::Channel as W;
         match c {
             W::BuyingGroup => M::BuyingGroup,
             W::Grocery => M::Grocery,
@@ -525,8 +746,8 @@ impl From<v1::Channel> for model::Channel {
     }
 }
 
-impl From<v1::OrderLine> for model::OrderLine {
-    fn from(o: v1::OrderLine) -> Self {
+impl From<latest::OrderLine> for model::OrderLine {
+    fn from(o: latest::OrderLine) -> Self {
         model::OrderLine {
             household: o.household.map(Into::into),
             site: o.site,
@@ -544,12 +765,13 @@ impl From<v1::OrderLine> for model::OrderLine {
             reference_price: o.reference_price,
             discount_percent: o.discount_percent,
             food_bank_donation: o.food_bank_donation,
+            residence: o.residence.map(Into::into),
         }
     }
 }
 
-impl From<v1::Supply> for model::Supply {
-    fn from(s: v1::Supply) -> Self {
+impl From<latest::Supply> for model::Supply {
+    fn from(s: latest::Supply) -> Self {
         model::Supply {
             site: s.site,
             producer: s.producer,
@@ -562,10 +784,10 @@ impl From<v1::Supply> for model::Supply {
     }
 }
 
-impl From<v1::ScoreLevel> for model::ScoreLevel {
-    fn from(l: v1::ScoreLevel) -> Self {
+impl From<latest::ScoreLevel> for model::ScoreLevel {
+    fn from(l: latest::ScoreLevel) -> Self {
+        use latest::ScoreLevel as W;
         use model::ScoreLevel as M;
-        use v1::ScoreLevel as W;
         match l {
             W::Item => M::Item,
             W::Indicator => M::Indicator,
@@ -575,8 +797,8 @@ impl From<v1::ScoreLevel> for model::ScoreLevel {
     }
 }
 
-impl From<v1::Score> for model::Score {
-    fn from(s: v1::Score) -> Self {
+impl From<latest::Score> for model::Score {
+    fn from(s: latest::Score) -> Self {
         model::Score {
             level: s.level.into(),
             code: s.code,
@@ -586,8 +808,8 @@ impl From<v1::Score> for model::Score {
     }
 }
 
-impl From<v1::Diagnostic> for model::Diagnostic {
-    fn from(d: v1::Diagnostic) -> Self {
+impl From<latest::Diagnostic> for model::Diagnostic {
+    fn from(d: latest::Diagnostic) -> Self {
         model::Diagnostic {
             farm: d.farm,
             method: d.method,
@@ -602,8 +824,8 @@ impl From<v1::Diagnostic> for model::Diagnostic {
     }
 }
 
-impl From<v1::Participation> for model::Participation {
-    fn from(p: v1::Participation) -> Self {
+impl From<latest::Participation> for model::Participation {
+    fn from(p: latest::Participation) -> Self {
         model::Participation {
             household: p.household.map(Into::into),
             site: p.site,
@@ -616,10 +838,10 @@ impl From<v1::Participation> for model::Participation {
     }
 }
 
-impl From<v1::ExitCategory> for model::ExitCategory {
-    fn from(c: v1::ExitCategory) -> Self {
+impl From<latest::ExitCategory> for model::ExitCategory {
+    fn from(c: latest::ExitCategory) -> Self {
+        use latest::ExitCategory as W;
         use model::ExitCategory as M;
-        use v1::ExitCategory as W;
         match c {
             W::Durable => M::Durable,
             W::Transition => M::Transition,
@@ -630,8 +852,8 @@ impl From<v1::ExitCategory> for model::ExitCategory {
     }
 }
 
-impl From<v1::Pathway> for model::Pathway {
-    fn from(p: v1::Pathway) -> Self {
+impl From<latest::Pathway> for model::Pathway {
+    fn from(p: latest::Pathway) -> Self {
         model::Pathway {
             worker: p.worker.into(),
             site: p.site,
@@ -645,8 +867,8 @@ impl From<v1::Pathway> for model::Pathway {
     }
 }
 
-impl From<v1::Answer> for model::Answer {
-    fn from(a: v1::Answer) -> Self {
+impl From<latest::Answer> for model::Answer {
+    fn from(a: latest::Answer) -> Self {
         model::Answer {
             question: a.question,
             value: a.value,
@@ -654,8 +876,8 @@ impl From<v1::Answer> for model::Answer {
     }
 }
 
-impl From<v1::SurveyResponse> for model::SurveyResponse {
-    fn from(s: v1::SurveyResponse) -> Self {
+impl From<latest::SurveyResponse> for model::SurveyResponse {
+    fn from(s: latest::SurveyResponse) -> Self {
         model::SurveyResponse {
             household: s.household.map(Into::into),
             network: s.network,
@@ -672,9 +894,9 @@ impl From<v1::SurveyResponse> for model::SurveyResponse {
 
 // Host side of the `host` interface: WIT values in and out, the work done
 // by the capability modules on plain Rust types.
-pub mod host_v0_1_0 {
-    use super::since_v0_1_0::vivres::connector::host as wit;
-    use super::since_v0_1_0::vivres::connector::types;
+pub mod host_v0_2_0 {
+    use super::since_v0_2_0::vivres::connector::host as wit;
+    use super::since_v0_2_0::vivres::connector::types;
     use crate::plugin_host::http::{HttpFailure, HttpRequest};
     use crate::plugin_host::logging::LogLevel;
     use crate::plugin_host::state::HostState;
@@ -730,6 +952,67 @@ pub mod host_v0_1_0 {
 
         async fn now(&mut self) -> wasmtime::Result<i64> {
             Ok(self.wall_clock())
+        }
+    }
+}
+
+// The 0.1 `host` interface: the latest's, its values converted both ways.
+pub mod host_v0_1_0 {
+    use super::since_v0_1_0::vivres::connector::host as wit;
+    use super::since_v0_1_0::vivres::connector::types;
+    use super::since_v0_2_0::vivres::connector::host as latest;
+    use crate::plugin_host::state::HostState;
+
+    impl types::Host for HostState {}
+
+    impl wit::Host for HostState {
+        async fn log(&mut self, level: wit::LogLevel, message: String) -> wasmtime::Result<()> {
+            let level = match level {
+                wit::LogLevel::Trace => latest::LogLevel::Trace,
+                wit::LogLevel::Debug => latest::LogLevel::Debug,
+                wit::LogLevel::Info => latest::LogLevel::Info,
+                wit::LogLevel::Warn => latest::LogLevel::Warn,
+                wit::LogLevel::Error => latest::LogLevel::Error,
+            };
+            latest::Host::log(self, level, message).await
+        }
+
+        async fn secret(&mut self, name: String) -> wasmtime::Result<Option<String>> {
+            latest::Host::secret(self, name).await
+        }
+
+        async fn http_send(
+            &mut self,
+            request: wit::HttpRequest,
+        ) -> wasmtime::Result<Result<wit::HttpResponse, wit::HttpError>> {
+            let request = latest::HttpRequest {
+                method: request.method,
+                url: request.url,
+                headers: request.headers,
+                body: request.body,
+            };
+            Ok(match latest::Host::http_send(self, request).await? {
+                Ok(r) => Ok(wit::HttpResponse {
+                    status: r.status,
+                    headers: r.headers,
+                    body: r.body,
+                }),
+                Err(e) => Err(match e {
+                    latest::HttpError::Denied(m) => wit::HttpError::Denied(m),
+                    latest::HttpError::Timeout(m) => wit::HttpError::Timeout(m),
+                    latest::HttpError::BudgetExhausted => wit::HttpError::BudgetExhausted,
+                    latest::HttpError::Transport(m) => wit::HttpError::Transport(m),
+                    latest::HttpError::InvalidRequest(m) => wit::HttpError::InvalidRequest(m),
+                }),
+            })
+        }
+
+        async fn inbox_dir(&mut self) -> wasmtime::Result<Option<String>> {
+            latest::Host::inbox_dir(self).await
+        }
+
+        async fn now(&mut self) -> wasmtime::Result<i64> {
+            latest::Host::now(self).await
         }
     }
 }

@@ -368,6 +368,8 @@ mod tests {
         Item {
             key: "k1".into(),
             origin: None,
+            line: None,
+            cell: None,
             entity: Entity::Participation(Participation {
                 household: Some(PersonId {
                     scope: "member".into(),
@@ -427,6 +429,7 @@ mod tests {
             key: None,
             origin: Some("f.csv".into()),
             line: Some(3),
+            cell: None,
             reason: RejectReason::InvalidDate,
             field: "date".into(),
             detail: "d".repeat(300),

@@ -488,7 +488,7 @@ async fn spec_converts_to_the_model() {
     let mut instance = misbehave(&fx, g).await;
     let spec = instance.spec().await.unwrap();
     assert_eq!(spec.name, "misbehave");
-    assert_eq!(spec.wit_version, "0.1.0");
+    assert_eq!(spec.wit_version, "0.2.0");
     assert_eq!(spec.config_schema["required"][0], "mode");
     assert_eq!(
         spec.streams[0].entity,
@@ -506,13 +506,13 @@ async fn spec_converts_to_the_model() {
     let path = PathBuf::from(PLUGINS).join("cocagne_gardens.wasm");
     if path.is_file() {
         let plugin = fx.host.load(&path).await.unwrap();
-        assert_eq!(plugin.wit_version(), "0.1.0");
+        assert_eq!(plugin.wit_version(), "0.2.0");
         let (g, _) = grants(&[]);
         let mut instance = fx.host.instantiate(&plugin, g).await.unwrap();
         let spec = instance.spec().await.unwrap();
         assert!(spec.config_schema.is_object(), "{:?}", spec.config_schema);
         assert!(!spec.streams.is_empty());
-        assert_eq!(spec.wit_version, "0.1.0");
+        assert_eq!(spec.wit_version, "0.2.0");
     }
 }
 

@@ -68,6 +68,30 @@ impl Queue {
         done.map_err(SchedulerError::Queue)
     }
 
+    /// Queues the job of a run already started (`job.run_id`). A job that
+    /// cannot be queued closes its run as failed: the source is not left
+    /// blocked by a run no node will take.
+    pub async fn push_started(
+        &self,
+        job: SyncJob,
+        idempotency_key: Option<String>,
+    ) -> Result<(), SchedulerError> {
+        let run_id = job.run_id;
+        let pushed = self.push(job, None, idempotency_key).await;
+        if let (Err(_), Some(run_id)) = (&pushed, run_id) {
+            let _ = self
+                .warehouse
+                .finish_run(
+                    run_id,
+                    crate::warehouse::RunStatus::Failed,
+                    Some(("warehouse", "the job could not be queued")),
+                    &[],
+                )
+                .await;
+        }
+        pushed
+    }
+
     /// Jobs waiting, by status (`Pending`, `Running`, `Done`, `Failed`, …).
     pub async fn counts(&self) -> Result<Vec<(String, i64)>, SchedulerError> {
         Ok(self.warehouse.job_counts(QUEUE).await?)

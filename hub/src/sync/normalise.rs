@@ -26,6 +26,9 @@ struct Refusal {
     reason: RejectReason,
     field: Cow<'static, str>,
     detail: String,
+    /// The fault is the row's, not the record's own cell (an order line's
+    /// residence is its member's `CP`).
+    of_row: bool,
 }
 
 type Refused<T> = Result<T, Refusal>;
@@ -54,7 +57,10 @@ impl Context<'_> {
                 payload_hash: payload_hash(&item),
                 key: Some(hex::encode(key)),
                 origin: item.origin,
-                line: None,
+                // Where the connector read it (contract 0.2): the entry names
+                // its line, and its cell unless the fault is the row's own.
+                line: item.line,
+                cell: if refusal.of_row { None } else { item.cell },
                 reason: refusal.reason,
                 field: refusal.field.into_owned(),
                 detail: refusal.detail,
@@ -73,6 +79,7 @@ impl Context<'_> {
                 reason: RejectReason::MissingRequired,
                 field: field.into(),
                 detail: "empty person identifier".into(),
+                of_row: false,
             });
         }
         Ok(Value::Text(self.pseudonymiser.person(self.network, p)))
@@ -92,6 +99,7 @@ impl Context<'_> {
                     reason: RejectReason::UnknownLabel,
                     field: "network".into(),
                     detail: "not a network of the coalition".into(),
+                    of_row: false,
                 })?
                 .as_str(),
         };
@@ -100,6 +108,7 @@ impl Context<'_> {
                 reason: RejectReason::MissingRequired,
                 field: "household".into(),
                 detail: "empty person identifier".into(),
+                of_row: false,
             });
         }
         Ok(Value::Text(self.pseudonymiser.person(network, p)))
@@ -122,6 +131,7 @@ impl Context<'_> {
             // `residence.postcode`, `location.commune`, `producer_location.insee`…
             field: format!("{field}.{}", e.field).into(),
             detail: e.detail,
+            of_row: false,
         })?;
         let in_territory = r
             .in_territory(self.territory_epcis)
@@ -132,6 +142,15 @@ impl Context<'_> {
             Value::opt_text(r.epci_siren),
             in_territory,
         ])
+    }
+
+    /// The residence of the household an aid or an order line is for, as its
+    /// row gives it: resolved as the household's is, so that a row is refused
+    /// whole in every stream that reads it; not stored with the record.
+    fn row_residence(&self, loc: &Option<Location>) -> Refused<()> {
+        self.location(loc, "residence")
+            .map(|_| ())
+            .map_err(|r| Refusal { of_row: true, ..r })
     }
 
     /// The entity's columns by name (`warehouse::schema` lists them; a unit
@@ -208,34 +227,39 @@ impl Context<'_> {
                 ("producer", V::opt_text(p.producer.clone())),
                 ("ean", V::opt_text(p.ean.clone())),
             ],
-            Entity::Distribution(d) => vec![
-                ("household", self.opt_person(&d.household, "household")?),
-                (
-                    "household_key",
-                    d.household_key
-                        .as_ref()
-                        .map(|k| V::Key(self.pseudonymiser.record_key_bytes(self.source, k)))
-                        .unwrap_or(V::Null),
-                ),
-                ("site", V::opt_text(d.site.clone())),
-                ("date", date(d.date, "date")?),
-                ("week", V::opt_text(d.week.clone())),
-                ("kind", V::label(d.kind)),
-                ("label", V::opt_text(d.label.clone())),
-                ("status", V::opt_label(d.status)),
-                ("amount_cents", V::opt_int(d.amount)),
-                ("quantity_kg", quantity(d.quantity_kg, "quantity_kg")?),
-                ("contents", V::opt_text(d.contents.clone())),
-                ("ordinal", V::Int(i64::from(d.ordinal))),
-            ],
+            Entity::Distribution(d) => {
+                self.row_residence(&d.residence)?;
+                vec![
+                    ("household", self.opt_person(&d.household, "household")?),
+                    (
+                        "household_key",
+                        d.household_key
+                            .as_ref()
+                            .map(|k| V::Key(self.pseudonymiser.record_key_bytes(self.source, k)))
+                            .unwrap_or(V::Null),
+                    ),
+                    ("site", V::opt_text(d.site.clone())),
+                    ("date", date(d.date, "date")?),
+                    ("week", V::opt_text(d.week.clone())),
+                    ("kind", V::label(d.kind)),
+                    ("label", V::opt_text(d.label.clone())),
+                    ("status", V::opt_label(d.status)),
+                    ("amount_cents", V::opt_int(d.amount)),
+                    ("quantity_kg", quantity(d.quantity_kg, "quantity_kg")?),
+                    ("contents", V::opt_text(d.contents.clone())),
+                    ("ordinal", V::Int(i64::from(d.ordinal))),
+                ]
+            }
             Entity::OrderLine(o) => {
                 if !o.quantity.is_finite() {
                     return Err(Refusal {
                         reason: RejectReason::InvalidQuantity,
                         field: "quantity".into(),
                         detail: "not a number".into(),
+                        of_row: false,
                     });
                 }
+                self.row_residence(&o.residence)?;
                 vec![
                     ("household", self.opt_person(&o.household, "household")?),
                     ("site", V::opt_text(o.site.clone())),
@@ -290,6 +314,7 @@ impl Context<'_> {
                             reason: RejectReason::InvalidAmount,
                             field: format!("scores.{}", score.code).into(),
                             detail: "not a number".into(),
+                            of_row: false,
                         });
                     }
                 }
@@ -324,6 +349,7 @@ impl Context<'_> {
                         reason: RejectReason::InconsistentDates,
                         field: "exit".into(),
                         detail: "exit before entry".into(),
+                        of_row: false,
                     });
                 }
                 vec![
@@ -349,6 +375,7 @@ impl Context<'_> {
                         reason: RejectReason::InvalidDate,
                         field: "submitted_at".into(),
                         detail: "timestamp out of range".into(),
+                        of_row: false,
                     })?;
                 vec![
                     ("household", self.respondent(s)?),
@@ -408,6 +435,7 @@ fn date(d: Option<Date>, field: &'static str) -> Refused<Value> {
             reason: RejectReason::InvalidDate,
             field: field.into(),
             detail: "no such calendar date".into(),
+            of_row: false,
         }),
     }
 }
@@ -420,6 +448,7 @@ fn quantity(q: Option<f64>, field: &'static str) -> Refused<Value> {
             reason: RejectReason::InvalidQuantity,
             field: field.into(),
             detail: "negative or not a number".into(),
+            of_row: false,
         }),
     }
 }
@@ -432,6 +461,7 @@ fn finite(q: Option<f64>, field: &'static str, reason: RejectReason) -> Refused<
             reason,
             field: field.into(),
             detail: "not a number".into(),
+            of_row: false,
         }),
     }
 }
@@ -442,6 +472,7 @@ fn required(s: &str, field: &'static str) -> Refused<Value> {
             reason: RejectReason::MissingRequired,
             field: field.into(),
             detail: "empty".into(),
+            of_row: false,
         })
     } else {
         Ok(Value::Text(s.to_string()))
@@ -514,4 +545,124 @@ fn payload_hash(item: &Item) -> [u8; 32] {
     h.update(item.key.as_bytes());
     h.update(format!("{:?}", item.entity).as_bytes());
     h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+    use crate::model::{Channel, Household, OrderLine};
+
+    fn refuse(item: Item) -> Reject {
+        let pseudonymiser =
+            Pseudonymiser::new(&Secret::new("a test key of thirty-two bytes or more")).unwrap();
+        let ctx = Context {
+            source: "s",
+            network: "vrac",
+            territory_epcis: &[],
+            pseudonymiser: &pseudonymiser,
+            gazetteer: crate::geo::gazetteer().unwrap(),
+        };
+        ctx.normalise(item).expect_err("refused")
+    }
+
+    fn at(entity: Entity, cell: Option<&str>) -> Item {
+        Item {
+            key: "k".into(),
+            origin: Some("commande_g1_2024-03.xlsx".into()),
+            line: Some(12),
+            cell: cell.map(str::to_string),
+            entity,
+        }
+    }
+
+    fn order_line(postcode: &str) -> OrderLine {
+        OrderLine {
+            household: Some(PersonId {
+                scope: "g1".into(),
+                local_id: "7".into(),
+            }),
+            site: None,
+            channel: Channel::BuyingGroup,
+            date: None,
+            time: None,
+            month: Some("2024-03".into()),
+            product: "Lentilles".into(),
+            dfc_type: String::new(),
+            quantity: 1.0,
+            unit: None,
+            unit_price_paid: None,
+            unit_reference_price: None,
+            price_paid: None,
+            reference_price: None,
+            discount_percent: None,
+            food_bank_donation: false,
+            residence: Some(Location {
+                postcode: Some(postcode.into()),
+                commune: None,
+                insee: None,
+            }),
+        }
+    }
+
+    /// Contract 0.2: what the host refuses is quarantined with the item's
+    /// file and line; with its cell when the fault is the record's own, not
+    /// the row's (an order line's residence is its member's `CP`).
+    #[test]
+    fn a_refusal_names_the_items_file_line_and_cell() {
+        let r = refuse(at(
+            Entity::OrderLine(order_line("99999")),
+            Some("Commande!F12"),
+        ));
+        assert_eq!(r.reason, RejectReason::UnknownPostcode);
+        assert_eq!(r.field, "residence.postcode");
+        assert_eq!(
+            (r.origin.as_deref(), r.line, r.cell.as_deref()),
+            (Some("commande_g1_2024-03.xlsx"), Some(12), None)
+        );
+
+        let mut bad_quantity = order_line("69003");
+        bad_quantity.quantity = f64::NAN;
+        let r = refuse(at(Entity::OrderLine(bad_quantity), Some("Commande!F12")));
+        assert_eq!(r.reason, RejectReason::InvalidQuantity);
+        assert_eq!(
+            (r.line, r.cell.as_deref()),
+            (Some(12), Some("Commande!F12"))
+        );
+
+        let mut h = Household {
+            person: PersonId {
+                scope: "g1".into(),
+                local_id: "7".into(),
+            },
+            size: None,
+            adults: None,
+            children: None,
+            composition: None,
+            residence: None,
+            income: None,
+            reste_a_vivre: None,
+            rights_from: Some(Date {
+                year: 2024,
+                month: 2,
+                day: 31,
+            }),
+            rights_to: None,
+            monthly_cap: None,
+            enrolment: None,
+        };
+        let r = refuse(at(Entity::Household(h.clone()), None));
+        assert_eq!((r.reason, r.line), (RejectReason::InvalidDate, Some(12)));
+        h.rights_from = None;
+        h.residence = Some(Location {
+            postcode: Some("99999".into()),
+            commune: None,
+            insee: None,
+        });
+        let r = refuse(at(Entity::Household(h), None));
+        assert_eq!(
+            (r.reason, r.line),
+            (RejectReason::UnknownPostcode, Some(12))
+        );
+    }
 }

@@ -172,10 +172,10 @@ pub async fn commit_batch(
         .await?;
     }
     insert_logs(&mut tx, prov.run_id, &batch.logs).await?;
-    sqlx::query(
+    let held = sqlx::query(
         "UPDATE runs SET batches = batches + $1, read = read + $2, inserted = inserted + $3, \
          updated = updated + $4, unchanged = unchanged + $5, quarantined = quarantined + $6, \
-         heartbeat_at = $7 WHERE id = $8",
+         heartbeat_at = $7 WHERE id = $8 AND node_id = $9",
     )
     .bind(batch.batches.max(1) as i64)
     .bind(counts.read as i64)
@@ -185,8 +185,14 @@ pub async fn commit_batch(
     .bind(counts.quarantined as i64)
     .bind(at)
     .bind(prov.run_id)
+    .bind(crate::warehouse::node_id())
     .execute(&mut *tx)
     .await?;
+    // The fence: a run another node took over (this one's lease went stale)
+    // commits nothing more from here.
+    if held.rows_affected() != 1 {
+        return Err(WarehouseError::LeaseLost(prov.run_id));
+    }
     tx.commit().await?;
     Ok(counts)
 }

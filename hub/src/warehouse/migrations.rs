@@ -195,7 +195,7 @@ impl MigrationLock {
 }
 
 /// The file a SQLite URL names (`None` for an in-memory database).
-pub(super) fn sqlite_path(url: &str) -> Option<PathBuf> {
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;

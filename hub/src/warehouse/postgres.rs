@@ -27,6 +27,9 @@ pub(super) mod exports {
 pub(super) mod metrics {
     include!("metrics.rs");
 }
+pub(super) mod nodes {
+    include!("nodes.rs");
+}
 pub(super) mod quarantine {
     include!("quarantine.rs");
 }
@@ -199,7 +202,13 @@ pub(super) async fn job_store<J>(
     migrator.dangerous_set_table_name("_apalis_migrations");
     migrator.run(pool).await?;
     Ok(apalis_postgres::PostgresStorage::new(pool)
-        .with_config(apalis_postgres::Config::default().queue(queue)))
+        // A worker locks the jobs it fetches: a few at a time, so that the
+        // other nodes' workers get the rest.
+        .with_config(
+            apalis_postgres::Config::default()
+                .queue(queue)
+                .batch_size(2),
+        ))
 }
 
 pub(super) async fn job_counts(

@@ -11,29 +11,73 @@ use crate::warehouse::{
     Provenance, QuarantineEntry, WarehouseError, key_bytes, pow2_chunks, reject_identity,
 };
 
-/// Files a batch's rejects. A record refused again (same key, file and
-/// line) replaces its entry, so a source re-reading the same bad records
-/// keeps one entry each, not one per run or per batch.
+/// Files a batch's rejects.
+///
+/// A file's rows: one entry per refused record, except that the records of
+/// one line of a file refused for the same reason and field (and cell) are
+/// one entry: a row whose several records share its fault (a VRAC member's
+/// order lines and its residence), or that several streams of the run read
+/// (a Secours Catholique row's aids and household), is refused once. One
+/// write holds one version of a file (a re-sent file starts a write of its
+/// own); another stream's entry of the same line in the run stands for it
+/// whichever version it came from, since every stream reads every version.
+///
+/// Other rejects (a partner's records, by key): a record refused again
+/// replaces its entry ([`reject_identity`]), so a source re-reading the same
+/// bad records keeps one entry each, not one per run or per batch.
 pub async fn upsert(
     tx: &mut Tx,
     prov: &Provenance,
     at: time::OffsetDateTime,
     rejects: &[Reject],
 ) -> Result<(), WarehouseError> {
+    let (by_line, rest): (Vec<&Reject>, Vec<&Reject>) = rejects
+        .iter()
+        .partition(|r| r.origin.is_some() && r.line.is_some());
+    let mut seen = std::collections::HashSet::new();
+    for r in by_line {
+        if !seen.insert((&r.origin, r.line, &r.cell, r.reason, &r.field)) {
+            continue;
+        }
+        // Entries of a file's rows are never replaced: an identity of their own.
+        let identity = format!("row-{:032x}", rand::random::<u128>());
+        sqlx::query(
+            "INSERT INTO quarantine (source, stream, run_id, key, origin, line, cell, reason, field, detail, \
+             payload_hash, created_at, identity) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 \
+             WHERE NOT EXISTS (SELECT 1 FROM quarantine WHERE run_id = $3 AND origin = $5 AND line = $6 \
+             AND source = $1 AND stream <> $2 AND reason = $8 AND field = $9 AND cell IS NOT DISTINCT FROM $7)",
+        )
+        .bind(prov.source.as_str())
+        .bind(prov.stream.as_str())
+        .bind(prov.run_id)
+        .bind(r.key.as_deref().map(|k| key_bytes(k).to_vec()))
+        .bind(r.origin.as_deref())
+        .bind(r.line.map(|l| l as i64))
+        .bind(r.cell.as_deref())
+        .bind(r.reason.as_str())
+        .bind(r.field.as_str())
+        .bind(r.detail.as_str())
+        .bind(hex::encode(r.payload_hash))
+        .bind(at)
+        .bind(identity)
+        .execute(&mut **tx)
+        .await?;
+    }
     // One statement may not touch a row twice (PostgreSQL refuses it): the
     // last reject of an identity wins.
-    let mut latest: HashMap<String, usize> = HashMap::with_capacity(rejects.len());
-    for (i, r) in rejects.iter().enumerate() {
+    let mut latest: HashMap<String, usize> = HashMap::with_capacity(rest.len());
+    for (i, r) in rest.iter().enumerate() {
         latest.insert(reject_identity(r), i);
     }
     let mut kept: Vec<(String, &Reject)> = latest
         .into_iter()
-        .map(|(identity, i)| (identity, &rejects[i]))
+        .map(|(identity, i)| (identity, rest[i]))
         .collect();
     kept.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     for chunk in pow2_chunks(&kept, 256) {
         let mut q: QueryBuilder<DB> = QueryBuilder::new(
-            "INSERT INTO quarantine (source, stream, run_id, key, origin, line, reason, field, detail, \
+            "INSERT INTO quarantine (source, stream, run_id, key, origin, line, cell, reason, field, detail, \
              payload_hash, created_at, identity) ",
         );
         q.push_values(chunk, |mut b, (identity, r)| {
@@ -43,6 +87,7 @@ pub async fn upsert(
                 .push_bind(r.key.as_deref().map(|k| key_bytes(k).to_vec()))
                 .push_bind(r.origin.as_deref())
                 .push_bind(r.line.map(|l| l as i64))
+                .push_bind(r.cell.as_deref())
                 .push_bind(r.reason.as_str())
                 .push_bind(r.field.as_str())
                 .push_bind(r.detail.as_str())
@@ -68,7 +113,7 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<QuarantineEntry>, WarehouseError> {
     let mut q: QueryBuilder<DB> = QueryBuilder::new(
-        "SELECT id, source, stream, run_id, origin, line, reason, field, detail, payload_hash \
+        "SELECT id, source, stream, run_id, origin, line, cell, reason, field, detail, payload_hash \
          FROM quarantine WHERE 1 = 1",
     );
     if let Some(source) = source {
@@ -93,6 +138,7 @@ pub async fn list(
                 run_id: r.try_get("run_id")?,
                 origin: r.try_get("origin")?,
                 line: r.try_get("line")?,
+                cell: r.try_get("cell")?,
                 reason: r.try_get("reason")?,
                 field: r.try_get("field")?,
                 detail: r.try_get("detail")?,

@@ -8,27 +8,34 @@ use time::OffsetDateTime;
 use super::{DB, Pool};
 use crate::warehouse::{
     Counts, HttpFigures, LogRecord, RunReport, RunStatus, SourcePause, StreamFigures,
-    WarehouseError, hostname, now, owner_is_alive, rfc3339,
+    WarehouseError, hostname, node_id, now, owner_is_alive, rfc3339,
 };
 
 const RUN_COLUMNS: &str = "id, source, status, full_refresh, started_at, ended_at, connector, \
     connector_version, batches, read, inserted, updated, unchanged, quarantined, removed, error_kind, error";
 
-pub async fn start_run(pool: &Pool, source: &str, full_refresh: bool) -> Result<i64, WarehouseError> {
+/// `node`: the node that runs it now (`None`: queued for whichever node takes its job).
+pub async fn start_run(
+    pool: &Pool,
+    source: &str,
+    full_refresh: bool,
+    node: Option<&str>,
+) -> Result<i64, WarehouseError> {
     // The partial unique index `runs_one_running` admits one running run per
     // source: the insert is the lock. A loser looks at the winner and, if its
     // process is gone, closes its run and tries again.
     for _ in 0..3 {
         let at = now();
         let inserted = sqlx::query_scalar(
-            "INSERT INTO runs (source, status, full_refresh, started_at, heartbeat_at, owner_pid, owner_host) \
-             VALUES ($1, 'running', $2, $3, $3, $4, $5) RETURNING id",
+            "INSERT INTO runs (source, status, full_refresh, started_at, heartbeat_at, owner_pid, owner_host, node_id) \
+             VALUES ($1, 'running', $2, $3, $3, $4, $5, $6) RETURNING id",
         )
         .bind(source)
         .bind(full_refresh)
         .bind(at)
         .bind(i64::from(std::process::id()))
         .bind(hostname())
+        .bind(node)
         .fetch_one(pool)
         .await;
         let error = match inserted {
@@ -58,13 +65,15 @@ pub async fn start_run(pool: &Pool, source: &str, full_refresh: bool) -> Result<
                 run_id: id,
             });
         }
-        // Its end is when its process last committed, not now.
+        // Its end is when its process last committed, not now. Only if its
+        // lease is as seen: a node may have taken it over since.
         sqlx::query(
             "UPDATE runs SET status = 'interrupted', ended_at = heartbeat_at, error_kind = 'interrupted', \
              error = 'the process running it stopped before it finished; the next run resumed from its last checkpoint' \
-             WHERE id = $1 AND status = 'running'",
+             WHERE id = $1 AND status = 'running' AND heartbeat_at = $2",
         )
         .bind(id)
+        .bind(heartbeat)
         .execute(pool)
         .await?;
     }
@@ -97,17 +106,23 @@ pub async fn finish_run(
     logs: &[LogRecord],
 ) -> Result<(), WarehouseError> {
     let mut tx = super::begin_write(pool).await?;
-    super::batches::insert_logs(&mut tx, run_id, logs).await?;
-    sqlx::query(
-        "UPDATE runs SET status = $1, ended_at = $2, error_kind = $3, error = $4 WHERE id = $5",
+    // A run another node holds now (it took it over) is not this one's to
+    // end, nor to log into.
+    let ended = sqlx::query(
+        "UPDATE runs SET status = $1, ended_at = $2, error_kind = $3, error = $4 WHERE id = $5 \
+         AND (node_id IS NULL OR node_id = $6)",
     )
     .bind(status.as_str())
     .bind(now())
     .bind(error.map(|e| e.0))
     .bind(error.map(|e| e.1))
     .bind(run_id)
+    .bind(node_id())
     .execute(&mut *tx)
     .await?;
+    if ended.rows_affected() == 1 {
+        super::batches::insert_logs(&mut tx, run_id, logs).await?;
+    }
     tx.commit().await?;
     Ok(())
 }

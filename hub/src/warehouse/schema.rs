@@ -269,6 +269,28 @@ const RUNS: &[Column] = &[
     opt("error_kind", Text, "type d'erreur", "Kind of the error that ended the run."),
     opt("error", Text, "erreur", "The error, without personal values or secrets."),
     opt("cancel_requested_at", Timestamp, "annulation demandée le", "When a cancel was asked for (the run's process stops it)."),
+    opt("node_id", Text, "nœud", "The hub node holding the run's lease (`nodes.id`); none while it waits in the queue."),
+    req("takeovers", Int, "reprises", "Times another node took the run over after its node's lease went stale.").unit("takeovers"),
+];
+
+#[rustfmt::skip]
+const NODES: &[Column] = &[
+    req("id", Text, "nœud", "Id of the hub node (host, process and a random part)."),
+    req("host", Text, "machine", "Host name of the machine it runs on."),
+    req("pid", Int, "processus", "Its process id on that machine."),
+    req("version", Text, "version", "The vivres version it runs."),
+    req("started_at", Timestamp, "démarré le", "When it started."),
+    req("heartbeat_at", Timestamp, "dernier signe de vie", "When it last renewed its heartbeat and its runs' leases."),
+    opt("stopped_at", Timestamp, "arrêté le", "When it stopped cleanly (none: running, or killed)."),
+];
+
+#[rustfmt::skip]
+const SCHEDULE_TICKS: &[Column] = &[
+    req("source", Text, "source", "The source whose schedule fired."),
+    req("tick_at", Int, "échéance", "The tick, in seconds since 1970 (UTC).").unit("s"),
+    req("node_id", Text, "nœud", "The node that claimed and queued it."),
+    req("claimed_at", Timestamp, "pris le", "When it was claimed."),
+    opt("run_id", Int, "exécution", "The run queued for it (none: the source was already syncing)."),
 ];
 
 #[rustfmt::skip]
@@ -327,6 +349,7 @@ const QUARANTINE: &[Column] = &[
     req("payload_hash", Text, "empreinte", "SHA-256 of the refused record."),
     req("created_at", Timestamp, "refusé le", "When it was refused."),
     opt("replayed_by", Int, "rejoué par", "The run that replayed it."),
+    opt("cell", Text, "cellule", "The workbook cell at fault (`Commande!F12`)."),
     req("identity", Text, "identité", "What the entry is about, hashed: the record (its key, or its file, line and content) and the reason and field; a record refused again for the same reason replaces its entry."),
 ];
 
@@ -660,6 +683,18 @@ pub const TABLES: &[Table] = &[
         "sources suspendues",
         "Sources paused after repeated failed runs, until a coordinator resumes them.",
         SOURCE_PAUSES,
+    ),
+    hub(
+        "nodes",
+        "nœuds",
+        "Hub processes (`vivres serve`) on this warehouse, with their heartbeat.",
+        NODES,
+    ),
+    hub(
+        "schedule_ticks",
+        "échéances",
+        "Ticks of the sources' schedules, each queued once whatever the number of nodes.",
+        SCHEDULE_TICKS,
     ),
     hub(
         "api_tokens",

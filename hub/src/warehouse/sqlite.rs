@@ -29,6 +29,9 @@ pub(super) mod exports {
 pub(super) mod metrics {
     include!("metrics.rs");
 }
+pub(super) mod nodes {
+    include!("nodes.rs");
+}
 pub(super) mod quarantine {
     include!("quarantine.rs");
 }

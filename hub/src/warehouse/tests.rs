@@ -86,6 +86,77 @@ async fn one_run_per_source() {
     assert_eq!(w.run(c).await.unwrap().status, RunStatus::Running);
 }
 
+/// Leases: a queued run is claimed once; a run whose node's lease went stale
+/// is taken over once, by one conditional UPDATE; the node that lost it can
+/// neither commit to it nor end it; a tick is claimed once.
+#[tokio::test]
+async fn leases_change_hands_once() {
+    let db = TestDb::new().await;
+    let w = &db.warehouse;
+    w.register_node("test").await.unwrap();
+    let queued = w.queue_run("s", false).await.unwrap();
+    assert_eq!(w.claim_run(queued).await.unwrap(), Claim::Ours);
+    assert_eq!(
+        w.claim_run(queued).await.unwrap(),
+        Claim::Held(node_id().to_string())
+    );
+    assert_eq!(w.node_beat().await.unwrap(), vec![queued]);
+    // Our own lease is fresh: nothing stale.
+    let lease = time::Duration::seconds(60);
+    assert!(w.stale_runs(now() - lease).await.unwrap().is_empty());
+
+    // Another node holds it and went quiet 2 minutes ago.
+    w.lease_for_tests(queued, "gone", time::Duration::minutes(2))
+        .await;
+    let stale = now() - lease;
+    assert_eq!(
+        w.stale_runs(stale).await.unwrap(),
+        vec![(queued, "gone".to_string())]
+    );
+    assert!(
+        !w.take_over_run(queued, "someone-else", stale)
+            .await
+            .unwrap()
+    );
+    assert!(w.take_over_run(queued, "gone", stale).await.unwrap());
+    assert!(
+        !w.take_over_run(queued, "gone", stale).await.unwrap(),
+        "once"
+    );
+    let report = w.run(queued).await.unwrap();
+    assert_eq!(report.status, RunStatus::Running);
+
+    // Taken from us: our commits and our end are refused.
+    w.lease_for_tests(queued, "taker", time::Duration::ZERO)
+        .await;
+    let prov = Provenance {
+        source: "s".into(),
+        stream: "st".into(),
+        territory: "lyon".into(),
+        network: "cocagne".into(),
+        run_id: queued,
+    };
+    let write = BatchWrite {
+        state: Some(Some("page-2".into())),
+        ..BatchWrite::default()
+    };
+    match w.commit_batch(&prov, write).await {
+        Err(WarehouseError::LeaseLost(id)) => assert_eq!(id, queued),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(w.checkpoints("s").await.unwrap().len(), 0);
+    w.finish_run(queued, RunStatus::Failed, Some(("x", "y")), &[])
+        .await
+        .unwrap();
+    assert_eq!(w.run(queued).await.unwrap().status, RunStatus::Running);
+    assert!(w.node_beat().await.unwrap().is_empty());
+
+    assert!(w.claim_tick("s", 1_700_000_000).await.unwrap());
+    assert!(!w.claim_tick("s", 1_700_000_000).await.unwrap());
+    assert!(w.claim_tick("s", 1_700_000_060).await.unwrap());
+    assert_eq!(w.last_tick("s").await.unwrap(), Some(1_700_000_060));
+}
+
 /// A distinct value of each column's type, so that a value landing in the
 /// wrong column is seen.
 fn sample(i: usize, ty: Type) -> (Value, String) {

@@ -121,7 +121,7 @@ pub fn read_rows(
         };
         last = row.line;
         match farm(cols, &row, separator) {
-            Ok(item) => items.push(item),
+            Ok(item) => items.push(item.with_line(row.line)),
             Err(reject) => rejects.push(reject),
         }
         n += 1;

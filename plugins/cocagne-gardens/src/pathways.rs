@@ -255,7 +255,7 @@ pub fn read_files(
             };
             last_line = row.line;
             match pathway(garden, &cols, &row) {
-                Ok(item) => batch.items.push(item),
+                Ok(item) => batch.items.push(item.with_line(row.line)),
                 Err((reason, field, detail)) => batch.rejects.push(
                     Reject::new(reason, field, detail)
                         .with_line(row.line)

@@ -15,12 +15,12 @@
 //! The pure helpers (`fr`, `http` URL building and status mapping, `state`) work
 //! on any target, so connectors unit-test their parsing natively with `cargo test`.
 
-/// Generated from the frozen contract. Connectors never name it: use [`model`]
+/// Generated from the frozen contract (`vivres:connector@0.2.0`). Connectors never name it: use [`model`]
 /// and the functions of this crate. It is public only for `export_connector!`.
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit/since_v0.1.0",
+        path: "../../wit/since_v0.2.0",
         world: "connector-plugin",
         pub_export_macro: true,
         default_bindings_module: "vivres_sdk::bindings",

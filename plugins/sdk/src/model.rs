@@ -1,4 +1,4 @@
-//! The unified data model of the contract (`vivres:connector/types@0.1.0`),
+//! The unified data model of the contract (`vivres:connector/types@0.2.0`),
 //! with constructors that leave every optional field empty.
 
 pub use crate::bindings::vivres::connector::types::{
@@ -86,6 +86,7 @@ impl Distribution {
             quantity_kg: None,
             contents: None,
             ordinal: 0,
+            residence: None,
         }
     }
 }
@@ -95,8 +96,30 @@ impl Item {
         Item {
             key: key.into(),
             origin: None,
+            line: None,
+            cell: None,
             entity,
         }
+    }
+
+    /// The file it was read from (the inbox helpers set it).
+    pub fn with_origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = Some(origin.into());
+        self
+    }
+
+    /// The 1-based physical line (a workbook's row) it was read from: a
+    /// record the hub refuses is quarantined with it.
+    pub fn with_line(mut self, line: u64) -> Self {
+        self.line = Some(line);
+        self
+    }
+
+    /// The workbook cell it was read from (`Commande!F12`), for a record
+    /// read from one cell; a record read from a whole row has only its line.
+    pub fn with_cell(mut self, cell: impl Into<String>) -> Self {
+        self.cell = Some(cell.into());
+        self
     }
 }
 
@@ -107,6 +130,7 @@ impl Reject {
             key: None,
             origin: None,
             line: None,
+            cell: None,
             reason,
             field: field.into(),
             detail: detail.into(),
@@ -126,6 +150,12 @@ impl Reject {
 
     pub fn with_line(mut self, line: u64) -> Self {
         self.line = Some(line);
+        self
+    }
+
+    /// The workbook cell at fault (`Commande!F12`).
+    pub fn with_cell(mut self, cell: impl Into<String>) -> Self {
+        self.cell = Some(cell.into());
         self
     }
 

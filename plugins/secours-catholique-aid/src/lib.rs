@@ -132,9 +132,11 @@ fn read_file(
         // Both streams read the whole row: they take it or refuse it alike.
         let result = mapping::row(&columns, &r, &team).map(|row| {
             if stream == AIDS {
-                batch.items.extend(row.aids);
+                batch
+                    .items
+                    .extend(row.aids.into_iter().map(|i| i.with_line(r.line)));
             } else {
-                batch.items.push(row.household);
+                batch.items.push(row.household.with_line(r.line));
             }
         });
         if let Err((reason, field, detail)) = result {

@@ -331,16 +331,25 @@ pub fn row(c: &Columns, r: &Record, file_team: &str) -> Result<Row, Refusal> {
     let t = parse_aid_type(r.get(c.aid_type))?;
     let amount = unit_amount(&t, r.get_opt(c.amount))?;
     let residence = residence(c, r)?;
-    let household = household(c, r, team, dossier, residence)?;
+    let household = household(c, r, team, dossier, residence.clone())?;
     Ok(Row {
-        aids: aids(team, dossier, date, &t, amount),
+        aids: aids(team, dossier, date, &t, amount, &residence),
         household,
     })
 }
 
 /// The aid items of a row (one per aid: `2 x …` gives ordinals 1 and 2).
 /// Key: `team|dossier|yyyy-mm-dd|aid type|unit amount in cents or ?|ordinal`.
-fn aids(team: &str, dossier: &str, date: Date, t: &AidType, amount: Option<i64>) -> Vec<Item> {
+/// Each aid carries its household's residence: the hub refuses the row's aids
+/// with its household.
+fn aids(
+    team: &str,
+    dossier: &str,
+    date: Date,
+    t: &AidType,
+    amount: Option<i64>,
+    residence: &Option<Location>,
+) -> Vec<Item> {
     let amount_key = amount.map_or_else(|| "?".to_string(), |a| a.to_string());
     (1..=t.count)
         .map(|ordinal| {
@@ -353,6 +362,7 @@ fn aids(team: &str, dossier: &str, date: Date, t: &AidType, amount: Option<i64>)
             d.status = Some(DistributionStatus::Given);
             d.amount = amount;
             d.ordinal = ordinal;
+            d.residence = residence.clone();
             let key = format!(
                 "{team}|{dossier}|{:04}-{:02}-{:02}|{}|{amount_key}|{ordinal}",
                 date.year, date.month, date.day, t.key

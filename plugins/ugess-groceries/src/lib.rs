@@ -141,7 +141,7 @@ fn read_file(
             Columns::Cards(c) => mapping::card_holder(c, &r, &grocery),
         };
         match result {
-            Ok(item) => batch.items.push(item),
+            Ok(item) => batch.items.push(item.with_line(r.line)),
             Err((reason, field, detail)) => batch.rejects.push(
                 Reject::new(reason, field, detail)
                     .with_line(r.line)

@@ -231,6 +231,7 @@ pub fn sale(c: &SaleColumns, r: &Record, grocery: &str) -> Result<Item, Refusal>
         reference_price: unit_reference.map(|u| if donation { 0 } else { times(q.value, u) }),
         discount_percent: discount,
         food_bank_donation: donation,
+        residence: None,
     };
     let key = format!(
         "{grocery}|{:04}-{:02}-{:02}|{}|{card}|{article}|{}",

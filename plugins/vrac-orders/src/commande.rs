@@ -193,6 +193,20 @@ fn residence(
     Ok(loc)
 }
 
+/// A cell of sheet `Commande` as a spreadsheet names it (`Commande!F12`).
+pub fn cell(row: &GridRow, col: usize) -> String {
+    let mut letters = Vec::new();
+    let mut n = col + 1;
+    while n > 0 {
+        letters.push(b'A' + ((n - 1) % 26) as u8);
+        n = (n - 1) / 26;
+    }
+    letters.reverse();
+    format!("Commande!{}{}", String::from_utf8_lossy(&letters), row.line)
+}
+
+/// A refusal of a line's row (its member, its residence) or, with `col`, of
+/// one of its product cells (the raw bytes differ per cell either way).
 fn reject(
     row: &GridRow,
     reason: RejectReason,
@@ -307,12 +321,26 @@ pub fn order_lines(
             )));
             continue;
         };
-        if let Err((reason, d)) = &residence {
-            out.push(Err(reject(row, *reason, CP, d, Some(*col))));
-            continue;
-        }
-        out.push(line(name, sheet, units, row, *col, label, member));
+        let residence = match &residence {
+            Ok(r) => r,
+            Err((reason, d)) => {
+                out.push(Err(reject(row, *reason, CP, d, Some(*col))));
+                continue;
+            }
+        };
+        let member = Member {
+            id: member,
+            residence,
+        };
+        out.push(line(name, sheet, units, row, *col, label, &member));
     }
+}
+
+/// Who a row's lines are for: the member and the residence its `CP` gives
+/// (carried by each line, so that the hub refuses them with the member's).
+struct Member<'a> {
+    id: &'a str,
+    residence: &'a Option<vivres_sdk::model::Location>,
 }
 
 fn line(
@@ -322,21 +350,19 @@ fn line(
     row: &GridRow,
     col: usize,
     label: &str,
-    member: &str,
+    member: &Member,
 ) -> Result<Item, Reject> {
-    let q =
-        quantity(row.get(col)).map_err(|(reason, d)| reject(row, reason, label, d, Some(col)))?;
+    let q = quantity(row.get(col)).map_err(|(reason, d)| {
+        reject(row, reason, label, d, Some(col)).with_cell(cell(row, col))
+    })?;
     let paid = sheet.price(&sheet.paid, col);
     let reference = sheet.price(&sheet.reference, col);
     for (p, field) in [(&paid, PRICE_PAID), (&reference, PRICE_REFERENCE)] {
         if let Price::Unreadable(d) = p {
-            return Err(reject(
-                row,
-                RejectReason::InvalidAmount,
-                field,
-                d,
-                Some(col),
-            ));
+            return Err(
+                reject(row, RejectReason::InvalidAmount, field, d, Some(col))
+                    .with_cell(cell(row, col)),
+            );
         }
     }
     let unit = units.get(&fold(label));
@@ -357,7 +383,8 @@ fn line(
                 label,
                 "the quantity's unit is not the product's unit",
                 Some(col),
-            ));
+            )
+            .with_cell(cell(row, col)));
         }
         // A weight for a product sold in a unit we cannot convert: the
         // quantity is known, its price is not.
@@ -369,7 +396,7 @@ fn line(
     };
     let (unit_paid, unit_reference) = (cents(&paid), cents(&reference));
     let o = OrderLine {
-        household: Some(PersonId::new(&name.group, member)),
+        household: Some(PersonId::new(&name.group, member.id)),
         site: Some(name.group.clone()),
         channel: Channel::BuyingGroup,
         date: None,
@@ -385,11 +412,13 @@ fn line(
         reference_price: priced.zip(unit_reference).map(|(n, c)| times(n, c)),
         discount_percent: None,
         food_bank_donation: false,
+        residence: member.residence.clone(),
     };
-    Ok(Item::new(
-        line_key(name, member, label),
-        Entity::OrderLine(o),
-    ))
+    Ok(
+        Item::new(line_key(name, member.id, label), Entity::OrderLine(o))
+            .with_line(row.line)
+            .with_cell(cell(row, col)),
+    )
 }
 
 /// The natural key of a line: (group, month, member, product).

@@ -223,7 +223,9 @@ fn read_file(
             };
             commande::walk(&mut grid, after, |sheet, row| {
                 match stream {
-                    Stream::Members => out.push(commande::member_record(&name, sheet, &row)),
+                    Stream::Members => out.push(
+                        commande::member_record(&name, sheet, &row).map(|i| i.with_line(row.line)),
+                    ),
                     _ => commande::order_lines(&name, sheet, &units, &row, &mut out),
                 }
                 out.len() < limit
@@ -235,10 +237,11 @@ fn read_file(
                 _ => Grid::csv(&file.path)?,
             };
             produits::walk(&mut grid, after, |p| {
-                out.push(match stream {
+                let record = match stream {
                     Stream::Products => p.product(&name),
                     _ => p.supply(&name),
-                });
+                };
+                out.push(record.map(|i| i.with_line(p.line())));
                 out.len() < limit
             })?
         }

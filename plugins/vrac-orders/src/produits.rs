@@ -111,6 +111,11 @@ fn reject(row: &GridRow, reason: RejectReason, field: &str, detail: &str) -> Rej
 }
 
 impl ProductRow<'_> {
+    /// The row's number in its sheet.
+    pub fn line(&self) -> u64 {
+        self.row.line
+    }
+
     pub fn label(&self) -> Option<String> {
         text_at(self.row, Some(self.cols.product))
     }

@@ -33,9 +33,10 @@
 //! Counting: `rows_total` counts the data rows of every file read (member rows
 //! of `Commande`, product rows of `Produits`; header, price and TOTAL rows
 //! excluded), the first version of the re-sent workbook too; `quarantined`
-//! counts every reject of reading every stream over all files in order (the
-//! first version's too; a member row without number gives one reject per
-//! ordered product in `order_lines` and one in `members`); `stored` is the
+//! counts the quarantine entries of reading every stream over all files in
+//! order (the first version's too): one per line, reason and field, so a member
+//! row without number (one reject per ordered product in `order_lines` and one
+//! in `members`) is one entry; `stored` is the
 //! distinct keys left at the end in each table; `rows` describe one outcome per
 //! order line, member, product and supply of the final versions (several per
 //! physical row).
@@ -460,13 +461,13 @@ impl Gen {
             .map(|m| self.row(m.clone(), &products))
             .collect();
         if quirks {
-            // No member number: each line quarantined `missing_required`.
+            // No member number: its lines and itself quarantined `missing_required` (one entry).
             let mut m = self.member(false);
             m.number = None;
             m.id = String::new();
             let r = self.ordering_row(m, &products);
             rows.insert(1, r);
-            // Postcode 99999: each line quarantined `unknown_postcode`.
+            // Postcode 99999: its lines and itself quarantined `unknown_postcode` (one entry).
             let mut m = self.member(true);
             m.cp_cell = text("99999");
             m.postcode = None;
@@ -914,8 +915,13 @@ pub fn write(out: &Path, seed: u64, size: usize) -> anyhow::Result<FileSet> {
         if *p {
             set.rows_total += b.products.len();
         }
-        for (_, fate) in fates(b, *c, *p) {
-            if let Fate::Bad { reason, .. } = fate {
+        // One entry per line, reason and field: a member row without number
+        // or with an unknown postcode is one entry, however many lines it orders.
+        let mut refusals = std::collections::BTreeSet::new();
+        for (line, fate) in fates(b, *c, *p) {
+            if let Fate::Bad { reason, field } = fate
+                && refusals.insert((line, reason, field))
+            {
                 *set.quarantined.entry(reason.to_string()).or_default() += 1;
             }
         }

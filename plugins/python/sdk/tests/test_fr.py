@@ -106,7 +106,7 @@ class Postcodes(unittest.TestCase):
             self.assertEqual(fr.clean_postcode(s), v, s)
 
     def test_refuses_what_is_not_a_postcode(self):
-        for s in ["690", "690088", "Lyon", "69OO8", "CEDEX 3", "2A004"]:
+        for s in ["690", "690088", "Lyon", "69OO8", "2A004"]:
             with self.assertRaises(ParseError, msg=s):
                 fr.clean_postcode(s)
         self.assertIs(fr.clean_postcode("NC"), MISSING)

@@ -1,5 +1,5 @@
 """The Vivres guest SDK for Python connectors (componentize-py, contract
-``vivres:connector@0.1.0``).
+``vivres:connector@0.2.0``).
 
 A connector subclasses :class:`Connector`, overrides ``spec`` and ``read`` (and
 ``check``, ``discover``, ``parse_config`` if it needs to), and names its class

@@ -50,11 +50,11 @@ def value(parsed):
 
 
 def is_missing(s: Optional[str]) -> bool:
-    """Empty, blank, ``NC``, ``N/C``, ``?``, ``-``, ``–`` or ``—``."""
+    """Empty, blank, ``NC``, ``N/C``, ``N.C.``, ``NR`` (any case), ``?``, ``-``, ``–`` or ``—``."""
     if s is None:
         return True
     t = s.strip()
-    return t == "" or t.lower() in ("nc", "n/c") or t in ("?", "-", "\u2013", "\u2014")
+    return t == "" or t.lower() in ("nc", "n/c", "n.c.", "nr") or t in ("?", "-", "\u2013", "\u2014")
 
 
 # --- numbers -----------------------------------------------------------------
@@ -401,16 +401,20 @@ def format_rfc3339_utc(ts: int) -> str:
 
 
 def clean_postcode(s: Optional[str]):
-    """Strips spaces, U+00A0, ``CEDEX …``; ``1000`` → ``01000``; anything else than
-    5 digits is an error (a well-formed unknown one, ``99999``, is the hub's to refuse)."""
+    """Strips ``CEDEX …``, a spreadsheet's ``.0`` and every space (U+00A0, U+202F too);
+    ``1000`` → ``01000``; a ``CEDEX`` without code is no postcode; anything else than 5
+    digits is an error (a well-formed unknown one, ``99999``, is the hub's to refuse)."""
     if is_missing(s):
         return MISSING
-    upper = s.strip().upper()
-    i = upper.find("CEDEX")
-    before = upper if i < 0 else upper[:i]
-    compact = "".join(c for c in before if not c.isspace())
+    text = s.strip()
+    i = text.upper().find("CEDEX")
+    if i >= 0:
+        text = text[:i].rstrip()
+    if text.endswith(".0"):
+        text = text[:-2]
+    compact = "".join(c for c in text if not c.isspace())
     if not compact:
-        raise ParseError("no postcode before CEDEX")
+        return MISSING
     if not (compact.isascii() and compact.isdigit()):
         raise ParseError("not a postcode: not only digits")
     if len(compact) == 5:

@@ -124,12 +124,16 @@ _ENTITY = {
 }
 
 
-def item(key: str, record, origin: Optional[str] = None) -> types.Item:
-    """An item of any record of the model; ``key`` is the partner's key (an upsert key)."""
+def item(
+    key: str, record, origin: Optional[str] = None, line: Optional[int] = None, cell: Optional[str] = None
+) -> types.Item:
+    """An item of any record of the model; ``key`` is the partner's key (an upsert key).
+    ``origin``, ``line`` and ``cell`` say where it was read (a file, its 1-based line, a
+    workbook cell): a record the hub refuses is quarantined with them."""
     wrap = _ENTITY.get(type(record))
     if wrap is None:
         raise TypeError(f"item: {type(record).__name__} is not a record of the model")
-    return types.Item(key=key, origin=origin, entity=wrap(record))
+    return types.Item(key=key, origin=origin, line=line, cell=cell, entity=wrap(record))
 
 
 def reject(
@@ -140,11 +144,12 @@ def reject(
     origin: Optional[str] = None,
     line: Optional[int] = None,
     raw: bytes = b"",
+    cell: Optional[str] = None,
 ) -> types.Reject:
     """A refused record: ``detail`` without the value; ``raw`` is only hashed by the hub."""
     if isinstance(raw, str):
         raw = raw.encode("utf-8")
-    return types.Reject(key=key, origin=origin, line=line, reason=reason, field=field, detail=detail, raw=bytes(raw))
+    return types.Reject(key=key, origin=origin, line=line, cell=cell, reason=reason, field=field, detail=detail, raw=bytes(raw))
 
 
 def batch(

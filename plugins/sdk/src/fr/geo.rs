@@ -9,8 +9,7 @@
 //!
 //! Same rules as the hub's `Gazetteer::resolve` (`hub/src/geo.rs`), on the same
 //! data (`hub/data/communes.csv`, embedded by `build.rs` as compact tables) and
-//! through the same code for postcodes and name keys (`hub/src/geo/normalize.rs`,
-//! compiled here as [`normalize`]):
+//! through the same code for postcodes and name keys (the `vivres-fr` crate):
 //! - a postcode that cleans to five digits is taken when La Poste knows it (a
 //!   CEDEX code it does not know, when the name is one commune of its
 //!   département), else `unknown_postcode`; one that does not clean is
@@ -22,12 +21,9 @@
 //!
 //! A location with an INSEE code is left to the hub (no connector sends one).
 
-#[allow(dead_code)]
-#[path = "../../../../hub/src/geo/normalize.rs"]
-mod normalize;
 mod table;
 
-use normalize::{CleanPostcode, Code5, clean_postcode, given_text, name_key};
+use vivres_fr::{CleanPostcode, Code5, clean_postcode, given_text, name_key};
 
 use crate::model::{Location, RejectReason};
 

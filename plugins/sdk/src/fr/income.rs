@@ -2,7 +2,7 @@
 //! `<300` is below 300 €, `300-599` is 300 € up to but excluding 600 €, …,
 //! `1200+`; a negative amount (a negative *reste à vivre*) is `<300`.
 
-use super::number::parse_cents;
+use super::parse_cents;
 use super::{ParseError, Parsed, is_missing};
 use crate::model::IncomeBand;
 

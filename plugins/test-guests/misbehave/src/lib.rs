@@ -22,8 +22,8 @@
 //!   for ever (the run's deadline and caps must stop it);
 //! - `stuck`: no record, the same state `stuck` and `more = true` for ever
 //!   (the hub must see that the state does not advance);
-//! - `rejects`: `count` rejects a batch (default 10,000), the same keys and
-//!   lines every batch, the state counting up, `more = true` until `batches`
+//! - `rejects`: `count` rejects a batch (default 10,000), the same keys every
+//!   batch, the state counting up, `more = true` until `batches`
 //!   batches were sent (default: for ever);
 //! - `leak-state`: one batch whose state and reject (key, origin, field,
 //!   detail) carry the secret `secret` and a raw key, the detail `bytes` long.
@@ -198,8 +198,6 @@ impl Connector for Misbehave {
                     batch.rejects.push(
                         Reject::new(RejectReason::InvalidDate, "date", "not a date")
                             .with_key(format!("r-{i}"))
-                            .with_origin("flood.csv")
-                            .with_line(u64::from(i) + 2)
                             .with_raw(format!("r-{i};never")),
                     );
                 }

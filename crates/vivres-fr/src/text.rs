@@ -23,8 +23,7 @@ pub fn decode_text(bytes: &[u8]) -> (String, TextEncoding) {
     } else if let Ok(s) = std::str::from_utf8(bytes) {
         (s.to_string(), TextEncoding::Utf8)
     } else {
-        let (s, _, _) = encoding_rs::WINDOWS_1252.decode(bytes);
-        (s.into_owned(), TextEncoding::Windows1252)
+        (decode_cp1252(bytes), TextEncoding::Windows1252)
     };
     let repaired = match repair_mojibake(&text) {
         Cow::Borrowed(_) => text,
@@ -39,6 +38,18 @@ const CP1252_HIGH: [char; 32] = [
     '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž', '\u{8f}',
     '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}', 'ž', 'Ÿ',
 ];
+
+/// Windows-1252 as the WHATWG Encoding Standard decodes it (the five bytes it
+/// leaves undefined become the C1 control of the same number).
+fn decode_cp1252(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|&b| match b {
+            0x80..=0x9F => CP1252_HIGH[usize::from(b - 0x80)],
+            _ => char::from(b),
+        })
+        .collect()
+}
 
 /// The Windows-1252 byte of a non-ASCII character, if it has one.
 fn cp1252_byte(c: char) -> Option<u8> {

@@ -9,9 +9,9 @@
 //! other unit is an error, never a guess. A negative quantity is returned as
 //! such: the caller decides (a UGESS return, elsewhere `invalid-quantity`).
 
-use super::number::parse_decimal;
-use super::text::fold_label;
-use super::{ParseError, Parsed, is_missing};
+use crate::number::parse_decimal;
+use crate::text::fold_label;
+use crate::{ParseError, Parsed, is_missing};
 
 /// A quantity and its normalised unit (`None`: a bare number).
 #[derive(Debug, Clone, PartialEq)]

@@ -5,7 +5,7 @@
 //! occur, the last one is. Thousands groups after the first must have 3 digits,
 //! otherwise the value is refused rather than guessed (`12 5`).
 
-use super::{ParseError, Parsed, is_missing};
+use crate::{ParseError, Parsed, is_missing};
 
 /// A decimal read exactly, as digit strings.
 #[derive(Debug, PartialEq)]

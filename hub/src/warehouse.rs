@@ -488,10 +488,10 @@ fn key_bytes(hex_key: &str) -> [u8; 16] {
     out
 }
 
-/// What a quarantine entry is about, hashed: the refused record where it
-/// was read (its key's pseudonym, file and line; without a key, its content
-/// too: two rows of a file never merge) and why (reason, field). A reject
-/// with the same identity replaces the entry.
+/// What a quarantine entry of a partner's record is about, hashed: the
+/// record (its key's pseudonym; without a key, its file and content) and why
+/// (reason, field). A reject with the same identity replaces the entry. (A
+/// file's rows, with a line, follow `quarantine::upsert`'s rule instead.)
 fn reject_identity(r: &crate::model::Reject) -> String {
     use sha2::Digest as _;
     let line = r.line.map(|l| l.to_string()).unwrap_or_default();

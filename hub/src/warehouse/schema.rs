@@ -350,7 +350,7 @@ const QUARANTINE: &[Column] = &[
     req("created_at", Timestamp, "refusé le", "When it was refused."),
     opt("replayed_by", Int, "rejoué par", "The run that replayed it."),
     opt("cell", Text, "cellule", "The workbook cell at fault (`Commande!F12`)."),
-    req("identity", Text, "identité", "What the entry is about, hashed: the record (its key, or its file, line and content) and the reason and field; a record refused again for the same reason replaces its entry."),
+    req("identity", Text, "identité", "What the entry is about, hashed: a partner record (its key, or its content) with the reason and field, which a record refused again replaces; unique for a file's row."),
 ];
 
 #[rustfmt::skip]

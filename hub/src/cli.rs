@@ -66,11 +66,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show one run: its report and its log.
+    /// Show one run: its report and its log (`vivres run cancel ID` cancels it).
+    #[command(args_conflicts_with_subcommands = true)]
     Run {
-        id: i64,
+        #[command(subcommand)]
+        action: Option<RunAction>,
+        id: Option<i64>,
         #[arg(long)]
         json: bool,
+    },
+    /// A source's pause after repeated failed runs: see it, lift it.
+    Source {
+        #[command(subcommand)]
+        action: SourceAction,
     },
     /// Hand export files to a file-based source.
     Inbox {
@@ -238,6 +246,24 @@ impl From<ExportFormat> for crate::export::Format {
             ExportFormat::Parquet => crate::export::Format::Parquet,
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunAction {
+    /// Cancel a running run: the process running it stops it within a
+    /// second and marks it cancelled (what it committed stays).
+    Cancel { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SourceAction {
+    /// List the sources paused after repeated failed runs.
+    Paused {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resume a paused source: its scheduled runs run again.
+    Resume { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -522,7 +548,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        Command::Run { id, json } => {
+        Command::Run {
+            action: Some(RunAction::Cancel { id }),
+            ..
+        } => {
+            let config = Config::load(&cli.config)?;
+            let warehouse = Warehouse::open(&config.database_url()).await?;
+            if warehouse.request_cancel(id).await? {
+                println!("run {id} cancelled (the process running it had stopped)");
+            } else {
+                println!(
+                    "run {id}: cancel asked for; the process running it stops it within a second"
+                );
+            }
+            Ok(0)
+        }
+        Command::Run { id: None, .. } => {
+            bail!("which run? `vivres run ID` shows it, `vivres run cancel ID` cancels it")
+        }
+        Command::Source { action } => source(&cli.config, action).await,
+        Command::Run {
+            id: Some(id), json, ..
+        } => {
             let config = Config::load(&cli.config)?;
             let warehouse = Warehouse::open(&config.database_url()).await?;
             let report = warehouse.run(id).await?;
@@ -653,6 +700,47 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Token { action } => token(&cli.config, action).await,
+    }
+}
+
+async fn source(config_path: &Path, action: SourceAction) -> anyhow::Result<i32> {
+    let config = Config::load(config_path)?;
+    let warehouse = Warehouse::open(&config.database_url()).await?;
+    match action {
+        SourceAction::Paused { json } => {
+            let pauses = warehouse.source_pauses().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&pauses)?);
+            } else if pauses.is_empty() {
+                println!("no source is paused");
+            } else {
+                for p in &pauses {
+                    println!(
+                        "{} paused since {} (run {}): {}",
+                        p.source, p.paused_at, p.run_id, p.reason
+                    );
+                }
+            }
+            Ok(0)
+        }
+        SourceAction::Resume { id } => {
+            if config.source(&id).is_none() {
+                bail!("no source `{id}` in the configuration");
+            }
+            match warehouse.resume_source(&id, "vivres source resume").await? {
+                Some(p) => {
+                    println!(
+                        "source `{id}` resumed (paused since {} after {} failed runs)",
+                        p.paused_at, p.failures
+                    );
+                    Ok(0)
+                }
+                None => {
+                    eprintln!("source `{id}` is not paused");
+                    Ok(1)
+                }
+            }
+        }
     }
 }
 

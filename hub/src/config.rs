@@ -147,6 +147,103 @@ pub struct Limits {
     /// queue up: larger transactions write each touched index page once for
     /// more rows (faster), and hold more rows in memory (about 1 KiB each).
     pub commit_records: u32,
+    /// Wall-clock time a run may take, all streams together (a source may
+    /// set this and the four next in `[sources.limits]`).
+    pub run_deadline_seconds: u32,
+    /// Batches one run may read.
+    pub max_run_batches: u32,
+    /// Records (items and rejects) one run may read.
+    pub max_run_records: u32,
+    /// Rejects one run may quarantine.
+    pub max_run_quarantine: u32,
+    /// Batches in a row with `more = true`, no record and the same state:
+    /// the connector is not advancing.
+    pub max_idle_batches: u32,
+    /// Failed runs in a row after which a source is paused (its scheduled
+    /// runs skipped) until a coordinator resumes it; 0 never pauses.
+    pub pause_after_failures: u32,
+    /// When every scheduler slot is taken and another source waits, a run
+    /// older than this gives its slot up (between two batches) and is queued
+    /// again behind it: a few long or looping sources cannot starve the rest.
+    pub run_fair_share_seconds: u32,
+    /// Runs of a source interrupted in a row (a shutdown) without
+    /// committing a batch: the last of them fails instead of resuming again.
+    pub max_interrupted_runs: u32,
+}
+
+/// What one run of a source may take before the hub stops it (`[limits]`,
+/// or the source's own `[sources.limits]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunLimits {
+    pub run_deadline_seconds: u32,
+    pub max_run_batches: u32,
+    pub max_run_records: u32,
+    pub max_run_quarantine: u32,
+    pub max_idle_batches: u32,
+}
+
+impl Limits {
+    /// The run limits of `[limits]`.
+    pub fn run(&self) -> RunLimits {
+        RunLimits {
+            run_deadline_seconds: self.run_deadline_seconds,
+            max_run_batches: self.max_run_batches,
+            max_run_records: self.max_run_records,
+            max_run_quarantine: self.max_run_quarantine,
+            max_idle_batches: self.max_idle_batches,
+        }
+    }
+}
+
+/// A source's own run limits (`[sources.limits]`): each key it sets
+/// replaces the `[limits]` one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceLimits {
+    pub run_deadline_seconds: Option<u32>,
+    pub max_run_batches: Option<u32>,
+    pub max_run_records: Option<u32>,
+    pub max_run_quarantine: Option<u32>,
+    pub max_idle_batches: Option<u32>,
+}
+
+impl SourceLimits {
+    /// `base` with this source's keys in its place.
+    pub fn over(&self, base: RunLimits) -> RunLimits {
+        RunLimits {
+            run_deadline_seconds: self
+                .run_deadline_seconds
+                .unwrap_or(base.run_deadline_seconds),
+            max_run_batches: self.max_run_batches.unwrap_or(base.max_run_batches),
+            max_run_records: self.max_run_records.unwrap_or(base.max_run_records),
+            max_run_quarantine: self.max_run_quarantine.unwrap_or(base.max_run_quarantine),
+            max_idle_batches: self.max_idle_batches.unwrap_or(base.max_idle_batches),
+        }
+    }
+
+    /// The keys this source sets, with their values.
+    fn set(&self) -> impl Iterator<Item = (&'static str, u32)> {
+        [
+            ("run_deadline_seconds", self.run_deadline_seconds),
+            ("max_run_batches", self.max_run_batches),
+            ("max_run_records", self.max_run_records),
+            ("max_run_quarantine", self.max_run_quarantine),
+            ("max_idle_batches", self.max_idle_batches),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v?)))
+    }
+
+    /// Each run limit with its value, as `(key, value)`.
+    fn values(l: &RunLimits) -> [(&'static str, u32); 5] {
+        [
+            ("run_deadline_seconds", l.run_deadline_seconds),
+            ("max_run_batches", l.max_run_batches),
+            ("max_run_records", l.max_run_records),
+            ("max_run_quarantine", l.max_run_quarantine),
+            ("max_idle_batches", l.max_idle_batches),
+        ]
+    }
 }
 
 impl Default for Limits {
@@ -165,6 +262,14 @@ impl Default for Limits {
             http_timeout_seconds: 30,
             http_max_retries: 5,
             commit_records: 32_000,
+            run_deadline_seconds: 6 * 3600,
+            max_run_batches: 100_000,
+            max_run_records: 10_000_000,
+            max_run_quarantine: 100_000,
+            max_idle_batches: 10,
+            run_fair_share_seconds: 900,
+            pause_after_failures: 5,
+            max_interrupted_runs: 3,
         }
     }
 }
@@ -215,6 +320,9 @@ pub struct Source {
     /// Secrets the connector may ask for by name.
     #[serde(default)]
     pub secrets: BTreeMap<String, SecretRef>,
+    /// This source's own run limits, in place of `[limits]`'s.
+    #[serde(default)]
+    pub limits: SourceLimits,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -405,6 +513,15 @@ impl Config {
                     ));
                 }
             }
+            // The keys the source sets (`[limits]` is checked on its own).
+            for (key, value) in s.limits.set() {
+                if value == 0 {
+                    return Err(invalid(
+                        format!("sources[{i}].limits.{key}"),
+                        "must be at least 1".into(),
+                    ));
+                }
+            }
             if let Some(schedule) = &s.schedule {
                 let fields = schedule.split_whitespace().count();
                 if !(5..=7).contains(&fields) {
@@ -442,7 +559,12 @@ impl Config {
             ("max_call_mib", l.max_call_mib),
             ("max_record_kib", l.max_record_kib),
             ("max_string_kib", l.max_string_kib),
-        ] {
+            ("max_interrupted_runs", l.max_interrupted_runs),
+            ("run_fair_share_seconds", l.run_fair_share_seconds),
+        ]
+        .into_iter()
+        .chain(SourceLimits::values(&l.run()))
+        {
             if value == 0 {
                 return Err(invalid(
                     format!("limits.{field}"),
@@ -479,6 +601,11 @@ impl Config {
 
     pub fn source(&self, id: &str) -> Option<&Source> {
         self.sources.iter().find(|s| s.id == id)
+    }
+
+    /// The run limits of a source: `[limits]`, with its own in their place.
+    pub fn run_limits(&self, source: &Source) -> RunLimits {
+        source.limits.over(self.limits.run())
     }
 
     pub fn territory(&self, id: &str) -> Option<&Territory> {
@@ -752,6 +879,34 @@ base_url = "http://${SIMULATOR}/lyon"
 [sources.secrets]
 token = { value = "s3cret" }
 "#;
+
+    /// A source's `[sources.limits]` replaces the `[limits]` keys it sets,
+    /// and only those; a zero is refused naming the source's key.
+    #[test]
+    fn a_source_overrides_its_run_limits() {
+        let text = format!(
+            "[limits]\nmax_run_batches = 7\nrun_deadline_seconds = 60\n{GOOD}[sources.limits]\nmax_run_records = 20000000\n"
+        );
+        let c = parse(&text).unwrap();
+        let l = c.run_limits(&c.sources[0]);
+        assert_eq!(
+            (l.max_run_batches, l.run_deadline_seconds, l.max_run_records),
+            (7, 60, 20_000_000)
+        );
+        assert_eq!(l.max_run_quarantine, Limits::default().max_run_quarantine);
+        let err = parse(&format!("{GOOD}[sources.limits]\nmax_idle_batches = 0\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sources[0].limits.max_idle_batches"), "{err}");
+        let err = parse(&format!("{GOOD}[sources.limits]\nmax_batches = 3\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_batches"), "{err}");
+        let err = parse(&format!("[limits]\nrun_deadline_seconds = 0\n{GOOD}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("limits.run_deadline_seconds"), "{err}");
+    }
 
     #[test]
     fn example_config_parses() {

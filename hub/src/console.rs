@@ -139,6 +139,14 @@ pub fn error_page(lang: Lang, session: Option<&Session>, e: ApiError) -> Respons
                 "The request could not be handled:",
             ),
         ),
+        ApiError::WrongState(_) => (
+            StatusCode::CONFLICT,
+            lang.t("Déjà fait", "Nothing to do"),
+            lang.t(
+                "La demande ne s'applique pas à l'état présent (une exécution déjà terminée, une source qui n'est pas en pause).",
+                "The request does not apply to the present state (a run already ended, a source that is not paused).",
+            ),
+        ),
         ApiError::Conflict { .. } => (
             StatusCode::CONFLICT,
             lang.t("Déjà en cours", "Already running"),

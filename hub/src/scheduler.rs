@@ -9,7 +9,11 @@
 //! A job that fails because the partner is unavailable is queued again with
 //! exponential backoff (persisted, so a retry survives a restart); any other
 //! failure is not retried. At most one run per source: the warehouse refuses a
-//! second one and the job is skipped. On shutdown the running syncs stop after
+//! second one and the job is skipped. A source paused after repeated failed
+//! runs (`limits.pause_after_failures`) has its scheduled, resumed and retried
+//! jobs skipped until a coordinator resumes it; every run has a deadline
+//! (`limits.run_deadline_seconds`), so a looping source holds its slot for
+//! that long at most. On shutdown the running syncs stop after
 //! their current batch, their runs are marked interrupted, and a job is queued
 //! to resume them on the next start.
 
@@ -26,6 +30,7 @@ use crate::app::Hub;
 use crate::sync::{SyncError, SyncOptions, sync_source};
 use crate::warehouse::{RunStatus, WarehouseError};
 
+mod fair;
 pub mod nodes;
 mod queue;
 pub use queue::{QUEUE, Queue};
@@ -211,6 +216,8 @@ pub(crate) struct Context {
     cancel: CancellationToken,
     /// Syncs in flight: shutdown waits for them to mark their runs.
     tracker: TaskTracker,
+    /// The worker slots and who holds them (`scheduler/fair.rs`).
+    slots: fair::Slots,
 }
 
 /// Runs the scheduler until `cancel` is cancelled, then waits for the syncs
@@ -237,7 +244,28 @@ pub async fn run(
         settings: settings.clone(),
         cancel: cancel.clone(),
         tracker: tracker.clone(),
+        slots: fair::Slots::default(),
     });
+    let fairness = {
+        let ctx = ctx.clone();
+        let sources: Vec<String> = ctx
+            .hub
+            .config
+            .sources
+            .iter()
+            .map(|s| s.id.clone())
+            .collect();
+        let share = Duration::from_secs(u64::from(ctx.hub.config.limits.run_fair_share_seconds));
+        let every = settings.poll_interval.max(Duration::from_millis(500));
+        let capacity = settings.concurrency.max(1);
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            fair::keep_fair(
+                &ctx.slots, &ctx.queue, &sources, capacity, share, every, cancel,
+            )
+            .await
+        })
+    };
     let instance = format!(
         "{}-{}-{:08x}",
         std::process::id(),
@@ -294,6 +322,7 @@ pub async fn run(
             first_error.get_or_insert(e);
         }
     }
+    fairness.abort();
     tracker.close();
     tracker.wait().await;
     first_error.map_or(Ok(()), Err)
@@ -404,6 +433,50 @@ pub(crate) async fn handle_job(job: SyncJob, ctx: Data<Arc<Context>>) -> Result<
     }
 }
 
+/// Whether the job is skipped because its source is paused: a paused source
+/// runs only when someone asks for it by hand (a manual sync or a replay,
+/// which the API answered with a run already), not on its schedule, a resume
+/// or a retry.
+async fn paused(hub: &Hub, job: &SyncJob, run_id: Option<i64>) -> bool {
+    let by_hand = matches!(job.trigger, Trigger::Manual | Trigger::Replay) && job.attempt == 1;
+    if by_hand {
+        return false;
+    }
+    match hub.warehouse.source_pause(&job.source).await {
+        Ok(Some(pause)) => {
+            tracing::warn!(
+                paused_at = %pause.paused_at,
+                "skipped: the source is paused after {} failed runs; a coordinator resumes it \
+                 (POST /api/v1/sources/{}/resume, `vivres source resume {}`)",
+                pause.failures,
+                job.source,
+                job.source
+            );
+            // A tick's run was started when it was queued: close it, not as
+            // a failure (it must not count towards the next pause).
+            if let Some(id) = run_id {
+                let skipped = (
+                    "paused",
+                    "skipped: the source is paused after repeated failed runs; a coordinator resumes it",
+                );
+                if let Err(e) = hub
+                    .warehouse
+                    .finish_run(id, RunStatus::Cancelled, Some(skipped), &[])
+                    .await
+                {
+                    tracing::warn!(run = id, error = %e, "the skipped run could not be closed");
+                }
+            }
+            true
+        }
+        Ok(None) => false,
+        Err(e) => {
+            tracing::warn!(error = %e, "the source's pause could not be read; running it");
+            false
+        }
+    }
+}
+
 /// Runs one job; the outcome is in the run report, so only a failure to queue
 /// the follow-up job is an error.
 async fn execute(ctx: Arc<Context>, job: SyncJob) -> Result<(), SchedulerError> {
@@ -416,12 +489,22 @@ async fn execute_in_span(ctx: Arc<Context>, job: SyncJob) -> Result<(), Schedule
     // The API or a tick started this run when it queued the job: this node
     // claims it (see `scheduler/nodes.rs`).
     let run_id = match job.run_id {
-        Some(id) => match nodes::claim(&ctx.hub.warehouse, id).await? {
-            Some(run) => run,
-            None => return Ok(()),
-        },
+        Some(id) => {
+            if matches!(ctx.hub.warehouse.run(id).await, Ok(r) if r.status == RunStatus::Cancelled)
+            {
+                tracing::info!(run = id, "skipped: the run was cancelled before it began");
+                return Ok(());
+            }
+            match nodes::claim(&ctx.hub.warehouse, id).await? {
+                Some(run) => run,
+                None => return Ok(()),
+            }
+        }
         None => None,
     };
+    if paused(&ctx.hub, &job, run_id).await {
+        return Ok(());
+    }
     run_job(ctx, job, run_id).await
 }
 
@@ -454,13 +537,16 @@ async fn run_job(
         };
         return ctx.queue.push(again, None, None).await;
     }
+    let slot = ctx.slots.take(&job.source);
     let options = SyncOptions {
         full_refresh: job.full_refresh,
         streams: None,
         run_id,
         cancel: Some(ctx.cancel.clone()),
+        yield_slot: Some(slot.yield_slot.clone()),
     };
     let outcome = sync_source(hub, &job.source, &options).await;
+    drop(slot);
     match outcome {
         Ok(report) => match report.status {
             RunStatus::Succeeded => {
@@ -489,7 +575,8 @@ async fn run_job(
                 };
                 tracing::info!(
                     run = report.id,
-                    "run interrupted; queued to resume at the next start"
+                    kind = report.error_kind.as_deref().unwrap_or("interrupted"),
+                    "run interrupted; queued to resume (behind the jobs waiting)"
                 );
                 ctx.queue.push(resume, None, None).await
             }
@@ -520,7 +607,7 @@ async fn run_job(
                 );
                 Ok(())
             }
-            RunStatus::Running => Ok(()),
+            RunStatus::Running | RunStatus::Cancelled => Ok(()),
         },
         Err(SyncError::Warehouse(WarehouseError::AlreadyRunning { run_id, .. })) => {
             tracing::info!(running = run_id, "skipped: the source is already syncing");

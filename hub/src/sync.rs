@@ -11,6 +11,7 @@ pub mod normalise;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::app::Hub;
@@ -33,12 +34,11 @@ pub struct SyncOptions {
     /// Cancelled on shutdown: the batch being committed finishes, the next is
     /// not read, and the run ends `interrupted` (the next run resumes).
     pub cancel: Option<tokio_util::sync::CancellationToken>,
-}
-
-impl SyncOptions {
-    fn cancelled(&self) -> bool {
-        self.cancel.as_ref().is_some_and(|c| c.is_cancelled())
-    }
+    /// Cancelled by the scheduler when another source waits for the slot
+    /// this run holds past its fair share: the run stops between two
+    /// batches (or in a plugin call), ends `interrupted` (`yielded`) and is
+    /// queued again behind the sources that waited.
+    pub yield_slot: Option<tokio_util::sync::CancellationToken>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +67,24 @@ pub enum FailureKind {
     Warehouse,
     /// The hub was shutting down: the run stopped between two batches.
     Interrupted,
+    /// Cancelled on request (`POST /runs/{id}/cancel`, `vivres run cancel`).
+    Cancelled,
+    /// Past `limits.run_deadline_seconds`.
+    DeadlineExceeded,
+    /// More batches than `limits.max_run_batches`.
+    TooManyBatches,
+    /// More records than `limits.max_run_records`.
+    TooManyRecords,
+    /// More rejects than `limits.max_run_quarantine`.
+    TooManyRejects,
+    /// `more = true` with no record and the same state, again and again.
+    Stalled,
+    /// Interrupted `limits.max_interrupted_runs` times in a row without
+    /// committing a batch: not resumed again.
+    InterruptedRepeatedly,
+    /// Gave its scheduler slot to a source that was waiting (the run is
+    /// `interrupted` and queued again).
+    Yielded,
 }
 
 impl FailureKind {
@@ -79,6 +97,14 @@ impl FailureKind {
             FailureKind::Plugin => "plugin",
             FailureKind::Warehouse => "warehouse",
             FailureKind::Interrupted => "interrupted",
+            FailureKind::Cancelled => "cancelled",
+            FailureKind::DeadlineExceeded => "deadline_exceeded",
+            FailureKind::TooManyBatches => "too_many_batches",
+            FailureKind::TooManyRecords => "too_many_records",
+            FailureKind::TooManyRejects => "too_many_rejects",
+            FailureKind::Stalled => "stalled",
+            FailureKind::InterruptedRepeatedly => "interrupted_repeatedly",
+            FailureKind::Yielded => "yielded",
         }
     }
 }
@@ -95,6 +121,183 @@ impl Failure {
             message: "interrupted: the hub is shutting down; the next run resumes from the last committed batch".into(),
         }
     }
+
+    fn new(kind: FailureKind, message: String) -> Failure {
+        Failure { kind, message }
+    }
+}
+
+/// Why the hub stopped a run from outside the plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Shutdown,
+    Yielded,
+    Cancelled,
+    Deadline(std::time::Duration),
+}
+
+/// Watches a run from beside it: the hub shutting down, its deadline, a
+/// cancel asked for in the warehouse (by this process's API, another
+/// node's, or `vivres run cancel`). Any of them cancels `token`, which stops
+/// the plugin call in flight and the next read.
+struct Watch {
+    token: CancellationToken,
+    why: Arc<std::sync::OnceLock<Stop>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// How often a run looks for a cancel request.
+const CANCEL_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Watch {
+    fn start(
+        hub: &Hub,
+        run_id: i64,
+        options: &SyncOptions,
+        deadline: std::time::Duration,
+    ) -> Watch {
+        let token = CancellationToken::new();
+        let why = Arc::new(std::sync::OnceLock::new());
+        let shutdown = options.cancel.clone().unwrap_or_default();
+        let yield_slot = options.yield_slot.clone().unwrap_or_default();
+        let warehouse = hub.warehouse.clone();
+        let (t, w) = (token.clone(), why.clone());
+        let task = tokio::spawn(async move {
+            let ends = tokio::time::sleep(deadline);
+            tokio::pin!(ends);
+            let mut poll = tokio::time::interval(CANCEL_POLL);
+            poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let stop = loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => break Stop::Shutdown,
+                    () = yield_slot.cancelled() => break Stop::Yielded,
+                    () = &mut ends => break Stop::Deadline(deadline),
+                    _ = poll.tick() => {
+                        // A warehouse error is no cancel: the run's own commits say it.
+                        if warehouse.cancel_requested(run_id).await.unwrap_or(false) {
+                            break Stop::Cancelled;
+                        }
+                    }
+                }
+            };
+            let _ = w.set(stop);
+            t.cancel();
+        });
+        Watch { token, why, task }
+    }
+
+    fn stopped(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Why the run stopped, as its failure (`None`: it was not stopped).
+    fn failure(&self) -> Option<Failure> {
+        Some(match self.why.get()? {
+            Stop::Shutdown => Failure::interrupted(),
+            Stop::Yielded => Failure::new(
+                FailureKind::Yielded,
+                "gave its worker slot to a source that was waiting (limits.run_fair_share_seconds): what was \
+                 read is committed; queued again, it resumes from there"
+                    .into(),
+            ),
+            Stop::Cancelled => Failure::new(
+                FailureKind::Cancelled,
+                "cancelled on request: what was read before is committed; the next run resumes from there".into(),
+            ),
+            Stop::Deadline(d) => Failure::new(
+                FailureKind::DeadlineExceeded,
+                format!(
+                    "the run went past its deadline of {} s (limits.run_deadline_seconds): stopped; what was read \
+                     is committed and the next run resumes from there",
+                    d.as_secs()
+                ),
+            ),
+        })
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What a run has taken so far, all streams together, against its limits.
+struct Tally {
+    limits: crate::config::RunLimits,
+    batches: u64,
+    records: u64,
+    rejects: u64,
+}
+
+impl Tally {
+    /// Refuses the next read once the run read all the batches it may.
+    fn before_read(&self) -> Result<(), Failure> {
+        let max = u64::from(self.limits.max_run_batches);
+        if self.batches >= max {
+            return Err(Failure::new(
+                FailureKind::TooManyBatches,
+                format!(
+                    "the run read {max} batches, the most one run may (limits.max_run_batches): stopped; what was \
+                     read is committed and the next run goes on from there (a source that needs more can raise \
+                     max_run_batches in its [sources.limits])"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts a batch read, refusing it (uncommitted) when it takes the run
+    /// over its records or rejects.
+    fn take(&mut self, write: &BatchWrite) -> Result<(), Failure> {
+        self.batches += 1;
+        let records = self.records + write.read;
+        let max = u64::from(self.limits.max_run_records);
+        if records > max {
+            return Err(Failure::new(
+                FailureKind::TooManyRecords,
+                format!(
+                    "the run read more than {max} records, the most one run may (limits.max_run_records): \
+                     stopped before committing the batch that went over; the next run goes on from there"
+                ),
+            ));
+        }
+        let rejects = self.rejects + write.rejects.len() as u64;
+        let max = u64::from(self.limits.max_run_quarantine);
+        if rejects > max {
+            return Err(Failure::new(
+                FailureKind::TooManyRejects,
+                format!(
+                    "the run refused more than {max} records, the most one run may quarantine \
+                     (limits.max_run_quarantine): stopped before committing the batch that went over; look at \
+                     the quarantine (GET /api/v1/quarantine) for what the source sends wrong"
+                ),
+            ));
+        }
+        self.records = records;
+        self.rejects = rejects;
+        Ok(())
+    }
+}
+
+/// Longest reject field, origin and detail kept; longer ones are cut.
+const REJECT_FIELD_BYTES: usize = 128;
+const REJECT_ORIGIN_BYTES: usize = 256;
+const REJECT_DETAIL_BYTES: usize = 1024;
+
+/// `text` redacted, then cut to `max` bytes (redacting first: no cut leaves
+/// half a secret).
+fn redact_cut(redactor: &crate::privacy::Redactor, text: &str, max: usize) -> String {
+    let mut out = redactor.redact(text);
+    if out.len() > max {
+        let mut end = max;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+        out.push_str(" …[cut]");
+    }
+    out
 }
 
 impl From<ConnectorError> for Failure {
@@ -207,20 +410,51 @@ pub async fn sync_source(
     let span = tracing::info_span!("run", run = run_id, source = %source.id);
     span.in_scope(|| tracing::info!(run = run_id, source = %source.id, "sync started"));
 
-    let outcome = run(hub, source, territory, run_id, options, &log)
-        .instrument(span.clone())
-        .await;
+    let limits = hub.config.run_limits(source);
+    let deadline = std::time::Duration::from_secs(u64::from(limits.run_deadline_seconds));
+    let watch = Watch::start(hub, run_id, options, deadline);
+    let outcome = run(
+        hub, source, territory, run_id, options, limits, &watch, &log,
+    )
+    .instrument(span.clone())
+    .await;
+    // A plugin call the watch stopped says only "interrupted": say why.
+    let outcome = match outcome {
+        Err(f) if f.kind == FailureKind::Interrupted => Err(watch.failure().unwrap_or(f)),
+        other => other,
+    };
+    let outcome = match outcome {
+        Err(f) if matches!(f.kind, FailureKind::Interrupted | FailureKind::Yielded) => {
+            // Best effort: a warehouse error here leaves the run interrupted.
+            let again = interrupted_again(hub, &source.id, run_id).await;
+            Err(again.ok().flatten().unwrap_or(f))
+        }
+        other => other,
+    };
     let (status, error) = match &outcome {
         Ok(()) => (RunStatus::Succeeded, None),
-        Err(f) if f.kind == FailureKind::Interrupted => {
+        Err(f) if matches!(f.kind, FailureKind::Interrupted | FailureKind::Yielded) => {
             log.push("warn", f.message.clone());
             (
                 RunStatus::Interrupted,
                 Some((f.kind.as_str(), f.message.as_str())),
             )
         }
+        Err(f) if f.kind == FailureKind::Cancelled => {
+            log.push("warn", f.message.clone());
+            (
+                RunStatus::Cancelled,
+                Some((f.kind.as_str(), f.message.as_str())),
+            )
+        }
         Err(f) => {
             log.push("error", f.message.clone());
+            if f.kind != FailureKind::PartnerUnavailable
+                && let Err(e) = pause_if_failing(hub, &source.id, run_id, f, &log).await
+            {
+                // The run must still be closed: the pause waits for the next failure.
+                tracing::error!(source = %source.id, error = %e, "could not pause the source");
+            }
             (
                 RunStatus::Failed,
                 Some((f.kind.as_str(), f.message.as_str())),
@@ -246,16 +480,115 @@ pub async fn sync_source(
     Ok(report)
 }
 
+/// The failure of a run interrupted (a shutdown, a slot given up) without
+/// committing a batch when the runs before it were too
+/// (`limits.max_interrupted_runs` in all): a source that never gets anywhere
+/// before it is stopped must not resume for ever.
+async fn interrupted_again(
+    hub: &Hub,
+    source: &str,
+    run_id: i64,
+) -> Result<Option<Failure>, SyncError> {
+    let k = hub.config.limits.max_interrupted_runs.max(1);
+    // The newest first: this run (still running), then those before it.
+    let runs = hub.warehouse.runs(Some(source), i64::from(k)).await?;
+    let idle = |r: &RunReport| r.batches == 0;
+    let this_one = runs.first().is_some_and(|r| r.id == run_id && idle(r));
+    let before = runs
+        .iter()
+        .skip(1)
+        .filter(|r| r.status == RunStatus::Interrupted && idle(r))
+        .count();
+    if !this_one || before + 1 < k as usize {
+        return Ok(None);
+    }
+    Ok(Some(Failure::new(
+        FailureKind::InterruptedRepeatedly,
+        format!(
+            "interrupted {k} times in a row without committing a batch (limits.max_interrupted_runs): not resumed \
+             again; find why the connector gets nowhere before the hub stops, then sync the source by hand"
+        ),
+    )))
+}
+
+/// What watches over a run as it reads: why it was stopped, what it took,
+/// and the source's secrets to redact from what the plugin hands back.
+struct Guard<'w> {
+    watch: &'w Watch,
+    tally: Tally,
+    redactor: crate::privacy::Redactor,
+}
+
+impl Guard<'_> {
+    /// The failure of a stopped run (shutdown, cancel, deadline).
+    fn stopped(&self) -> Option<Failure> {
+        if self.watch.stopped() {
+            Some(self.watch.failure().unwrap_or_else(Failure::interrupted))
+        } else {
+            None
+        }
+    }
+}
+
+/// Pauses the source when this failed run makes `limits.pause_after_failures`
+/// in a row: its scheduled runs are skipped until a coordinator resumes it.
+async fn pause_if_failing(
+    hub: &Hub,
+    source: &str,
+    run_id: i64,
+    failure: &Failure,
+    log: &RunLog,
+) -> Result<(), SyncError> {
+    let n = hub.config.limits.pause_after_failures;
+    if n == 0 || hub.warehouse.source_pause(source).await?.is_some() {
+        return Ok(());
+    }
+    // This run is still `running`: it is the one more.
+    let failures = hub.warehouse.failures_in_a_row(source).await? + 1;
+    if failures < u64::from(n) {
+        return Ok(());
+    }
+    let reason = format!(
+        "{failures} failed runs in a row (limits.pause_after_failures), the last: {}",
+        failure.message
+    );
+    hub.warehouse
+        .pause_source(source, run_id, failures, &reason)
+        .await?;
+    tracing::warn!(source, run = run_id, failures, "source paused");
+    log.push(
+        "warn",
+        format!(
+            "source paused after {failures} failed runs in a row: its scheduled runs are skipped until a \
+             coordinator resumes it (POST /api/v1/sources/{source}/resume, or `vivres source resume {source}`)"
+        ),
+    );
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn run(
     hub: &Hub,
     source: &crate::config::Source,
     territory: &crate::config::Territory,
     run_id: i64,
     options: &SyncOptions,
+    limits: crate::config::RunLimits,
+    watch: &Watch,
     log: &RunLog,
 ) -> Result<(), Failure> {
     let secrets = source.resolve_secrets_with(&hub.vars)?;
     let redactor = crate::privacy::Redactor::new(secrets.values());
+    let mut guard = Guard {
+        watch,
+        tally: Tally {
+            limits,
+            batches: 0,
+            records: 0,
+            rejects: 0,
+        },
+        redactor: redactor.clone(),
+    };
     let plugin_path = source.plugin_path(&hub.config.hub.plugins_dir);
     let plugin = hub.host.load(&plugin_path).await?;
     let grants = Grants {
@@ -271,7 +604,7 @@ async fn run(
         log: log.sink(redactor),
     };
     let mut instance = hub.host.instantiate(&plugin, grants).await?;
-    instance.set_cancel(options.cancel.clone());
+    instance.set_cancel(Some(watch.token.clone()));
     let spec = instance.spec().await?;
     hub.warehouse
         .set_run_connector(run_id, &spec.name, &spec.version)
@@ -305,6 +638,7 @@ async fn run(
         &config_json,
         streams,
         options,
+        &mut guard,
         log,
     )
     .await;
@@ -340,11 +674,12 @@ async fn sync_streams(
     config_json: &str,
     streams: Vec<String>,
     options: &SyncOptions,
+    guard: &mut Guard<'_>,
     log: &RunLog,
 ) -> Result<(), Failure> {
     for stream in streams {
-        if options.cancelled() {
-            return Err(Failure::interrupted());
+        if let Some(f) = guard.stopped() {
+            return Err(f);
         }
         let prov = Provenance {
             source: source.id.clone(),
@@ -372,7 +707,7 @@ async fn sync_streams(
             &prov,
             config_json,
             state,
-            options,
+            guard,
             log,
         )
         .await?;
@@ -429,7 +764,7 @@ async fn sync_stream(
     prov: &Provenance,
     config_json: &str,
     mut state: Option<String>,
-    options: &SyncOptions,
+    guard: &mut Guard<'_>,
     log: &RunLog,
 ) -> Result<(Counts, u64, Timings), Failure> {
     // Batches are merged up to `commit_records` per transaction: fewer, larger
@@ -473,10 +808,16 @@ async fn sync_stream(
 
     let mut timings = Timings::default();
     let mut failure: Option<Failure> = None;
+    // Batches in a row with more to come, no record and the same state.
+    let mut idle = 0u32;
     loop {
-        if options.cancelled() {
-            // What was read is committed; the next run goes on from there.
-            failure = Some(Failure::interrupted());
+        // What was read is committed; the next run goes on from there.
+        if let Some(f) = guard.stopped() {
+            failure = Some(f);
+            break;
+        }
+        if let Err(f) = guard.tally.before_read() {
+            failure = Some(f);
             break;
         }
         let started = std::time::Instant::now();
@@ -496,12 +837,37 @@ async fn sync_stream(
         };
         timings.read += started.elapsed();
         let more = batch.more;
-        if let Some(s) = &batch.state {
-            state = Some(s.clone());
+        // Stored redacted, so handed back redacted: the same within a run as
+        // after a restart.
+        let next_state = batch.state.as_deref().map(|s| guard.redactor.redact(s));
+        let advanced = !batch.items.is_empty()
+            || !batch.rejects.is_empty()
+            || next_state
+                .as_ref()
+                .is_some_and(|s| state.as_ref() != Some(s));
+        idle = if more && !advanced { idle + 1 } else { 0 };
+        if next_state.is_some() {
+            state = next_state;
         }
         let started = std::time::Instant::now();
-        let write = prepare(normaliser, batch, log);
+        let write = prepare(normaliser, batch, &guard.redactor, log);
         timings.normalise += started.elapsed();
+        if let Err(f) = guard.tally.take(&write) {
+            failure = Some(f);
+            break;
+        }
+        let max_idle = guard.tally.limits.max_idle_batches;
+        if idle >= max_idle {
+            failure = Some(Failure::new(
+                FailureKind::Stalled,
+                format!(
+                    "the connector returned {idle} batches in a row with more to come, no record and the same \
+                     state (limits.max_idle_batches): it is not advancing (a connector bug, or a partner \
+                     returning the same page); stopped"
+                ),
+            ));
+            break;
+        }
         if queue.send(write).await.is_err() || !more {
             // A closed queue means the committer failed: its error says why.
             break;
@@ -520,8 +886,15 @@ async fn sync_stream(
     }
 }
 
-/// Normalises a batch into what the warehouse commits.
-fn prepare(normaliser: &normalise::Context<'_>, batch: Batch, log: &RunLog) -> BatchWrite {
+/// Normalises a batch into what the warehouse commits. What the plugin
+/// wrote freely (its state, its rejects' file, field and detail) is
+/// redacted of the source's secrets and cut to length, as log lines are.
+fn prepare(
+    normaliser: &normalise::Context<'_>,
+    batch: Batch,
+    redactor: &crate::privacy::Redactor,
+    log: &RunLog,
+) -> BatchWrite {
     let read = (batch.items.len() + batch.rejects.len()) as u64;
     let mut rows = Vec::with_capacity(batch.items.len());
     // A plugin's own rejects carry its raw key: store its pseudonym only.
@@ -539,10 +912,18 @@ fn prepare(normaliser: &normalise::Context<'_>, batch: Batch, log: &RunLog) -> B
             Err(reject) => rejects.push(reject),
         }
     }
+    for r in &mut rejects {
+        r.origin = r
+            .origin
+            .as_deref()
+            .map(|o| redact_cut(redactor, o, REJECT_ORIGIN_BYTES));
+        r.field = redact_cut(redactor, &r.field, REJECT_FIELD_BYTES);
+        r.detail = redact_cut(redactor, &r.detail, REJECT_DETAIL_BYTES);
+    }
     BatchWrite {
         rows,
         rejects,
-        state: batch.state.map(Some),
+        state: batch.state.map(|s| Some(redactor.redact(&s))),
         replace_origins: batch.replace_origins,
         logs: log.drain(),
         read,

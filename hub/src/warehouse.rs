@@ -45,6 +45,8 @@ pub enum WarehouseError {
     AlreadyRunning { source_id: String, run_id: i64 },
     #[error("no run {0}")]
     NoSuchRun(i64),
+    #[error("run {run_id} is not running (it is {status})")]
+    NotRunning { run_id: i64, status: String },
     #[error("cannot create {path}: {source}")]
     Io {
         path: String,
@@ -331,6 +333,8 @@ pub enum RunStatus {
     Succeeded,
     Failed,
     Interrupted,
+    /// Stopped on request (`POST /runs/{id}/cancel`, `vivres run cancel`).
+    Cancelled,
 }
 
 impl RunStatus {
@@ -340,6 +344,7 @@ impl RunStatus {
             RunStatus::Succeeded => "succeeded",
             RunStatus::Failed => "failed",
             RunStatus::Interrupted => "interrupted",
+            RunStatus::Cancelled => "cancelled",
         }
     }
     /// The status named `s` (anything unknown reads as failed).
@@ -348,6 +353,7 @@ impl RunStatus {
             "running" => RunStatus::Running,
             "succeeded" => RunStatus::Succeeded,
             "interrupted" => RunStatus::Interrupted,
+            "cancelled" => RunStatus::Cancelled,
             _ => RunStatus::Failed,
         }
     }
@@ -386,6 +392,19 @@ pub struct QuarantineEntry {
     pub field: String,
     pub detail: String,
     pub payload_hash: String,
+}
+
+/// A source paused after repeated failed runs: its scheduled runs are
+/// skipped until a coordinator resumes it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourcePause {
+    pub source: String,
+    pub paused_at: String,
+    /// The failed run that paused it.
+    pub run_id: i64,
+    /// Failed runs in a row then.
+    pub failures: u64,
+    pub reason: String,
 }
 
 /// A hub node (a `vivres serve` process) as `GET /nodes` lists it.
@@ -481,6 +500,32 @@ fn key_bytes(hex_key: &str) -> [u8; 16] {
     let digest = sha2::Sha256::digest(hex_key.as_bytes());
     out.copy_from_slice(&digest[..16]);
     out
+}
+
+/// What a quarantine entry of a partner's record is about, hashed: the
+/// record (its key's pseudonym; without a key, its file and content) and why
+/// (reason, field). A reject with the same identity replaces the entry. (A
+/// file's rows, with a line, follow `quarantine::upsert`'s rule instead.)
+fn reject_identity(r: &crate::model::Reject) -> String {
+    use sha2::Digest as _;
+    let line = r.line.map(|l| l.to_string()).unwrap_or_default();
+    let payload = match r.key {
+        Some(_) => String::new(),
+        None => hex::encode(r.payload_hash),
+    };
+    let mut h = sha2::Sha256::new();
+    for part in [
+        r.key.as_deref().unwrap_or(""),
+        r.origin.as_deref().unwrap_or(""),
+        &line,
+        &payload,
+        r.reason.as_str(),
+        r.field.as_str(),
+    ] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(&h.finalize()[..16])
 }
 
 /// A database URL fit for a message: its password, if any, replaced.
@@ -690,6 +735,54 @@ impl Warehouse {
 
     pub async fn run(&self, run_id: i64) -> Result<RunReport, WarehouseError> {
         dispatch!(self, runs::run(run_id))
+    }
+
+    /// Asks a running run to stop (see `runs::request_cancel`); `true` if
+    /// it was closed at once (its process had stopped).
+    pub async fn request_cancel(&self, run_id: i64) -> Result<bool, WarehouseError> {
+        dispatch!(self, runs::request_cancel(run_id))
+    }
+
+    /// Whether a cancel was asked for this run.
+    pub async fn cancel_requested(&self, run_id: i64) -> Result<bool, WarehouseError> {
+        dispatch!(self, runs::cancel_requested(run_id))
+    }
+
+    /// Failed runs of a source since its last success or resume.
+    pub async fn failures_in_a_row(&self, source: &str) -> Result<u64, WarehouseError> {
+        dispatch!(self, runs::failures_in_a_row(source))
+    }
+
+    /// Pauses a source (after `failures` failed runs, the last `run_id`).
+    pub async fn pause_source(
+        &self,
+        source: &str,
+        run_id: i64,
+        failures: u64,
+        reason: &str,
+    ) -> Result<(), WarehouseError> {
+        dispatch!(self, runs::pause_source(source, run_id, failures, reason))
+    }
+
+    /// The pause of a source, if it is paused.
+    pub async fn source_pause(&self, source: &str) -> Result<Option<SourcePause>, WarehouseError> {
+        Ok(dispatch!(self, runs::pauses(Some(source)))?
+            .into_iter()
+            .next())
+    }
+
+    /// Every paused source.
+    pub async fn source_pauses(&self) -> Result<Vec<SourcePause>, WarehouseError> {
+        dispatch!(self, runs::pauses(None))
+    }
+
+    /// Lifts a source's pause (`by`: who); `None` if it was not paused.
+    pub async fn resume_source(
+        &self,
+        source: &str,
+        by: &str,
+    ) -> Result<Option<SourcePause>, WarehouseError> {
+        dispatch!(self, runs::resume_source(source, by))
     }
 
     /// A run's figures per stream.

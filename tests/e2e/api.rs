@@ -295,10 +295,11 @@ async fn role_route_matrix() {
             vec!["admin", "coord-lyon"],
             200,
         ),
+        // A connector's state is opaque: admins only.
         (
             Method::GET,
             "/sources/garden-lyon/state",
-            vec!["admin", "coord-lyon"],
+            vec!["admin"],
             200,
         ),
         (Method::GET, "/runs", all.to_vec(), 200),
@@ -794,8 +795,12 @@ async fn trigger_over_http_then_409_while_running_and_cursor_pages() {
         );
     }
 
-    // The state, then an admin resets one stream.
-    let state = s.get("/sources/garden-lyon/state", &token).await;
+    // The state (admins only), then an admin resets one stream.
+    let (status, _) = s
+        .call(Method::GET, "/sources/garden-lyon/state", Some(&token))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let state = s.get("/sources/garden-lyon/state", &admin).await;
     let streams: Vec<&str> = state["streams"]
         .as_array()
         .unwrap()
@@ -905,7 +910,7 @@ async fn openapi_document_validates_and_lists_every_served_route() {
     // It parses as an OpenAPI 3.1 document.
     let spec: oas3::Spec =
         serde_json::from_value(doc.clone()).expect("a valid OpenAPI 3.1 document");
-    assert_eq!(spec.paths.as_ref().map(|p| p.len()), Some(18));
+    assert_eq!(spec.paths.as_ref().map(|p| p.len()), Some(21));
     for (path, _, op) in spec.operations() {
         assert!(
             op.responses.as_ref().is_some_and(|r| !r.is_empty()),
@@ -966,6 +971,9 @@ async fn openapi_document_validates_and_lists_every_served_route() {
         ("GET", "/api/v1/runs"),
         ("GET", "/api/v1/runs/{id}"),
         ("GET", "/api/v1/runs/{id}/log"),
+        ("POST", "/api/v1/runs/{id}/cancel"),
+        ("GET", "/api/v1/sources/{id}/pause"),
+        ("POST", "/api/v1/sources/{id}/resume"),
         ("GET", "/api/v1/schema"),
         ("GET", "/api/v1/data/{entity}"),
         ("GET", "/api/v1/indicators"),

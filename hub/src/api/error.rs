@@ -30,6 +30,10 @@ pub enum ApiError {
         message: String,
         run_id: Option<i64>,
     },
+    /// The run or source is not in a state the request applies to (a run
+    /// that is not running, a source that is not paused).
+    #[error("{0}")]
+    WrongState(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -55,8 +59,8 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable, machine-readable: `unauthorized`, `forbidden`, `not_found`,
     /// `bad_request`, `method_not_allowed`, `already_running`,
-    /// `payload_too_large`, `unsupported_media_type`, `internal` (and
-    /// `client_error` for any other 4xx).
+    /// `wrong_state`, `payload_too_large`, `unsupported_media_type`,
+    /// `internal` (and `client_error` for any other 4xx).
     pub code: &'static str,
     pub message: String,
     /// With `already_running`: the run in progress.
@@ -87,6 +91,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Conflict { .. } => (StatusCode::CONFLICT, "already_running"),
+            ApiError::WrongState(_) => (StatusCode::CONFLICT, "wrong_state"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::UnsupportedMediaType(_) => {

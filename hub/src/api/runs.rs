@@ -157,3 +157,45 @@ pub async fn run_log(
             .collect(),
     }))
 }
+
+/// Cancels a running run (admins, and coordinators of its source's
+/// territory): its process stops it within a second, between two batches or
+/// in the middle of a plugin call, and marks it `cancelled`; what it
+/// committed stays and the next run resumes from there. A run whose process
+/// is gone is closed at once (200); otherwise 202 and the run as it stands.
+#[utoipa::path(post, path = "/runs/{id}/cancel", tag = "runs", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Run id")),
+    responses(
+        (status = 200, description = "The run, closed `cancelled`", body = Run),
+        (status = 202, description = "Cancel asked for; the run stops within a second", body = Run),
+        (status = 401, description = "No valid token", body = super::ErrorBody),
+        (status = 403, description = "Evaluator, or a source outside your territories", body = super::ErrorBody),
+        (status = 404, description = "No such run", body = super::ErrorBody),
+        (status = 409, description = "The run is not running", body = super::ErrorBody),
+    ))]
+pub async fn cancel_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<(axum::http::StatusCode, Json<Run>), ApiError> {
+    caller.forbid_evaluator("cancelling runs")?;
+    visible_run(&state, &caller, id).await?;
+    let warehouse = &state.hub().warehouse;
+    let closed = match warehouse.request_cancel(id).await {
+        Ok(closed) => closed,
+        Err(crate::warehouse::WarehouseError::NotRunning { run_id, status }) => {
+            return Err(ApiError::WrongState(format!(
+                "run {run_id} is not running (it is {status}): nothing to cancel"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(run = id, by = %caller.0.name, closed, "run cancel asked for");
+    let run: Run = warehouse.run(id).await?.into();
+    let status = if closed {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::ACCEPTED
+    };
+    Ok((status, Json(run)))
+}

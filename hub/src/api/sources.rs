@@ -368,13 +368,14 @@ pub async fn replay_quarantine(
     start(&state, &source, Trigger::Replay, true).await
 }
 
-/// The source's checkpoints, one per stream.
+/// The source's checkpoints, one per stream (admins: a connector's state is
+/// opaque and may hold what only admins should see).
 #[utoipa::path(get, path = "/sources/{id}/state", tag = "sources", security(("bearer" = [])),
     params(("id" = String, Path, description = "Source id")),
     responses(
         (status = 200, description = "Saved checkpoints", body = SourceState),
         (status = 401, description = "No valid token", body = super::ErrorBody),
-        (status = 403, description = "Evaluator, or another territory", body = super::ErrorBody),
+        (status = 403, description = "Not an admin", body = super::ErrorBody),
         (status = 404, description = "No such source", body = super::ErrorBody),
     ))]
 pub async fn get_state(
@@ -382,6 +383,7 @@ pub async fn get_state(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<SourceState>, ApiError> {
+    caller.require_admin()?;
     let source = state.source(&caller.0, &id)?;
     let streams = state.hub().warehouse.checkpoints(&source.id).await?;
     Ok(Json(SourceState {
@@ -771,4 +773,81 @@ mod tests {
         assert_eq!(m["token_secret"], "api_token");
         assert_eq!(m["nested"]["page_size"], 5);
     }
+}
+
+/// A source paused after repeated failed runs (`limits.pause_after_failures`).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Pause {
+    pub source: String,
+    /// Whether the source is paused now: its scheduled runs are skipped.
+    pub paused: bool,
+    pub paused_at: Option<String>,
+    /// The failed run that paused it.
+    pub run_id: Option<i64>,
+    /// Failed runs in a row then.
+    pub failures: Option<u64>,
+    pub reason: Option<String>,
+}
+
+impl Pause {
+    fn of(source: &str, pause: Option<crate::warehouse::SourcePause>) -> Pause {
+        Pause {
+            source: source.to_string(),
+            paused: pause.is_some(),
+            paused_at: pause.as_ref().map(|p| p.paused_at.clone()),
+            run_id: pause.as_ref().map(|p| p.run_id),
+            failures: pause.as_ref().map(|p| p.failures),
+            reason: pause.map(|p| p.reason),
+        }
+    }
+}
+
+/// Whether the source is paused, and why (not for evaluators).
+#[utoipa::path(get, path = "/sources/{id}/pause", tag = "sources", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Source id")),
+    responses(
+        (status = 200, description = "The source's pause, if any", body = Pause),
+        (status = 401, description = "No valid token", body = super::ErrorBody),
+        (status = 403, description = "Evaluator, or another territory", body = super::ErrorBody),
+        (status = 404, description = "No such source", body = super::ErrorBody),
+    ))]
+pub async fn get_pause(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Pause>, ApiError> {
+    let source = state.source(&caller.0, &id)?;
+    let pause = state.hub().warehouse.source_pause(&source.id).await?;
+    Ok(Json(Pause::of(&source.id, pause)))
+}
+
+/// Resumes a source paused after repeated failed runs (admins, and
+/// coordinators of its territory): its scheduled runs run again, and its
+/// failures are counted afresh.
+#[utoipa::path(post, path = "/sources/{id}/resume", tag = "sources", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Source id")),
+    responses(
+        (status = 200, description = "Resumed: the pause it lifted (`paused` is now false)", body = Pause),
+        (status = 401, description = "No valid token", body = super::ErrorBody),
+        (status = 403, description = "Evaluator, or another territory", body = super::ErrorBody),
+        (status = 404, description = "No such source", body = super::ErrorBody),
+        (status = 409, description = "The source is not paused", body = super::ErrorBody),
+    ))]
+pub async fn resume_source(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Pause>, ApiError> {
+    let source = state.source(&caller.0, &id)?;
+    let lifted = state
+        .hub()
+        .warehouse
+        .resume_source(&source.id, &caller.0.name)
+        .await?
+        .ok_or_else(|| ApiError::WrongState(format!("source `{}` is not paused", source.id)))?;
+    tracing::info!(source = %source.id, by = %caller.0.name, "source resumed");
+    Ok(Json(Pause {
+        paused: false,
+        ..Pause::of(&source.id, Some(lifted))
+    }))
 }

@@ -324,6 +324,7 @@ pub enum RunStatusFilter {
     Succeeded,
     Failed,
     Interrupted,
+    Cancelled,
 }
 
 impl From<RunStatusFilter> for crate::warehouse::RunStatus {
@@ -334,6 +335,7 @@ impl From<RunStatusFilter> for crate::warehouse::RunStatus {
             RunStatusFilter::Succeeded => RunStatus::Succeeded,
             RunStatusFilter::Failed => RunStatus::Failed,
             RunStatusFilter::Interrupted => RunStatus::Interrupted,
+            RunStatusFilter::Cancelled => RunStatus::Cancelled,
         }
     }
 }

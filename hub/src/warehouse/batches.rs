@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use sqlx::{QueryBuilder, Row as _};
 
 use super::{DB, Pool, Tx};
-use crate::model::{EntityKind, Reject};
+use crate::model::EntityKind;
 use crate::warehouse::schema::{self, Type};
 use crate::warehouse::{
-    BatchWrite, Checkpoint, Counts, LogRecord, Provenance, Row, Value, WarehouseError, key_bytes,
-    now, pow2_chunks, rfc3339,
+    BatchWrite, Checkpoint, Counts, LogRecord, Provenance, Row, Value, WarehouseError, now,
+    pow2_chunks, rfc3339,
 };
 
 type Separated<'b> = sqlx::query_builder::Separated<'b, DB, &'static str>;
@@ -156,7 +156,7 @@ pub async fn commit_batch(
         counts.unchanged += c.unchanged;
     }
     let at = now();
-    insert_rejects(&mut tx, prov, at, &batch.rejects).await?;
+    super::quarantine::upsert(&mut tx, prov, at, &batch.rejects).await?;
     if let Some(state) = &batch.state {
         sqlx::query(
             "INSERT INTO checkpoints (source, stream, state, run_id, updated_at) VALUES ($1, $2, $3, $4, $5) \
@@ -403,72 +403,6 @@ pub(crate) fn bind_value(b: &mut Separated<'_>, v: &Value, ty: Type) {
         Value::Timestamp(t) => b.push_bind(*t),
         Value::Key(k) => b.push_bind(&k[..]),
     };
-}
-
-/// One entry per refused record, except that the records of one line of a
-/// file refused for the same reason and field (and cell) are one entry: a row
-/// whose several records share its fault (a VRAC member's order lines and its
-/// residence), or that several streams of the run read (a Secours Catholique
-/// row's aids and household), is refused once. One write holds one version
-/// of a file (a re-sent file starts a write of its own); another stream's entry
-/// of the same line in the run stands for it whichever version it came from,
-/// since every stream reads every version.
-async fn insert_rejects(
-    tx: &mut Tx,
-    prov: &Provenance,
-    at: time::OffsetDateTime,
-    rejects: &[Reject],
-) -> Result<(), WarehouseError> {
-    let (by_line, rest): (Vec<&Reject>, Vec<&Reject>) = rejects
-        .iter()
-        .partition(|r| r.origin.is_some() && r.line.is_some());
-    let mut seen = std::collections::HashSet::new();
-    for r in by_line {
-        if !seen.insert((&r.origin, r.line, &r.cell, r.reason, &r.field)) {
-            continue;
-        }
-        sqlx::query(
-            "INSERT INTO quarantine (source, stream, run_id, key, origin, line, cell, reason, field, detail, payload_hash, created_at) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
-             WHERE NOT EXISTS (SELECT 1 FROM quarantine WHERE run_id = $3 AND origin = $5 AND line = $6 \
-             AND source = $1 AND stream <> $2 AND reason = $8 AND field = $9 AND cell IS NOT DISTINCT FROM $7)",
-        )
-        .bind(prov.source.as_str())
-        .bind(prov.stream.as_str())
-        .bind(prov.run_id)
-        .bind(r.key.as_deref().map(|k| key_bytes(k).to_vec()))
-        .bind(r.origin.as_deref())
-        .bind(r.line.map(|l| l as i64))
-        .bind(r.cell.as_deref())
-        .bind(r.reason.as_str())
-        .bind(r.field.as_str())
-        .bind(r.detail.as_str())
-        .bind(hex::encode(r.payload_hash))
-        .bind(at)
-        .execute(&mut **tx)
-        .await?;
-    }
-    for chunk in pow2_chunks(&rest, 256) {
-        let mut q: QueryBuilder<DB> = QueryBuilder::new(
-            "INSERT INTO quarantine (source, stream, run_id, key, origin, line, cell, reason, field, detail, payload_hash, created_at) ",
-        );
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(prov.source.as_str())
-                .push_bind(prov.stream.as_str())
-                .push_bind(prov.run_id)
-                .push_bind(r.key.as_deref().map(|k| key_bytes(k).to_vec()))
-                .push_bind(r.origin.as_deref())
-                .push_bind(r.line.map(|l| l as i64))
-                .push_bind(r.cell.as_deref())
-                .push_bind(r.reason.as_str())
-                .push_bind(r.field.as_str())
-                .push_bind(r.detail.as_str())
-                .push_bind(hex::encode(r.payload_hash))
-                .push_bind(at);
-        });
-        q.build().execute(&mut **tx).await?;
-    }
-    Ok(())
 }
 
 pub(crate) async fn insert_logs(

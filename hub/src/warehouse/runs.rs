@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 
 use super::{DB, Pool};
 use crate::warehouse::{
-    Counts, HttpFigures, LogRecord, RunReport, RunStatus, StreamFigures, WarehouseError, hostname,
-    node_id, now, owner_is_alive, rfc3339,
+    Counts, HttpFigures, LogRecord, RunReport, RunStatus, SourcePause, StreamFigures,
+    WarehouseError, hostname, node_id, now, owner_is_alive, rfc3339,
 };
 
 const RUN_COLUMNS: &str = "id, source, status, full_refresh, started_at, ended_at, connector, \
@@ -337,4 +337,133 @@ pub async fn run_logs(pool: &Pool, run_id: i64) -> Result<Vec<LogRecord>, Wareho
             })
         })
         .collect()
+}
+
+/// Asks a running run to stop: its process sees the request within a
+/// second ([`cancel_requested`]) and ends it `cancelled`. A run whose
+/// process is gone is closed `cancelled` here. Returns whether it was closed
+/// here (`false`: its process will); a run that is not running is refused.
+pub async fn request_cancel(pool: &Pool, run_id: i64) -> Result<bool, WarehouseError> {
+    let row = sqlx::query("SELECT status, owner_pid, owner_host, heartbeat_at FROM runs WHERE id = $1")
+        .bind(run_id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(WarehouseError::NoSuchRun(run_id))?;
+    let status: String = row.try_get("status")?;
+    if status != "running" {
+        return Err(WarehouseError::NotRunning { run_id, status });
+    }
+    let pid: Option<i64> = row.try_get("owner_pid")?;
+    let host: Option<String> = row.try_get("owner_host")?;
+    let heartbeat: OffsetDateTime = row.try_get("heartbeat_at")?;
+    sqlx::query(
+        "UPDATE runs SET cancel_requested_at = coalesce(cancel_requested_at, $1) WHERE id = $2",
+    )
+    .bind(now())
+    .bind(run_id)
+    .execute(pool)
+    .await?;
+    if owner_is_alive(pid, host.as_deref(), heartbeat) {
+        return Ok(false);
+    }
+    let closed = sqlx::query(
+        "UPDATE runs SET status = 'cancelled', ended_at = $1, error_kind = 'cancelled', \
+         error = 'cancelled; the process running it had already stopped' \
+         WHERE id = $2 AND status = 'running'",
+    )
+    .bind(now())
+    .bind(run_id)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(closed > 0)
+}
+
+/// Whether a cancel was asked for this run.
+pub async fn cancel_requested(pool: &Pool, run_id: i64) -> Result<bool, WarehouseError> {
+    let at: Option<Option<OffsetDateTime>> =
+        sqlx::query_scalar("SELECT cancel_requested_at FROM runs WHERE id = $1")
+            .bind(run_id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(at.flatten().is_some())
+}
+
+/// Failed runs of a source since its last success and since it was last
+/// paused (a resume starts the count again). A partner that is unavailable
+/// is retried with backoff and does not count: the source is not at fault.
+pub async fn failures_in_a_row(pool: &Pool, source: &str) -> Result<u64, WarehouseError> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM runs WHERE source = $1 AND status = 'failed' \
+         AND coalesce(error_kind, '') <> 'partner_unavailable' \
+         AND id > coalesce((SELECT max(id) FROM runs WHERE source = $1 AND status = 'succeeded'), 0) \
+         AND id > coalesce((SELECT run_id FROM source_pauses WHERE source = $1), 0)",
+    )
+    .bind(source)
+    .fetch_one(pool)
+    .await?;
+    Ok(n.max(0) as u64)
+}
+
+pub async fn pause_source(
+    pool: &Pool,
+    source: &str,
+    run_id: i64,
+    failures: u64,
+    reason: &str,
+) -> Result<(), WarehouseError> {
+    sqlx::query(
+        "INSERT INTO source_pauses (source, paused_at, run_id, failures, reason) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (source) DO UPDATE SET paused_at = excluded.paused_at, run_id = excluded.run_id, \
+         failures = excluded.failures, reason = excluded.reason, resumed_at = NULL, resumed_by = NULL",
+    )
+    .bind(source)
+    .bind(now())
+    .bind(run_id)
+    .bind(failures as i64)
+    .bind(reason)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+fn pause(row: &<DB as sqlx::Database>::Row) -> Result<SourcePause, WarehouseError> {
+    Ok(SourcePause {
+        source: row.try_get("source")?,
+        paused_at: rfc3339(row.try_get("paused_at")?),
+        run_id: row.try_get("run_id")?,
+        failures: row.try_get::<i64, _>("failures")?.max(0) as u64,
+        reason: row.try_get("reason")?,
+    })
+}
+
+/// The sources paused now (one, or all).
+pub async fn pauses(pool: &Pool, source: Option<&str>) -> Result<Vec<SourcePause>, WarehouseError> {
+    let mut q: QueryBuilder<DB> = QueryBuilder::new(
+        "SELECT source, paused_at, run_id, failures, reason FROM source_pauses WHERE resumed_at IS NULL",
+    );
+    if let Some(source) = source {
+        q.push(" AND source = ").push_bind(source);
+    }
+    q.push(" ORDER BY source");
+    let rows = q.build().fetch_all(pool).await?;
+    rows.iter().map(pause).collect()
+}
+
+/// Lifts a source's pause; `None` if it was not paused.
+pub async fn resume_source(
+    pool: &Pool,
+    source: &str,
+    by: &str,
+) -> Result<Option<SourcePause>, WarehouseError> {
+    let row = sqlx::query(
+        "UPDATE source_pauses SET resumed_at = $1, resumed_by = $2 WHERE source = $3 AND resumed_at IS NULL \
+         RETURNING source, paused_at, run_id, failures, reason",
+    )
+    .bind(now())
+    .bind(by)
+    .bind(source)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(pause).transpose()
 }

@@ -245,7 +245,7 @@ const ORIGINS: &[Column] = &[
 const RUNS: &[Column] = &[
     req("id", Int, "exécution", "Id of the run."),
     req("source", Text, "source", "The source synchronised."),
-    req("status", Text, "statut", "running, succeeded, failed or interrupted."),
+    req("status", Text, "statut", "running, succeeded, failed, interrupted or cancelled."),
     req("full_refresh", Bool, "relecture complète", "Whether checkpoints were ignored."),
     req("started_at", Timestamp, "début", "When the run started."),
     opt("ended_at", Timestamp, "fin", "When the run ended."),
@@ -268,6 +268,7 @@ const RUNS: &[Column] = &[
     req("http_waited_ms", Int, "attente", "Time spent waiting before retries.").unit("ms"),
     opt("error_kind", Text, "type d'erreur", "Kind of the error that ended the run."),
     opt("error", Text, "erreur", "The error, without personal values or secrets."),
+    opt("cancel_requested_at", Timestamp, "annulation demandée le", "When a cancel was asked for (the run's process stops it)."),
     opt("node_id", Text, "nœud", "The hub node holding the run's lease (`nodes.id`); none while it waits in the queue."),
     req("takeovers", Int, "reprises", "Times another node took the run over after its node's lease went stale.").unit("takeovers"),
 ];
@@ -349,6 +350,18 @@ const QUARANTINE: &[Column] = &[
     req("created_at", Timestamp, "refusé le", "When it was refused."),
     opt("replayed_by", Int, "rejoué par", "The run that replayed it."),
     opt("cell", Text, "cellule", "The workbook cell at fault (`Commande!F12`)."),
+    req("identity", Text, "identité", "What the entry is about, hashed: a partner record (its key, or its content) with the reason and field, which a record refused again replaces; unique for a file's row."),
+];
+
+#[rustfmt::skip]
+const SOURCE_PAUSES: &[Column] = &[
+    req("source", Text, "source", "The source paused."),
+    req("paused_at", Timestamp, "suspendue le", "When it was paused."),
+    req("run_id", Int, "exécution", "The failed run that paused it."),
+    req("failures", Int, "échecs", "Failed runs in a row when it was paused.").unit("runs"),
+    req("reason", Text, "motif", "Why, with the last run's error."),
+    opt("resumed_at", Timestamp, "reprise le", "When a coordinator resumed it."),
+    opt("resumed_by", Text, "reprise par", "The token name that resumed it."),
 ];
 
 #[rustfmt::skip]
@@ -681,6 +694,12 @@ pub const TABLES: &[Table] = &[
         "quarantaine",
         "Records refused by validation, without their values.",
         QUARANTINE,
+    ),
+    hub(
+        "source_pauses",
+        "sources suspendues",
+        "Sources paused after repeated failed runs, until a coordinator resumes them.",
+        SOURCE_PAUSES,
     ),
     hub(
         "nodes",

@@ -17,7 +17,16 @@
 //!   verbatim;
 //! - `flood`: logs `lines` lines, then GETs each of `urls` ignoring errors,
 //!   and fails with `bad-data` "flood over" (the hub's lines must survive a
-//!   failed run too).
+//!   failed run too);
+//! - `forever`: one new record per batch, the state counting up, `more = true`
+//!   for ever (the run's deadline and caps must stop it);
+//! - `stuck`: no record, the same state `stuck` and `more = true` for ever
+//!   (the hub must see that the state does not advance);
+//! - `rejects`: `count` rejects a batch (default 10,000), the same keys every
+//!   batch, the state counting up, `more = true` until `batches`
+//!   batches were sent (default: for ever);
+//! - `leak-state`: one batch whose state and reject (key, origin, field,
+//!   detail) carry the secret `secret` and a raw key, the detail `bytes` long.
 
 use std::hint::black_box;
 use std::io::Write as _;
@@ -25,7 +34,8 @@ use std::io::Write as _;
 use serde::Deserialize;
 use vivres_sdk::http::Request;
 use vivres_sdk::model::{
-    Batch, ConnectorError, ConnectorSpec, Entity, EntityKind, Item, Participation, StreamInfo,
+    Batch, ConnectorError, ConnectorSpec, Entity, EntityKind, Item, Participation, Reject,
+    RejectReason, StreamInfo,
 };
 use vivres_sdk::{Connector, log};
 
@@ -41,6 +51,10 @@ enum Mode {
     HugeStringKept,
     Leak,
     Flood,
+    Forever,
+    Stuck,
+    Rejects,
+    LeakState,
 }
 
 #[derive(Deserialize)]
@@ -61,6 +75,10 @@ pub struct Config {
     lines: Option<u32>,
     #[serde(default)]
     urls: Vec<String>,
+    #[serde(default)]
+    count: Option<u32>,
+    #[serde(default)]
+    batches: Option<u64>,
 }
 
 const STEP: usize = 64 << 20;
@@ -77,7 +95,7 @@ impl Connector for Misbehave {
             name: "misbehave".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "Test guest that spins, over-allocates or calls a host it was not granted".into(),
-            config_schema: r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","additionalProperties":false,"required":["mode"],"properties":{"mode":{"enum":["ok","spin","alloc","http","sleep","huge-string","huge-string-kept","leak","flood"]},"url":{"type":"string"},"seconds":{"type":"integer"},"bytes":{"type":"integer"},"secret":{"type":"string"},"offset":{"type":"integer"},"lines":{"type":"integer"},"urls":{"type":"array","items":{"type":"string"}}}}"#.into(),
+            config_schema: r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","additionalProperties":false,"required":["mode"],"properties":{"mode":{"enum":["ok","spin","alloc","http","sleep","huge-string","huge-string-kept","leak","flood","forever","stuck","rejects","leak-state"]},"url":{"type":"string"},"seconds":{"type":"integer"},"bytes":{"type":"integer"},"secret":{"type":"string"},"offset":{"type":"integer"},"lines":{"type":"integer"},"urls":{"type":"array","items":{"type":"string"}},"count":{"type":"integer"},"batches":{"type":"integer"}}}"#.into(),
             streams: vec![StreamInfo::new(
                 "events",
                 EntityKind::Participation,
@@ -88,7 +106,9 @@ impl Connector for Misbehave {
         }
     }
 
-    fn read(config: &Config, _stream: &str, _state: Option<&str>) -> Result<Batch, ConnectorError> {
+    fn read(config: &Config, _stream: &str, state: Option<&str>) -> Result<Batch, ConnectorError> {
+        // The batch number this read is, from the state the hub handed back.
+        let n: u64 = state.and_then(|s| s.parse().ok()).unwrap_or(0);
         match config.mode {
             Mode::Ok => Ok(Batch::new()),
             Mode::Spin => spin(),
@@ -119,18 +139,7 @@ impl Connector for Misbehave {
             Mode::HugeString => {
                 let kind = "x".repeat(config.bytes.unwrap_or(HUGE));
                 let mut batch = Batch::new();
-                batch.items.push(Item::new(
-                    "huge-1",
-                    Entity::Participation(Participation {
-                        household: None,
-                        site: None,
-                        date: None,
-                        kind,
-                        role: None,
-                        hours: None,
-                        attendees: None,
-                    }),
-                ));
+                batch.items.push(Item::new("huge-1", participation(kind)));
                 Ok(batch)
             }
             Mode::HugeStringKept => {
@@ -168,8 +177,66 @@ impl Connector for Misbehave {
                 }
                 Err(ConnectorError::bad_data("flood over"))
             }
+            Mode::Forever => {
+                let mut batch = Batch::new();
+                batch
+                    .items
+                    .push(Item::new(format!("forever-{n}"), participation("x".into())));
+                batch.state = Some((n + 1).to_string());
+                batch.more = true;
+                Ok(batch)
+            }
+            Mode::Stuck => {
+                let mut batch = Batch::new();
+                batch.state = Some("stuck".into());
+                batch.more = true;
+                Ok(batch)
+            }
+            Mode::Rejects => {
+                let mut batch = Batch::new();
+                for i in 0..config.count.unwrap_or(10_000) {
+                    batch.rejects.push(
+                        Reject::new(RejectReason::InvalidDate, "date", "not a date")
+                            .with_key(format!("r-{i}"))
+                            .with_raw(format!("r-{i};never")),
+                    );
+                }
+                batch.state = Some((n + 1).to_string());
+                batch.more = config.batches.is_none_or(|b| n + 1 < b);
+                Ok(batch)
+            }
+            Mode::LeakState => {
+                let name = config.secret.as_deref().ok_or_else(|| {
+                    ConnectorError::bad_config("secret: required in mode leak-state")
+                })?;
+                let secret = vivres_sdk::secret(name)
+                    .ok_or_else(|| ConnectorError::bad_config("secret: not granted"))?;
+                let mut detail = format!("value {secret} is wrong for Jeanne Martin ");
+                detail.push_str(&"d".repeat(config.bytes.unwrap_or(10_000)));
+                let mut batch = Batch::new();
+                batch.rejects.push(
+                    Reject::new(RejectReason::InvalidDate, format!("date-{secret}"), detail)
+                        .with_key("jeanne.martin@example.org")
+                        .with_origin(format!("export-{secret}.csv"))
+                        .with_line(7),
+                );
+                batch.state = Some(format!("cursor={secret}"));
+                Ok(batch)
+            }
         }
     }
+}
+
+fn participation(kind: String) -> Entity {
+    Entity::Participation(Participation {
+        household: None,
+        site: None,
+        date: None,
+        kind,
+        role: None,
+        hours: None,
+        attendees: None,
+    })
 }
 
 /// 120 MB: under wasmtime's default copy limit (128 MiB), far over the hub's.

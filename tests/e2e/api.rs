@@ -2397,4 +2397,11 @@ async fn indicators_over_http_keep_coordinators_to_their_territories() {
         .call(Method::GET, "/indicators?period=2024-13", Some(&evaluator))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // A filter that names nothing the hub knows: 404, like an unknown source.
+    for filter in ["indicator=", "indicator=no_such_one", "territory=atlantis"] {
+        let (status, body) = s
+            .call(Method::GET, &format!("/indicators?{filter}"), Some(&evaluator))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{filter}: {body}");
+    }
 }

@@ -47,10 +47,14 @@ pub enum IndicatorsFormat {
 #[utoipa::path(get, path = "/indicators", tag = "data", security(("bearer" = [])),
     params(IndicatorsQuery),
     responses(
-        (status = 200, description = "The cells, by indicator, territory, period and breakdown", body = Vec<Published>),
-        (status = 400, description = "Unknown territory, indicator, period or parameter", body = super::ErrorBody),
+        (status = 200, description = "The cells, by indicator, territory, period and breakdown", content(
+            (Vec<Published> = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "A bad period, format or parameter", body = super::ErrorBody),
         (status = 401, description = "No valid token", body = super::ErrorBody),
         (status = 403, description = "A territory that is not yours", body = super::ErrorBody),
+        (status = 404, description = "No such territory or indicator", body = super::ErrorBody),
     ))]
 pub async fn get_indicators(
     State(state): State<AppState>,
@@ -114,9 +118,11 @@ pub async fn get_indicators(
 
 fn bad(e: IndicatorError) -> ApiError {
     match e {
-        IndicatorError::UnknownTerritory(..)
-        | IndicatorError::UnknownIndicator(..)
-        | IndicatorError::BadPeriod(_) => ApiError::bad_request(e.to_string()),
+        // A filter naming nothing the hub knows: like an unknown source.
+        IndicatorError::UnknownTerritory(..) | IndicatorError::UnknownIndicator(..) => {
+            ApiError::not_found(e.to_string())
+        }
+        IndicatorError::BadPeriod(_) => ApiError::bad_request(e.to_string()),
         // A definition that does not load or run is the hub's fault, not
         // the caller's: logged, answered 500.
         other => ApiError::Internal(other.to_string()),

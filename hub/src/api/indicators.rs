@@ -23,6 +23,7 @@ pub struct IndicatorsQuery {
     /// Only this territory (repeatable). A coordinator's default: theirs.
     pub territory: Option<Vec<String>>,
     /// `2024`, `2024-Q1` or `2024-03` (repeatable; default: every year).
+    #[param(value_type = Option<Vec<PeriodParam>>)]
     pub period: Option<Vec<String>>,
     /// Only this indicator (repeatable).
     pub indicator: Option<Vec<String>>,
@@ -30,6 +31,12 @@ pub struct IndicatorsQuery {
     #[param(inline)]
     pub format: Option<IndicatorsFormat>,
 }
+
+/// A period as `/indicators` takes it, for the document (the handler parses).
+#[allow(dead_code)]
+#[derive(Debug, utoipa::ToSchema)]
+#[schema(pattern = r"^[0-9]{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$", example = "2024-Q1")]
+pub struct PeriodParam(String);
 
 /// The formats of `/indicators`, for the document (the handler parses).
 #[allow(dead_code)]

@@ -23,7 +23,7 @@ pub struct IndicatorsQuery {
     /// Only this territory (repeatable). A coordinator's default: theirs.
     pub territory: Option<Vec<String>>,
     /// `2024`, `2024-Q1` or `2024-03` (repeatable; default: every year).
-    #[param(value_type = Option<Vec<PeriodParam>>)]
+    #[param(value_type = Option<Vec<PeriodParam>>, inline)]
     pub period: Option<Vec<String>>,
     /// Only this indicator (repeatable).
     pub indicator: Option<Vec<String>>,

@@ -2400,7 +2400,11 @@ async fn indicators_over_http_keep_coordinators_to_their_territories() {
     // A filter that names nothing the hub knows: 404, like an unknown source.
     for filter in ["indicator=", "indicator=no_such_one", "territory=atlantis"] {
         let (status, body) = s
-            .call(Method::GET, &format!("/indicators?{filter}"), Some(&evaluator))
+            .call(
+                Method::GET,
+                &format!("/indicators?{filter}"),
+                Some(&evaluator),
+            )
             .await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{filter}: {body}");
     }

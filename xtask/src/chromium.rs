@@ -26,8 +26,8 @@ pub fn ensure() -> anyhow::Result<()> {
             .with_context(|| format!("cannot run apt-get {}", args.join(" ")))?
             .success())
     };
-    let installed = apt(&["update", "-qq"])?
-        && apt(&["install", "-y", "-qq", "chromium", "chromium-driver"])?;
+    let installed =
+        apt(&["update", "-qq"])? && apt(&["install", "-y", "-qq", "chromium", "chromium-driver"])?;
     if !installed || !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
         bail!(
             "could not install chromium and chromium-driver with apt-get (root and Debian's package repositories are needed): \

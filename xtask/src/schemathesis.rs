@@ -59,7 +59,6 @@ fn ensure_schemathesis(root: &Path) -> anyhow::Result<PathBuf> {
     Ok(tool)
 }
 
-
 /// The hub under test: its config, sources of both kinds.
 fn config(work: &Path, plugins: &Path) -> String {
     format!(

@@ -35,7 +35,10 @@ pub struct IndicatorsQuery {
 /// A period as `/indicators` takes it, for the document (the handler parses).
 #[allow(dead_code)]
 #[derive(Debug, utoipa::ToSchema)]
-#[schema(pattern = r"^[0-9]{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$", example = "2024-Q1")]
+#[schema(
+    pattern = r"^[0-9]{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$",
+    example = "2024-Q1"
+)]
 pub struct PeriodParam(String);
 
 /// The formats of `/indicators`, for the document (the handler parses).

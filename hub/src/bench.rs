@@ -16,7 +16,9 @@ use crate::config::Config;
 use crate::sync::{SyncOptions, sync_source};
 
 mod crash;
+mod nodes;
 pub use crash::{CrashCampaign, run as run_crash};
+pub use nodes::{NodesBench, run as run_nodes};
 
 pub async fn serve_simulator(size: usize) -> anyhow::Result<i32> {
     let mut config = partner_sim::SimConfig::demo(7, size);
@@ -29,7 +31,8 @@ pub async fn serve_simulator(size: usize) -> anyhow::Result<i32> {
     let sim = partner_sim::start(config).await?;
     println!("{}", sim.addr());
     // Serve until the parent closes our stdin; `change <share>` changes that
-    // share of the garden's deliveries and answers how many.
+    // share of the garden's deliveries and answers how many; `slow <ms>`
+    // delays every answer (0: no delay) and answers `ok`.
     let (lines, mut commands) = tokio::sync::mpsc::unbounded_channel::<String>();
     std::thread::spawn(move || {
         for line in std::io::stdin().lines() {
@@ -43,6 +46,15 @@ pub async fn serve_simulator(size: usize) -> anyhow::Result<i32> {
         if let Some(share) = line.strip_prefix("change ") {
             let share: f64 = share.trim().parse().unwrap_or(0.0);
             println!("{}", sim.change_share(&garden, share).len());
+        } else if let Some(ms) = line.strip_prefix("slow ") {
+            let delay_ms: u64 = ms.trim().parse().unwrap_or(0);
+            let fault = if delay_ms == 0 {
+                partner_sim::Fault::None
+            } else {
+                partner_sim::Fault::Slow { delay_ms }
+            };
+            sim.set_fault(None, fault);
+            println!("ok");
         }
     }
     sim.shutdown().await;
@@ -96,16 +108,21 @@ impl SimChild {
 
     /// Changes a share of the deliveries; returns how many changed.
     fn change(&mut self, share: f64) -> anyhow::Result<usize> {
+        Ok(self.command(&format!("change {share}"))?.parse()?)
+    }
+
+    /// Sends one command to the simulator process; returns its answer.
+    fn command(&mut self, command: &str) -> anyhow::Result<String> {
         use std::io::Write as _;
         let stdin = self
             .stdin
             .as_mut()
             .context("the simulator's input is closed")?;
-        writeln!(stdin, "change {share}")?;
+        writeln!(stdin, "{command}")?;
         stdin.flush()?;
         let mut line = String::new();
         self.stdout.read_line(&mut line)?;
-        Ok(line.trim().parse()?)
+        Ok(line.trim().to_string())
     }
 
     fn stop(mut self) {

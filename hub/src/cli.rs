@@ -223,6 +223,28 @@ pub enum BenchMode {
         #[arg(long)]
         database: Option<String>,
     },
+    /// Several nodes: how much faster two `vivres serve` nodes drain syncs
+    /// that wait on partners than one, and the API's latency (p50–p99) on
+    /// each node under a steady load meanwhile. Needs PostgreSQL.
+    Nodes {
+        /// The PostgreSQL server (the bench creates and drops its databases there).
+        #[arg(long)]
+        database: String,
+        /// Sources synced in each drain.
+        #[arg(long, default_value_t = 20)]
+        sources: usize,
+        /// Deliveries at the simulated partner.
+        #[arg(long, default_value_t = 200)]
+        records: usize,
+        /// Delay of every partner answer during the timed drain (ms).
+        #[arg(long, default_value_t = 1500)]
+        delay_ms: u64,
+        /// Requests per second sent to each node's API during the drain.
+        #[arg(long, default_value_t = 500)]
+        rate: u32,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -651,6 +673,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 seed,
                 data_dir,
                 database,
+            })
+            .await
+        }
+        #[cfg(feature = "demo")]
+        Command::Bench {
+            mode:
+                Some(BenchMode::Nodes {
+                    database,
+                    sources,
+                    records,
+                    delay_ms,
+                    rate,
+                    data_dir,
+                }),
+            ..
+        } => {
+            crate::bench::run_nodes(crate::bench::NodesBench {
+                database,
+                sources,
+                records,
+                delay_ms,
+                rate,
+                data_dir,
             })
             .await
         }

@@ -225,10 +225,15 @@ pub async fn run(
 /// The bench's source: the simulator's garden `bench`, `streams` a TOML
 /// list's items (`"deliveries"`).
 fn cocagne_source(addr: &str, page_size: usize, streams: &str) -> String {
+    cocagne_source_named("bench", addr, page_size, streams)
+}
+
+/// A source `id` reading the simulator's garden `bench`.
+fn cocagne_source_named(id: &str, addr: &str, page_size: usize, streams: &str) -> String {
     format!(
         r#"
 [[sources]]
-id = "bench"
+id = "{id}"
 connector = "cocagne-gardens"
 network = "cocagne"
 territory = "lyon"

@@ -119,22 +119,11 @@ fn ms(d: Duration) -> f64 {
 fn sources(n: usize, addr: &str) -> String {
     (1..=n)
         .map(|i| {
-            format!(
-                r#"
-[[sources]]
-id = "garden-{i}"
-connector = "cocagne-gardens"
-network = "cocagne"
-territory = "lyon"
-allowed_hosts = ["{addr}"]
-[sources.config]
-base_url = "http://{addr}/lyon"
-token_secret = "api_token"
-garden = "bench"
-page_size = 50
-[sources.secrets]
-api_token = {{ value = "token-lyon" }}
-"#
+            super::cocagne_source_named(
+                &format!("garden-{i}"),
+                addr,
+                50,
+                r#""subscriptions", "deliveries""#,
             )
         })
         .collect()

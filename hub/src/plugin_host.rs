@@ -150,7 +150,7 @@ impl std::fmt::Debug for Grants {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
-    #[error("cannot compile plugin {}: {reason}", path.display())]
+    #[error("cannot compile plugin {}: {reason}", file_name(path))]
     Compile { path: PathBuf, reason: String },
     /// The compile cache is not the hub's private directory: loading from it
     /// could run code someone else planted.
@@ -169,6 +169,9 @@ pub enum HostError {
     OutOfTime { deadline: Duration },
     #[error("plugin tried to grow memory past {} MiB", limit_bytes / MIB)]
     MemoryLimit { limit_bytes: usize },
+    /// The engine's stack for wasm frames ran out: unbounded recursion.
+    #[error("plugin exhausted its call stack (recursion too deep): turn the recursion into a loop")]
+    StackOverflow,
     #[error(
         "plugin call exceeded its wall-clock timeout of {} (time spent waiting included; limits.plugin_call_wall_seconds)",
         limits::show_duration(*timeout)
@@ -178,7 +181,9 @@ pub enum HostError {
     /// while a call was in flight: the call was stopped where it was.
     #[error("plugin call interrupted: the run was cancelled or the hub is shutting down")]
     Interrupted,
-    #[error("plugin returned a batch of {items} items and rejects, more than the maximum of {max}")]
+    #[error(
+        "plugin returned a batch of {items} items and rejects, more than the maximum of {max} (limits.max_batch_items); nothing of it was stored"
+    )]
     BatchTooLarge { items: usize, max: usize },
     #[error(
         "plugin handed the hub more than {} MiB in one call (limits.max_call_mib); nothing of it was copied",
@@ -219,6 +224,15 @@ pub enum HostError {
     InvalidOutput(String),
     #[error("cannot set up the plugin host: {0}")]
     Setup(String),
+}
+
+/// A file (a plugin, an inbox) as errors name it: its name, not its path. A
+/// run's error reaches coordinators, who need to know which plugin, not
+/// where the hub keeps it.
+pub(crate) fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.to_string_lossy().into_owned())
 }
 
 /// Loads, caches and instantiates connector plugins.
@@ -286,9 +300,9 @@ impl PluginHost {
                 .map_err(|e| HostError::Setup(format!("compile task failed: {e}")))??;
 
         let version = bindings::wit_version(&self.engine, &component)
-            .map_err(|reason| HostError::Instantiate(format!("{}: {reason}", wasm.display())))?;
+            .map_err(|reason| HostError::Instantiate(format!("{}: {reason}", file_name(wasm))))?;
         let pre = GuestPre::new(&self.linker, version, &component)
-            .map_err(|e| HostError::Instantiate(format!("{}: {e:#}", wasm.display())))?;
+            .map_err(|e| HostError::Instantiate(format!("{}: {e:#}", file_name(wasm))))?;
         let plugin = Plugin {
             inner: Arc::new(PluginInner {
                 pre,
@@ -411,7 +425,7 @@ impl FileIdentity {
         let m = tokio::fs::metadata(path)
             .await
             .map_err(|source| HostError::Io {
-                context: format!("cannot read plugin {}", path.display()),
+                context: format!("cannot read plugin {}", file_name(path)),
                 source,
             })?;
         Ok(FileIdentity {
@@ -660,10 +674,14 @@ fn classify(
             limit_bytes: settings.memory_limit_bytes,
         };
     }
-    if let Some(wasmtime::Trap::Interrupt) = error.downcast_ref::<wasmtime::Trap>() {
-        return HostError::OutOfTime {
-            deadline: settings.call_cpu_deadline,
-        };
+    match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => {
+            return HostError::OutOfTime {
+                deadline: settings.call_cpu_deadline,
+            };
+        }
+        Some(wasmtime::Trap::StackOverflow) => return HostError::StackOverflow,
+        _ => {}
     }
     if is_hostcall_fuel_exhausted(&error) {
         return HostError::CallDataTooLarge {
@@ -671,6 +689,15 @@ fn classify(
         };
     }
     let mut message = format!("{error:?}");
+    if let Some(wasmtime::Trap::MemoryOutOfBounds) = error.downcast_ref::<wasmtime::Trap>() {
+        // A Rust or C guest keeps its stack in its own linear memory, below
+        // its statics: running out of it faults here, not as a stack overflow.
+        message.insert_str(
+            0,
+            "out of bounds memory access, often the plugin's own stack running out \
+             (recursion too deep, or large local arrays):\n",
+        );
+    }
     let tail = logger.stderr_tail();
     if !tail.is_empty() {
         message.push_str("\nstderr (last lines):\n");

@@ -9,6 +9,7 @@ mod deploy;
 mod faults;
 mod files;
 mod helpers;
+mod hostile;
 mod migrate;
 mod nodes;
 mod python;

@@ -17,7 +17,7 @@ use vivres::warehouse::RunStatus;
 use crate::helpers::*;
 
 /// A hub like `TestHub::start`'s, with extra `[limits]` keys.
-async fn start(limits: &str, extra_sources: String) -> TestHub {
+pub(crate) async fn start(limits: &str, extra_sources: String) -> TestHub {
     start_with(
         Setup {
             size: 200,
@@ -29,7 +29,7 @@ async fn start(limits: &str, extra_sources: String) -> TestHub {
     .await
 }
 
-async fn start_with(setup: Setup, limits: &str) -> TestHub {
+pub(crate) async fn start_with(setup: Setup, limits: &str) -> TestHub {
     TestHub::start(Setup {
         extra_limits: limits.to_string(),
         ..setup
@@ -39,12 +39,12 @@ async fn start_with(setup: Setup, limits: &str) -> TestHub {
 
 /// A source running the `misbehave` guest; `config` is TOML for
 /// `[sources.config]`, `more` is appended after it (secrets…).
-fn misbehave(id: &str, config: &str, more: &str) -> String {
+pub(crate) fn misbehave(id: &str, config: &str, more: &str) -> String {
     misbehave_with(id, "", config, more)
 }
 
 /// The same, with more keys of the source (`keys`, before its tables).
-fn misbehave_with(id: &str, keys: &str, config: &str, more: &str) -> String {
+pub(crate) fn misbehave_with(id: &str, keys: &str, config: &str, more: &str) -> String {
     format!(
         r#"
 [[sources]]
@@ -65,7 +65,7 @@ allowed_hosts = ["${{SIMULATOR}}"]
 }
 
 /// `vivres --config <the test's config> ARGS…`, run to its end.
-fn vivres(t: &TestHub, args: &[&str]) -> std::process::Output {
+pub(crate) fn vivres(t: &TestHub, args: &[&str]) -> std::process::Output {
     vivres_with(&t.config_path, &t.vars, args)
 }
 
@@ -83,7 +83,7 @@ fn vivres_with(
         .expect("vivres runs")
 }
 
-async fn assert_next_run_succeeds(t: &TestHub) {
+pub(crate) async fn assert_next_run_succeeds(t: &TestHub) {
     let ok = t.sync("cocagne-lyon").await;
     assert_eq!(ok.status, RunStatus::Succeeded, "{:?}", ok.error);
 }

@@ -11,7 +11,7 @@ use std::process::Command;
 use anyhow::{Context, bail};
 
 /// Every target of `fuzz/Cargo.toml`.
-pub const TARGETS: &[&str] = &["french_data", "csv", "xlsx", "idea4"];
+pub const TARGETS: &[&str] = &["french_data", "csv", "xlsx", "idea4", "config"];
 
 pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let mut seconds = 30u32;
@@ -129,6 +129,22 @@ fn seed(root: &Path, target: &str, corpus: &Path) -> anyhow::Result<()> {
                 format!("\u{feff}Produit,Catégorie,Unité\n\"Carottes, vrac\",vegetable,kg\n")
                     .into_bytes(),
             ));
+        }
+        "config" => {
+            // The example configurations, and each with an override and a
+            // variable (`#env` lines, see `fuzz_targets/config.rs`).
+            for file in ["config/vivres.toml", "deploy/vivres.production.toml"] {
+                let text = std::fs::read_to_string(root.join(file))?;
+                let name = file.replace('/', "-");
+                seeds.push((
+                    format!("env-{name}"),
+                    format!(
+                        "#env VIVRES_LIMITS__MAX_BATCH_ITEMS=500\n#env VIVRES_DB_PASSWORD=pw\n#env CREDENTIALS_DIRECTORY=/run/credentials/vivres\n{text}"
+                    )
+                    .into_bytes(),
+                ));
+                seeds.push((name, text.into_bytes()));
+            }
         }
         _ => {}
     }

@@ -98,7 +98,7 @@ impl Cache {
         wasm_path: &Path,
     ) -> Result<(Component, bool, String), HostError> {
         let read_error = |source| HostError::Io {
-            context: format!("cannot read plugin {}", wasm_path.display()),
+            context: format!("cannot read plugin {}", super::file_name(wasm_path)),
             source,
         };
         let meta = std::fs::metadata(wasm_path).map_err(read_error)?;

@@ -30,7 +30,9 @@ pub fn wasi_ctx(inbox: Option<&Path>, logger: &Arc<Logger>) -> Result<WasiCtx, H
         builder
             .preopened_dir(dir, INBOX_GUEST_PATH, FsPerms::ReadOnly)
             .map_err(|e| HostError::Io {
-                context: format!("cannot open inbox {}", dir.display()),
+                // The directory's name, not its path: a run's error reaches
+                // coordinators.
+                context: format!("cannot open the inbox `{}`", super::file_name(dir)),
                 source: std::io::Error::other(format!("{e:#}")),
             })?;
     }

@@ -27,6 +27,21 @@
 //!   batches were sent (default: for ever);
 //! - `leak-state`: one batch whose state and reject (key, origin, field,
 //!   detail) carry the secret `secret` and a raw key, the detail `bytes` long.
+//! - `recurse`: recurses without end; in small frames (the engine's own
+//!   stack overflows), or with `bytes` set in frames of 8 KiB of locals (the
+//!   guest's shadow stack, in its linear memory, overflows);
+//! - `big-batch`: one batch of `count` items (default 10,001);
+//! - `trap`: `batches` batches of one record each (default 2), the state
+//!   counting up, then a batch that builds `count` records (default 100),
+//!   logs and panics before returning them (a wasm trap);
+//! - `files`: tries to read each of `paths` and to create `write` (if set),
+//!   logs what it got for each (its first bytes, or the error), and fails
+//!   with `bad-data` "files: N read, M refused";
+//! - `env`: logs the environment variables and arguments it sees, then
+//!   fails with `bad-data` "environment: N variables, M arguments";
+//! - `socket`: tries to resolve `url`'s host and to open a TCP connection to
+//!   its address (a name's port on 127.0.0.1): plugins have no sockets;
+//!   fails with `bad-data` "socket: …" saying what each attempt got.
 
 use std::hint::black_box;
 use std::io::Write as _;
@@ -55,6 +70,12 @@ enum Mode {
     Stuck,
     Rejects,
     LeakState,
+    Recurse,
+    BigBatch,
+    Trap,
+    Files,
+    Env,
+    Socket,
 }
 
 #[derive(Deserialize)]
@@ -79,6 +100,10 @@ pub struct Config {
     count: Option<u32>,
     #[serde(default)]
     batches: Option<u64>,
+    #[serde(default)]
+    paths: Vec<String>,
+    #[serde(default)]
+    write: Option<String>,
 }
 
 const STEP: usize = 64 << 20;
@@ -95,7 +120,7 @@ impl Connector for Misbehave {
             name: "misbehave".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "Test guest that spins, over-allocates or calls a host it was not granted".into(),
-            config_schema: r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","additionalProperties":false,"required":["mode"],"properties":{"mode":{"enum":["ok","spin","alloc","http","sleep","huge-string","huge-string-kept","leak","flood","forever","stuck","rejects","leak-state"]},"url":{"type":"string"},"seconds":{"type":"integer"},"bytes":{"type":"integer"},"secret":{"type":"string"},"offset":{"type":"integer"},"lines":{"type":"integer"},"urls":{"type":"array","items":{"type":"string"}},"count":{"type":"integer"},"batches":{"type":"integer"}}}"#.into(),
+            config_schema: r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","additionalProperties":false,"required":["mode"],"properties":{"mode":{"enum":["ok","spin","alloc","http","sleep","huge-string","huge-string-kept","leak","flood","forever","stuck","rejects","leak-state","recurse","big-batch","trap","files","env","socket"]},"url":{"type":"string"},"seconds":{"type":"integer"},"bytes":{"type":"integer"},"secret":{"type":"string"},"offset":{"type":"integer"},"lines":{"type":"integer"},"urls":{"type":"array","items":{"type":"string"}},"count":{"type":"integer"},"batches":{"type":"integer"},"paths":{"type":"array","items":{"type":"string"}},"write":{"type":"string"}}}"#.into(),
             streams: vec![StreamInfo::new(
                 "events",
                 EntityKind::Participation,
@@ -223,8 +248,149 @@ impl Connector for Misbehave {
                 batch.state = Some(format!("cursor={secret}"));
                 Ok(batch)
             }
+            Mode::Recurse => {
+                let depth = match config.bytes.unwrap_or(0) {
+                    0 => recurse(0),
+                    _ => recurse_framed(0),
+                };
+                log::info(format!("recursion returned at depth {depth}"));
+                Ok(Batch::new())
+            }
+            Mode::BigBatch => {
+                let mut batch = Batch::new();
+                for i in 0..config.count.unwrap_or(10_001) {
+                    batch
+                        .items
+                        .push(Item::new(format!("big-{i}"), participation("x".into())));
+                }
+                Ok(batch)
+            }
+            Mode::Trap => {
+                let mut batch = Batch::new();
+                if n < config.batches.unwrap_or(2) {
+                    batch
+                        .items
+                        .push(Item::new(format!("trap-{n}"), participation("x".into())));
+                    batch.state = Some((n + 1).to_string());
+                    batch.more = true;
+                    return Ok(batch);
+                }
+                for i in 0..config.count.unwrap_or(100) {
+                    batch.items.push(Item::new(
+                        format!("trap-{n}-{i}"),
+                        participation("x".into()),
+                    ));
+                }
+                batch.state = Some((n + 1).to_string());
+                log::info(format!(
+                    "batch {n}: {} records built, trapping",
+                    batch.items.len()
+                ));
+                black_box(&batch);
+                panic!("hostile trap in batch {n}");
+            }
+            Mode::Files => files(config),
+            Mode::Env => {
+                let vars: Vec<(String, String)> = std::env::vars().collect();
+                let args: Vec<String> = std::env::args().collect();
+                for (name, value) in &vars {
+                    log::info(format!("variable {name} ({} bytes)", value.len()));
+                }
+                for arg in &args {
+                    log::info(format!("argument {arg}"));
+                }
+                Err(ConnectorError::bad_data(format!(
+                    "environment: {} variables, {} arguments",
+                    vars.len(),
+                    args.len()
+                )))
+            }
+            Mode::Socket => {
+                let url = config
+                    .url
+                    .as_deref()
+                    .ok_or_else(|| ConnectorError::bad_config("url: required in mode socket"))?;
+                Err(ConnectorError::bad_data(format!("socket: {}", socket(url))))
+            }
         }
     }
+}
+
+/// Reads each of `config.paths`, and creates `config.write`.
+fn files(config: &Config) -> Result<Batch, ConnectorError> {
+    let (mut read, mut refused) = (0, 0);
+    for path in &config.paths {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                read += 1;
+                let head = String::from_utf8_lossy(&bytes[..bytes.len().min(64)]).into_owned();
+                log::info(format!("read `{path}`: {} bytes: {head}", bytes.len()));
+            }
+            Err(e) => {
+                refused += 1;
+                log::info(format!("read `{path}`: refused: {e}"));
+            }
+        }
+    }
+    if let Some(path) = &config.write {
+        match std::fs::write(path, b"written by a plugin") {
+            Ok(()) => {
+                read += 1;
+                log::info(format!("write `{path}`: written"));
+            }
+            Err(e) => {
+                refused += 1;
+                log::info(format!("write `{path}`: refused: {e}"));
+            }
+        }
+    }
+    Err(ConnectorError::bad_data(format!(
+        "files: {read} read, {refused} refused"
+    )))
+}
+
+/// A name lookup of `url`'s host, then a TCP connection to its address (a
+/// name's port on 127.0.0.1).
+fn socket(url: &str) -> String {
+    use std::net::{SocketAddr, ToSocketAddrs as _};
+    let authority = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or("");
+    let lookup = match authority.to_socket_addrs() {
+        Ok(addrs) => format!("lookup gave {} addresses", addrs.count()),
+        Err(e) => format!("lookup refused ({e})"),
+    };
+    let addr = authority.parse::<SocketAddr>().ok().or_else(|| {
+        let port = authority.rsplit_once(':')?.1.parse().ok()?;
+        Some(SocketAddr::from(([127, 0, 0, 1], port)))
+    });
+    let connect = match addr.map(std::net::TcpStream::connect) {
+        Some(Ok(_)) => "connected".to_string(),
+        Some(Err(e)) => format!("connect refused ({e})"),
+        None => "no address to connect to".to_string(),
+    };
+    format!("{lookup}, {connect}")
+}
+
+/// Recursion the optimiser cannot turn into a loop: one engine stack frame
+/// per level.
+#[inline(never)]
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    black_box(recurse(black_box(depth + 1))) + 1
+}
+
+/// The same with 8 KiB of locals a frame, on the guest's shadow stack.
+#[inline(never)]
+#[allow(unconditional_recursion)]
+fn recurse_framed(depth: u64) -> u64 {
+    let mut frame = [0u8; 8192];
+    frame[(depth as usize) % 8192] = 1;
+    black_box(&mut frame);
+    black_box(recurse_framed(black_box(depth + 1))) + u64::from(frame[0])
 }
 
 fn participation(kind: String) -> Entity {

@@ -686,6 +686,12 @@ async fn console_in_a_browser() {
     );
     let html = report.text().await.unwrap();
     check_report(&hub, &html, "lyon", hidden.period).await;
+    // Opened from a disk, as at a partners' meeting.
+    let saved = screenshots_dir().join("report.html");
+    std::fs::write(&saved, &html).expect("report saved");
+    b.goto(&format!("file://{}", saved.display())).await;
+    b.wait("section.indicator svg").await;
+    b.screenshot("report").await;
     // An evaluator has no sources, and downloads an export (Parquet).
     b.goto(&format!("{base}/sources")).await;
     b.wait_text("h1", "Accès refusé").await;

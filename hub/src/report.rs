@@ -94,6 +94,11 @@ pub fn label(lang: Lang, def: &Definition) -> &str {
     }
 }
 
+/// A colon, with French's space before it.
+pub fn colon(lang: Lang) -> &'static str {
+    lang.t(" : ", ": ")
+}
+
 /// "secret statistique", said the same way everywhere.
 pub fn secrecy(lang: Lang) -> &'static str {
     lang.t("secret statistique", "statistical secrecy")
@@ -148,7 +153,7 @@ pub fn rows(lang: Lang, def: &Definition, at: &[&Published], link: Option<&str>)
                 data-breakdown=(c.breakdown.as_deref().unwrap_or("")) {
                 th scope="row" class=[c.breakdown.is_some().then_some("sub")] {
                     @match (&c.breakdown, &def.breakdown) {
-                        (Some(b), Some(by)) => { (breakdown_by(lang, by)) " : " (b) }
+                        (Some(b), Some(by)) => { (breakdown_by(lang, by)) (colon(lang)) (b) }
                         (Some(b), None) => { (b) }
                         (None, _) => { (name) }
                     }
@@ -337,12 +342,17 @@ fn bars_per_breakdown(
 fn describe(lang: Lang, data: &[Datum], u: &str) -> String {
     data.iter()
         .map(|d| match (d.suppressed, d.value) {
-            (true, _) => format!("{} : {}", d.label, secrecy(lang)),
-            (false, Some(v)) => format!("{} : {} {u}", d.label, fmt_value(lang, v)),
-            (false, None) => format!("{} : {}", d.label, lang.t("pas de données", "no data")),
+            (true, _) => format!("{}{}{}", d.label, colon(lang), secrecy(lang)),
+            (false, Some(v)) => format!("{}{}{} {u}", d.label, colon(lang), fmt_value(lang, v)),
+            (false, None) => format!(
+                "{}{}{}",
+                d.label,
+                colon(lang),
+                lang.t("pas de données", "no data")
+            ),
         })
         .collect::<Vec<_>>()
-        .join(" ; ")
+        .join(lang.t(" ; ", "; "))
 }
 
 /// The whole report of a territory and a period: every indicator's

@@ -35,18 +35,31 @@ use crate::warehouse::RunStatus;
 pub struct Snapshot {
     pub defs: Arc<Vec<Definition>>,
     pub cells: Arc<Vec<Published>>,
+    /// When they were computed (RFC 3339).
+    pub computed_at: String,
+    /// Data arrived since: a new computation is under way.
+    pub stale: bool,
 }
 
+/// A warehouse's cells: the last computed, for which fingerprint, and
+/// whether a computation is under way (or failed, for which fingerprint).
+#[derive(Default)]
 struct Entry {
     key: u64,
-    snapshot: Snapshot,
+    snapshot: Option<Snapshot>,
+    busy: bool,
+    failed: Option<(u64, String)>,
 }
 
-type Slot = Arc<tokio::sync::Mutex<Option<Entry>>>;
+type Slot = Arc<tokio::sync::Mutex<Entry>>;
 
-/// Per warehouse (its URL): one computation at a time, the others wait for it.
+/// Per warehouse (its URL).
 static CACHE: LazyLock<std::sync::Mutex<HashMap<String, Slot>>> =
     LazyLock::new(|| std::sync::Mutex::new(HashMap::new()));
+
+/// How long a page waits for a computation before it shows the cells
+/// computed before (or says they are being computed).
+const WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What the published cells depend on: the definitions as read now, the
 /// running runs (each committed batch counts in `batches`) and the newest
@@ -74,40 +87,86 @@ async fn fingerprint(hub: &Hub, defs: &[Definition]) -> Result<u64, ApiError> {
     Ok(h.finish())
 }
 
-/// The published cells, from the cache while nothing they rest on changed.
-pub async fn snapshot(hub: &Hub) -> Result<Snapshot, ApiError> {
+/// Computes the cells in the background, then keeps them under `key`.
+async fn refresh(
+    slot: Slot,
+    warehouse: crate::warehouse::Warehouse,
+    defs: Vec<Definition>,
+    key: u64,
+) {
+    let started = std::time::Instant::now();
+    let computed_at = crate::warehouse::rfc3339(time::OffsetDateTime::now_utc());
+    let result =
+        crate::indicators::compute(&warehouse, &defs, crate::indicators::QUERY_TIME_LIMIT).await;
+    let mut entry = slot.lock().await;
+    entry.busy = false;
+    match result {
+        Ok(cells) => {
+            tracing::info!(
+                cells = cells.len(),
+                ms = started.elapsed().as_secs_f64() * 1000.0,
+                "console: indicators computed"
+            );
+            entry.key = key;
+            entry.failed = None;
+            entry.snapshot = Some(Snapshot {
+                defs: Arc::new(defs),
+                cells: Arc::new(cells),
+                computed_at,
+                stale: false,
+            });
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "console: indicators not computed");
+            entry.failed = Some((key, e.to_string()));
+        }
+    }
+}
+
+/// The published cells: those kept while nothing they rest on changed;
+/// otherwise a computation starts in the background, and after [`WAIT`]
+/// the page gets the cells computed before, marked stale (`None` if there
+/// are none yet, unless `wait_first`: then it waits for the first ones).
+pub async fn snapshot(hub: &Hub, wait_first: bool) -> Result<Option<Snapshot>, ApiError> {
     let defs = crate::indicators::load_dir(&hub.config.hub.indicators_dir)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let key = fingerprint(hub, &defs).await?;
     let slot = {
         let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
         cache.entry(hub.config.database_url()).or_default().clone()
     };
-    let mut entry = slot.lock().await;
-    let key = fingerprint(hub, &defs).await?;
-    if let Some(e) = entry.as_ref()
-        && e.key == key
-    {
-        return Ok(e.snapshot.clone());
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        {
+            let mut e = slot.lock().await;
+            if let Some(s) = &e.snapshot
+                && e.key == key
+            {
+                return Ok(Some(s.clone()));
+            }
+            if let Some((k, why)) = &e.failed
+                && *k == key
+            {
+                return Err(ApiError::Internal(why.clone()));
+            }
+            if !e.busy {
+                e.busy = true;
+                tokio::spawn(refresh(
+                    slot.clone(),
+                    hub.warehouse.clone(),
+                    defs.clone(),
+                    key,
+                ));
+            }
+            if std::time::Instant::now() >= deadline && (e.snapshot.is_some() || !wait_first) {
+                return Ok(e.snapshot.clone().map(|mut s| {
+                    s.stale = true;
+                    s
+                }));
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let started = std::time::Instant::now();
-    let cells =
-        crate::indicators::compute(&hub.warehouse, &defs, crate::indicators::QUERY_TIME_LIMIT)
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-    tracing::info!(
-        cells = cells.len(),
-        ms = started.elapsed().as_secs_f64() * 1000.0,
-        "console: indicators computed"
-    );
-    let snapshot = Snapshot {
-        defs: Arc::new(defs),
-        cells: Arc::new(cells),
-    };
-    *entry = Some(Entry {
-        key,
-        snapshot: snapshot.clone(),
-    });
-    Ok(snapshot)
 }
 
 /// The territories the visitor may see, by the API's rule.
@@ -207,7 +266,21 @@ async fn render_page(state: &AppState, s: &Session, q: &Choice) -> Result<Respon
     let lang = s.lang;
     let hub = state.hub();
     let chosen = choose(hub, &s.caller, q)?;
-    let snap = snapshot(hub).await?;
+    let title = lang.t("Indicateurs", "Indicators");
+    let Some(snap) = snapshot(hub, false).await? else {
+        let body = html! {
+            h1 { (title) }
+            (filters(lang, &chosen.territories, chosen.territory, &[], None, None))
+            p #computing.notice role="status" { (lang.t(
+                "Les indicateurs sont en cours de calcul (quelques minutes sur un grand entrepôt). Rechargez la page dans un moment.",
+                "The indicators are being computed (a few minutes on a large warehouse). Reload the page in a moment.",
+            )) }
+        };
+        return Ok(html_response(
+            StatusCode::OK,
+            page_at(lang, Some(s), title, "/indicators", body),
+        ));
+    };
     let ids: Vec<&str> = chosen.territories.iter().map(|t| t.id.as_str()).collect();
     let cells: Vec<Published> = snap
         .cells
@@ -216,7 +289,6 @@ async fn render_page(state: &AppState, s: &Session, q: &Choice) -> Result<Respon
         .cloned()
         .collect();
     let offered = periods(&cells, &[chosen.territory.id.as_str()]);
-    let title = lang.t("Indicateurs", "Indicators");
     let Some(period) = chosen.period.or_else(|| offered.first().copied()) else {
         let body = html! {
             h1 { (title) }
@@ -255,6 +327,15 @@ async fn render_page(state: &AppState, s: &Session, q: &Choice) -> Result<Respon
     );
     let body = html! {
         h1 { (title) }
+        @if snap.stale {
+            p #stale.notice role="status" {
+                (lang.t("Chiffres calculés le ", "Figures computed on ")) (lang.when(&snap.computed_at))
+                (lang.t(
+                    " ; des données sont arrivées depuis et un nouveau calcul est en cours : rechargez la page dans un moment.",
+                    "; data arrived since and a new computation is under way: reload the page in a moment.",
+                ))
+            }
+        }
         p { (lang.t(
             "Les indicateurs co-construits, calculés sur les données pseudonymisées des partenaires. « secret statistique » : la cellule repose sur trop peu de personnes, ou permettrait d'en retrouver une masquée ; sa valeur n'est pas publiée.",
             "The co-constructed indicators, computed on the partners' pseudonymised data. \"Statistical secrecy\": the cell rests on too few people, or would let a suppressed one be recomputed; its value is not published.",
@@ -365,7 +446,9 @@ pub async fn download(
         let period = chosen
             .period
             .ok_or_else(|| ApiError::bad_request("choose a period"))?;
-        let snap = snapshot(hub).await?;
+        let snap = snapshot(hub, true)
+            .await?
+            .ok_or_else(|| ApiError::Internal("indicators not computed".into()))?;
         let t = chosen.territory;
         let cells: Vec<Published> = snap
             .cells
@@ -379,7 +462,7 @@ pub async fn download(
             &cells,
             (&t.id, &t.name),
             period,
-            &report::today(s.lang),
+            &s.lang.when(&snap.computed_at),
         );
         Ok::<_, ApiError>((format!("vivres-indicateurs-{}-{period}.html", t.id), html))
     };

@@ -6,7 +6,7 @@
 
 use maud::{Markup, html};
 
-use super::{Lang, fmt_value};
+use super::{Lang, colon, fmt_value};
 
 const INK: &str = "#1a1a1a";
 const MUTED: &str = "#4a4a4a";
@@ -77,7 +77,7 @@ pub fn bars(lang: Lang, id: &str, title: &str, desc: &str, unit: &str, data: &[D
                         Some(v) => {
                             @let (a, b) = if v >= 0.0 { (zero, x(v)) } else { (x(v), zero) };
                             rect x=(px(a)) y=(px(y + 5.0)) width=(px((b - a).max(1.0))) height=(px(row - 10.0)) fill=(BAR) {
-                                title { (d.label) " : " (fmt_value(lang, v)) " " (unit) }
+                                title { (d.label) (colon(lang)) (fmt_value(lang, v)) " " (unit) }
                             }
                             text x=(px(x(v.max(0.0)) + 6.0)) y=(px(mid)) fill=(INK) { (fmt_value(lang, v)) " " (unit) }
                         }
@@ -144,14 +144,14 @@ pub fn line(lang: Lang, id: &str, title: &str, desc: &str, unit: &str, data: &[D
                 @match d.shown() {
                     Some(v) => {
                         circle class="point" cx=(px(x(i))) cy=(px(y(v))) r="4.5" fill=(BAR) {
-                            title { (d.label) " : " (fmt_value(lang, v)) " " (unit) }
+                            title { (d.label) (colon(lang)) (fmt_value(lang, v)) " " (unit) }
                         }
                     }
                     None => {
                         rect class=(if d.suppressed { "point suppressed" } else { "point" }) x=(px(x(i) - 5.0)) y=(px(base - 5.0))
                             width="10" height="10" fill="#ffffff" stroke=(MUTED) stroke-width="1.5"
                             stroke-dasharray=[(!d.suppressed).then_some("2 2")] {
-                            title { (d.label) " : " (missing(lang, d)) }
+                            title { (d.label) (colon(lang)) (missing(lang, d)) }
                         }
                     }
                 }

@@ -6,10 +6,11 @@
 //!
 //! Which territories a visitor sees is the API's rule
 //! (`api::indicators::territories_for`). Computing every indicator reads the
-//! whole warehouse (seconds over a million fact rows), so the published cells
-//! are kept per warehouse and computed again only when what they rest on
-//! changed: an indicator's definition, or the runs (one started or ended, a
-//! batch committed; see [`fingerprint`]).
+//! whole warehouse (minutes over a million fact rows), so the published cells
+//! are kept per warehouse and computed again, in the background, only when
+//! what they rest on changed: an indicator's definition, or the runs (one
+//! started or ended, a batch committed; see [`fingerprint`]). Meanwhile pages
+//! show the cells computed before, marked stale.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash as _, Hasher as _};
@@ -57,8 +58,8 @@ type Slot = Arc<tokio::sync::Mutex<Entry>>;
 static CACHE: LazyLock<std::sync::Mutex<HashMap<String, Slot>>> =
     LazyLock::new(|| std::sync::Mutex::new(HashMap::new()));
 
-/// How long a page waits for a computation before it shows the cells
-/// computed before (or says they are being computed).
+/// How long a page waits for the first computation before it says the
+/// indicators are being computed.
 const WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What the published cells depend on: the definitions as read now, the
@@ -124,9 +125,10 @@ async fn refresh(
 }
 
 /// The published cells: those kept while nothing they rest on changed;
-/// otherwise a computation starts in the background, and after [`WAIT`]
-/// the page gets the cells computed before, marked stale (`None` if there
-/// are none yet, unless `wait_first`: then it waits for the first ones).
+/// otherwise a computation starts in the background and the page gets at
+/// once the cells computed before, marked stale. The first time, it waits
+/// [`WAIT`] for them (`None` after that, unless `wait_first`: then until
+/// they are computed).
 pub async fn snapshot(hub: &Hub, wait_first: bool) -> Result<Option<Snapshot>, ApiError> {
     let defs = crate::indicators::load_dir(&hub.config.hub.indicators_dir)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -158,7 +160,7 @@ pub async fn snapshot(hub: &Hub, wait_first: bool) -> Result<Option<Snapshot>, A
                     key,
                 ));
             }
-            if std::time::Instant::now() >= deadline && (e.snapshot.is_some() || !wait_first) {
+            if e.snapshot.is_some() || (std::time::Instant::now() >= deadline && !wait_first) {
                 return Ok(e.snapshot.clone().map(|mut s| {
                     s.stale = true;
                     s

@@ -397,7 +397,7 @@ pub fn document(
                             h2 { (label(lang, d)) }
                             p.hint { (theme(lang, d.theme)) " · " (lang.t("unité : ", "unit: ")) (unit(lang, &d.unit))
                                 " · " (lang.t("minimum par cellule : ", "smallest cell: ")) (d.min_cell) }
-                            p.definition { (d.description_fr) }
+                            p.definition lang="fr" { (d.description_fr) }
                             div.scroll {
                                 table {
                                     caption { (label(lang, d)) " — " (territory.1) ", " (period) }

@@ -9,7 +9,7 @@
 // `pub(crate)`: the web console (`crate::console`) calls the same handlers' logic.
 pub(crate) mod data;
 mod error;
-mod indicators;
+pub(crate) mod indicators;
 mod nodes;
 mod ops;
 pub(crate) mod runs;

@@ -12,6 +12,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 
 use crate::app::Hub;
+use crate::cli::progress::{self, Mode};
 use crate::config::Config;
 use crate::sync::{SyncOptions, sync_source};
 
@@ -147,7 +148,7 @@ pub async fn run(
     let rss_before = peak_rss_mib().unwrap_or(0.0);
 
     let t = Instant::now();
-    let report = sync_source(&hub, "bench", &SyncOptions::default()).await?;
+    let report = followed_sync(&hub).await?;
     let sync_secs = t.elapsed().as_secs_f64();
     let rss_sync = peak_rss_mib().unwrap_or(0.0);
     if report.status != crate::warehouse::RunStatus::Succeeded {
@@ -160,18 +161,21 @@ pub async fn run(
     // Incremental cost: a run with nothing new, then one after 1 % changed.
     let mut sim = sim;
     let t = Instant::now();
-    let nothing = sync_source(&hub, "bench", &SyncOptions::default()).await?;
+    let nothing = followed_sync(&hub).await?;
     let nothing_secs = t.elapsed().as_secs_f64();
     let changed = sim.change(0.01)?;
     let t = Instant::now();
-    let one_percent = sync_source(&hub, "bench", &SyncOptions::default()).await?;
+    let one_percent = followed_sync(&hub).await?;
     let one_percent_secs = t.elapsed().as_secs_f64();
     sim.stop();
 
-    let (copied, ceiling_secs) = hub
+    let shown = progress::follow_step("ceiling (raw inserts)", Mode::of(false));
+    let ceiling = hub
         .warehouse
         .bench_ceiling(crate::model::EntityKind::Distribution)
-        .await?;
+        .await;
+    shown.finish().await;
+    let (copied, ceiling_secs) = ceiling?;
 
     let backend = hub.warehouse.backend().as_str();
     let bulk = match hub.warehouse.backend() {
@@ -315,13 +319,16 @@ inbox = true
     .await?;
     let inbox = dir.join("inbox").join("bench");
     let mut bytes = 0u64;
+    let shown = progress::Counter::new("inbox add", set.files.len() as u64, Mode::of(false));
     for f in &set.files {
         bytes += std::fs::metadata(f)?.len();
         crate::inbox::add_file(&inbox, f)?;
+        shown.inc(&f.display().to_string());
     }
+    shown.finish();
     let rss_before = peak_rss_mib().unwrap_or(0.0);
     let t = Instant::now();
-    let report = sync_source(&hub, "bench", &SyncOptions::default()).await?;
+    let report = followed_sync(&hub).await?;
     let secs = t.elapsed().as_secs_f64();
     if report.status != crate::warehouse::RunStatus::Succeeded {
         bail!("the sync failed: {}", report.error.unwrap_or_default());
@@ -360,6 +367,15 @@ inbox = true
     hub.warehouse.close().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(0)
+}
+
+/// Syncs the bench's source, its progress shown on stderr (a bar on a
+/// terminal, a line every few seconds otherwise).
+async fn followed_sync(hub: &Hub) -> anyhow::Result<crate::warehouse::RunReport> {
+    let shown = progress::follow_sync(hub.warehouse.clone(), "bench".to_string(), Mode::of(false));
+    let report = sync_source(hub, "bench", &SyncOptions::default()).await;
+    shown.finish().await;
+    Ok(report?)
 }
 
 /// A clean directory for a bench run (`data_dir`, or a temporary one).

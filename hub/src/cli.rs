@@ -1,6 +1,6 @@
 //! The `vivres` command line: what an operator or a connector author does by hand.
 
-mod progress;
+pub(crate) mod progress;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -177,6 +177,18 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = crate::indicators::format::Format::Table)]
         format: crate::indicators::format::Format,
     },
+    /// One self-contained HTML file (inline CSS and SVG charts, no script,
+    /// nothing fetched) with every indicator's table, chart and plain-French
+    /// definition for a territory and a period, for the partners' meetings.
+    Report {
+        #[arg(long)]
+        territory: String,
+        /// `2024`, `2024-Q1` or `2024-03`.
+        #[arg(long)]
+        period: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// API tokens: create (shown once), list, revoke.
     Token {
         #[command(subcommand)]
@@ -329,6 +341,9 @@ pub enum InboxAction {
         source: String,
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Print what was added as JSON (and no progress).
+        #[arg(long)]
+        json: bool,
     },
     /// List the files of a source's inbox, in arrival order.
     List {
@@ -490,6 +505,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             print!("{}", crate::indicators::format::render(&cells, format));
             Ok(0)
         }
+        Command::Report {
+            territory,
+            period,
+            out,
+        } => crate::report::run(&cli.config, &territory, &period, &out).await,
         Command::Migrate => {
             let config = Config::load(&cli.config)?;
             let (hub, report) = Hub::migrate(config, env_vars()).await?;
@@ -857,10 +877,13 @@ fn inbox(config: &Config, action: InboxAction) -> anyhow::Result<i32> {
         bail!("source `{source_id}` has no inbox (set `inbox = true` in its configuration)");
     };
     match action {
-        InboxAction::Add { files, .. } => {
+        InboxAction::Add { files, json, .. } => {
+            let shown =
+                progress::Counter::new("inbox add", files.len() as u64, progress::Mode::of(json));
+            let mut all = Vec::new();
             for file in files {
                 let added = crate::inbox::add_file(&dir, &file)?;
-                println!(
+                let line = format!(
                     "{} {} ({} bytes, sha256 {})",
                     if added.duplicate {
                         "already there:"
@@ -871,6 +894,16 @@ fn inbox(config: &Config, action: InboxAction) -> anyhow::Result<i32> {
                     added.file.size,
                     &added.file.sha256[..16]
                 );
+                shown.inc(&added.file.name);
+                if json {
+                    all.push(added);
+                } else {
+                    shown.println(&line);
+                }
+            }
+            shown.finish();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
             }
         }
         InboxAction::List { json, .. } => {

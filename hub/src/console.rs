@@ -1,6 +1,7 @@
 //! The web console that `vivres serve` shows at `/`: coordinators' sources,
 //! runs followed live and refused lines in plain French; admins' tokens,
-//! schedules and failures; exports.
+//! schedules and failures; indicators (tables, SVG charts, the report to
+//! download) and exports.
 //!
 //! Server-rendered HTML (maud templates compiled into the binary), one small
 //! plain-JS file and one stylesheet embedded too: no build step, no CDN.
@@ -14,6 +15,7 @@
 
 mod admin;
 mod exports;
+mod indicators;
 mod layout;
 mod refusals;
 mod runs;
@@ -33,7 +35,8 @@ use serde::Deserialize;
 use tower::ServiceExt as _;
 
 use crate::api::{ApiError, AppState, Caller};
-use layout::{Lang, page};
+pub use layout::Lang;
+use layout::page;
 
 /// The signed-in visitor: the API's `Caller` for their token, the CSRF token
 /// of their forms, their language.
@@ -308,6 +311,8 @@ pub fn router(state: AppState, api: Router) -> Router {
         .route("/admin/tokens/revoke", post(admin::revoke_token))
         .route("/admin/schedules", get(admin::schedules))
         .route("/admin/failures", get(admin::failures))
+        .route("/indicators", get(indicators::page))
+        .route("/indicators/report", get(indicators::download))
         .route("/exports", get(exports::form))
         .route("/exports/download", get(exports::download))
         .route_layer(axum::middleware::from_fn(csrf_guard))
@@ -338,12 +343,12 @@ async fn home(session: Result<Session, Response>) -> Response {
     }
 }
 
-/// Where a visitor starts: their sources, or the exports for evaluators.
+/// Where a visitor starts: their sources, or the indicators for evaluators.
 fn home_of(s: &Session) -> &'static str {
     if s.caller.forbid_evaluator("sources").is_ok() {
         "/sources"
     } else {
-        "/exports"
+        "/indicators"
     }
 }
 

@@ -19,6 +19,7 @@ pub mod indicators;
 pub mod model;
 pub mod plugin_host;
 pub mod privacy;
+pub mod report;
 pub mod scheduler;
 pub mod serve;
 pub mod sync;

@@ -96,18 +96,9 @@ pub async fn get_indicators(
             }
         }
     }
-    if let Role::Coordinator { territories: mine } = &caller.0.role {
-        if let Some(t) = territories.iter().find(|t| !mine.contains(t)) {
-            return Err(ApiError::forbidden(format!("territory `{t}` is not yours")));
-        }
-        if territories.is_empty() {
-            territories = mine.clone();
-            // A coordinator without a territory sees nothing, not everything.
-            if territories.is_empty() {
-                return Ok(Json(Vec::<Published>::new()).into_response());
-            }
-        }
-    }
+    let Some(territories) = territories_for(&caller, territories)? else {
+        return Ok(Json(Vec::<Published>::new()).into_response());
+    };
     let req = Request::parse(territories, &periods, indicators).map_err(bad)?;
     let hub = state.hub();
     let cells = crate::indicators::publish(&hub.config, &hub.warehouse, &req)
@@ -124,6 +115,29 @@ pub async fn get_indicators(
         }
         _ => Json(cells).into_response(),
     })
+}
+
+/// The territories a request of indicators covers, by the caller's role (the
+/// API's and the console's one rule): admins and evaluators what they ask
+/// for (empty: all); a coordinator their own, all of them by default,
+/// refused another's. `None`: a coordinator without a territory, who sees
+/// nothing rather than everything.
+pub fn territories_for(
+    caller: &Caller,
+    mut territories: Vec<String>,
+) -> Result<Option<Vec<String>>, ApiError> {
+    if let Role::Coordinator { territories: mine } = &caller.0.role {
+        if let Some(t) = territories.iter().find(|t| !mine.contains(t)) {
+            return Err(ApiError::forbidden(format!("territory `{t}` is not yours")));
+        }
+        if territories.is_empty() {
+            territories = mine.clone();
+            if territories.is_empty() {
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(territories))
 }
 
 fn bad(e: IndicatorError) -> ApiError {

@@ -4,6 +4,8 @@
 //! Nothing is threaded through the work itself: a sync is followed from its
 //! run's row (the counters each committed batch updates, as the console's
 //! run page reads them), an export from the size of the file it writes.
+//! Work done item by item in the command's own loop (`inbox add` of many
+//! files) counts with a [`Counter`].
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -137,6 +139,86 @@ pub fn follow_file(out: PathBuf, mode: Mode) -> Progress {
     follow(mode, "export".to_string(), move || {
         let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
         let text = format!("{} written to {}", HumanBytes(size), out.display());
+        async move { Some(text) }
+    })
+}
+
+/// Items done out of a known total, counted by the loop doing them: a bar
+/// on a terminal, a line every few seconds and at the end otherwise.
+pub struct Counter {
+    mode: Mode,
+    label: &'static str,
+    total: u64,
+    done: std::cell::Cell<u64>,
+    last_line: std::cell::Cell<Instant>,
+    bar: Option<ProgressBar>,
+}
+
+impl Counter {
+    pub fn new(label: &'static str, total: u64, mode: Mode) -> Counter {
+        let bar = (mode == Mode::Bar).then(|| {
+            let bar = ProgressBar::new(total);
+            if let Ok(style) =
+                ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed} {msg}")
+            {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_prefix(label);
+            bar
+        });
+        Counter {
+            mode,
+            label,
+            total,
+            done: std::cell::Cell::new(0),
+            last_line: std::cell::Cell::new(Instant::now()),
+            bar,
+        }
+    }
+
+    /// One more item done (`what`: its name).
+    pub fn inc(&self, what: &str) {
+        let done = self.done.get() + 1;
+        self.done.set(done);
+        match (&self.bar, self.mode) {
+            (Some(b), _) => {
+                b.set_message(what.to_string());
+                b.inc(1);
+            }
+            (None, Mode::Lines) if self.last_line.get().elapsed() >= self.mode.every() => {
+                self.last_line.set(Instant::now());
+                eprintln!("{}: {done}/{} ({what})", self.label, self.total);
+            }
+            _ => {}
+        }
+    }
+
+    /// Prints a line of the command's output (stdout) without breaking the bar.
+    pub fn println(&self, line: &str) {
+        match &self.bar {
+            Some(b) => b.suspend(|| println!("{line}")),
+            None => println!("{line}"),
+        }
+    }
+
+    pub fn finish(self) {
+        match (&self.bar, self.mode) {
+            (Some(b), _) => b.finish_and_clear(),
+            (None, Mode::Lines) => {
+                eprintln!("{}: {}/{} done", self.label, self.done.get(), self.total)
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg_attr(not(feature = "demo"), allow(dead_code))]
+/// Follows a step of a long command whose progress is not counted (the
+/// bench's raw ceiling): a spinner with the time spent.
+pub fn follow_step(label: &str, mode: Mode) -> Progress {
+    let started = Instant::now();
+    follow(mode, label.to_string(), move || {
+        let text = format!("{:.0} s", started.elapsed().as_secs_f64());
         async move { Some(text) }
     })
 }

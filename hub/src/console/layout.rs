@@ -174,6 +174,7 @@ pub fn page_at(
                                 @if s.caller.forbid_evaluator("sources").is_ok() {
                                     li { a href="/sources" { (lang.t("Mes sources", "My sources")) } }
                                 }
+                                li { a href="/indicators" { (lang.t("Indicateurs", "Indicators")) } }
                                 li { a href="/exports" { (lang.t("Exports", "Exports")) } }
                                 @if s.caller.require_admin().is_ok() {
                                     li { a href="/admin/tokens" { (lang.t("Jetons", "Tokens")) } }

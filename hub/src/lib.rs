@@ -2,6 +2,7 @@
 //!
 //! Data flows one way: cli, api and scheduler → sync → plugin_host and warehouse.
 
+pub mod acceptance;
 pub mod api;
 pub mod app;
 pub mod auth;
@@ -19,6 +20,7 @@ pub mod indicators;
 pub mod model;
 pub mod plugin_host;
 pub mod privacy;
+pub mod scaffold;
 pub mod scheduler;
 pub mod serve;
 pub mod sync;

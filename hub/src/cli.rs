@@ -1158,6 +1158,7 @@ async fn connector(config_path: &Path, action: ConnectorAction) -> anyhow::Resul
             }
             Err(e) => Ok(print_err(&e)),
         },
+        // Both returned above, before a plugin was loaded.
         ConnectorAction::New { .. } | ConnectorAction::Test { .. } => Ok(0),
         ConnectorAction::Read {
             stream, state, all, ..

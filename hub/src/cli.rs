@@ -397,6 +397,34 @@ pub enum ConnectorAction {
         #[arg(long)]
         all: bool,
     },
+    /// Write a new connector that builds and passes `connector test` as it is.
+    New {
+        /// The connector's name: lowercase letters, digits and dashes (`food-parcels`).
+        name: String,
+        #[arg(long, value_enum)]
+        lang: crate::scaffold::Lang,
+        /// Where to write it (default: ./<name>); must be empty or absent.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Your Vivres checkout, whose SDK and contract the connector uses
+        /// (default: found above the current directory or the `vivres` binary).
+        #[arg(long)]
+        repo: Option<PathBuf>,
+    },
+    /// The offline acceptance suite: spec, check, discover, full and resumed
+    /// reads, duplicates, records, personal values, on recorded fixtures.
+    Test {
+        #[command(flatten)]
+        args: ConnectorArgs,
+        /// Fixtures: `http.json` (recorded HTTP, replayed offline), `inbox/`
+        /// (sample files), `planted.txt` (values that must never leak).
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
+        /// Call the partner (or the simulator) for real and record every
+        /// exchange into <fixtures>/http.json, secrets redacted.
+        #[arg(long, requires = "fixtures")]
+        record: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -1086,20 +1114,9 @@ fn connector_config(config_path: &Path) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-async fn connector(config_path: &Path, action: ConnectorAction) -> anyhow::Result<i32> {
-    let args = match &action {
-        ConnectorAction::Spec(a) | ConnectorAction::Check(a) | ConnectorAction::Discover(a) => a,
-        ConnectorAction::Read { args, .. } => args,
-    };
-    let hub_config = connector_config(config_path)?;
-    let host = PluginHost::new(crate::app::host_settings(&hub_config))?;
-    let plugin = host.load(&args.plugin).await?;
-    let config = match &args.connector_config {
-        Some(p) => read_json_file(p)?,
-        None => "{}".to_string(),
-    };
+fn parse_secrets(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     let mut secrets = BTreeMap::new();
-    for s in &args.secrets {
+    for s in pairs {
         let Some((name, value)) = s.split_once('=') else {
             bail!(
                 "--secret `{}`: expected NAME=VALUE",
@@ -1108,6 +1125,76 @@ async fn connector(config_path: &Path, action: ConnectorAction) -> anyhow::Resul
         };
         secrets.insert(name.to_string(), value.to_string());
     }
+    Ok(secrets)
+}
+
+async fn connector(config_path: &Path, action: ConnectorAction) -> anyhow::Result<i32> {
+    let args = match &action {
+        ConnectorAction::Spec(a) | ConnectorAction::Check(a) | ConnectorAction::Discover(a) => a,
+        ConnectorAction::Read { args, .. } => args,
+        ConnectorAction::New {
+            name,
+            lang,
+            dir,
+            repo,
+        } => {
+            let written = crate::scaffold::write(&crate::scaffold::NewConnector {
+                name: name.clone(),
+                lang: *lang,
+                dir: dir.clone(),
+                repo: repo.clone(),
+            })?;
+            println!("wrote {}:", written.dir.display());
+            for f in &written.files {
+                let shown = f.strip_prefix(&written.dir).unwrap_or(f);
+                println!("  {}", shown.display());
+            }
+            let wasm = written
+                .wasm
+                .strip_prefix(&written.dir)
+                .unwrap_or(&written.wasm);
+            println!(
+                "\nnext:\n  cd {}\n  {}\n  vivres connector test {} --config fixtures/config.json --fixtures fixtures",
+                written.dir.display(),
+                written.build,
+                wasm.display()
+            );
+            return Ok(0);
+        }
+        ConnectorAction::Test {
+            args,
+            fixtures,
+            record,
+        } => {
+            let hub_config = connector_config(config_path)?;
+            let config = match &args.connector_config {
+                Some(p) => read_json_file(p)?,
+                None => "{}".to_string(),
+            };
+            let options = crate::acceptance::Options {
+                plugin: args.plugin.clone(),
+                config,
+                fixtures: fixtures.clone(),
+                record: *record,
+                allowed_hosts: args.allow_hosts.clone(),
+                inbox: args.inbox.clone(),
+                secrets: parse_secrets(&args.secrets)?,
+                request_budget: Some(hub_config.limits.http_request_budget),
+            };
+            let report =
+                crate::acceptance::run(crate::app::host_settings(&hub_config), options).await?;
+            println!("{report}");
+            return Ok(if report.passed() { 0 } else { 1 });
+        }
+    };
+    let hub_config = connector_config(config_path)?;
+    let host = PluginHost::new(crate::app::host_settings(&hub_config))?;
+    let plugin = host.load(&args.plugin).await?;
+    let config = match &args.connector_config {
+        Some(p) => read_json_file(p)?,
+        None => "{}".to_string(),
+    };
+    let secrets = parse_secrets(&args.secrets)?;
     let redactor = crate::privacy::Redactor::new(
         secrets
             .values()
@@ -1149,6 +1236,8 @@ async fn connector(config_path: &Path, action: ConnectorAction) -> anyhow::Resul
             }
             Err(e) => Ok(print_err(&e)),
         },
+        // Both returned above, before a plugin was loaded.
+        ConnectorAction::New { .. } | ConnectorAction::Test { .. } => Ok(0),
         ConnectorAction::Read {
             stream, state, all, ..
         } => {

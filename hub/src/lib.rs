@@ -2,6 +2,7 @@
 //!
 //! Data flows one way: cli, api and scheduler → sync → plugin_host and warehouse.
 
+pub mod acceptance;
 pub mod api;
 pub mod app;
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod model;
 pub mod plugin_host;
 pub mod privacy;
 pub mod report;
+pub mod scaffold;
 pub mod scheduler;
 pub mod serve;
 pub mod sync;

@@ -34,7 +34,7 @@ use wasmtime::{CallHook, Engine, Store};
 
 use crate::model::{Batch, ConnectorError, ConnectorSpec, StreamInfo};
 
-pub use http::{HttpSettings, HttpStats, no_response};
+pub use http::{Exchange, HttpSettings, HttpStats, Tape, TapeMode, no_response};
 pub use logging::{LogLevel, LogLine, LogSink};
 
 use bindings::{Guest, GuestPre, WitVersion};

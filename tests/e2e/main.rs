@@ -2,6 +2,7 @@
 //! partner simulator on 127.0.0.1. Build the plugins first (`cargo xtask test`
 //! does).
 
+mod acceptance;
 mod api;
 mod console;
 mod crash;

@@ -44,6 +44,9 @@ pub struct HttpSettings {
     /// Longest wait, for a `Retry-After` as for a backoff.
     pub max_retry_after: Duration,
     pub max_body_bytes: usize,
+    /// Record every exchange, or answer from recorded ones without touching
+    /// the network (`vivres connector test --record` / `--fixtures`).
+    pub tape: Option<Tape>,
 }
 
 impl Default for HttpSettings {
@@ -55,6 +58,7 @@ impl Default for HttpSettings {
             base_backoff: Duration::from_millis(200),
             max_retry_after: Duration::from_secs(120),
             max_body_bytes: 64 * 1024 * 1024,
+            tape: None,
         }
     }
 }
@@ -313,9 +317,22 @@ impl HttpSession {
                 );
                 return Err(HttpFailure::Denied(reason));
             }
-            let response = self
-                .send_with_retries(&method, &url, &headers, &body)
-                .await?;
+            let response = match self.client.settings.tape.clone() {
+                Some(tape) if tape.mode() == TapeMode::Replay => {
+                    self.replay(&tape, &method, &url, &body)?
+                }
+                Some(tape) => {
+                    let response = self
+                        .send_with_retries(&method, &url, &headers, &body)
+                        .await?;
+                    tape.record(&self.logger, &method, &url, &body, &response);
+                    response
+                }
+                None => {
+                    self.send_with_retries(&method, &url, &headers, &body)
+                        .await?
+                }
+            };
             let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
             let location = response
                 .headers
@@ -500,6 +517,36 @@ impl HttpSession {
         }
     }
 
+    /// The recorded answer to this request, counted as an attempt would be.
+    fn replay(
+        &mut self,
+        tape: &Tape,
+        method: &Method,
+        url: &Url,
+        body: &Option<Vec<u8>>,
+    ) -> Result<HttpResponse, HttpFailure> {
+        if let Some(budget) = self.budget
+            && self.attempts >= budget
+        {
+            return Err(HttpFailure::BudgetExhausted);
+        }
+        self.attempts += 1;
+        self.count(|s| s.requests += 1);
+        match tape.answer(&self.logger, method, url, body) {
+            Some(answer) => {
+                self.count(|s| *s.by_status.entry(answer.status).or_default() += 1);
+                Ok(answer)
+            }
+            None => {
+                self.count(|s| s.failures += 1);
+                Err(HttpFailure::Transport(format!(
+                    "no recorded exchange for {method} {}: record the fixtures again (`vivres connector test --record`)",
+                    loggable(url)
+                )))
+            }
+        }
+    }
+
     async fn read_response(
         &self,
         mut response: reqwest::Response,
@@ -547,6 +594,215 @@ impl HttpSession {
             f(&mut stats);
         }
     }
+}
+
+/// Whether a [`Tape`] records exchanges or answers from them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TapeMode {
+    Record,
+    Replay,
+}
+
+/// HTTP exchanges recorded against a partner (or the simulator) and replayed
+/// offline by the acceptance suite: the same door as live HTTP (allowlist,
+/// budget, counters), only the wire is replaced. A request is known by its
+/// method, URL and body with the source's secrets redacted, so a token in a
+/// query string is never written to a fixture, and a replay with another
+/// token finds the same exchange; request headers are not part of it.
+#[derive(Clone)]
+pub struct Tape {
+    mode: TapeMode,
+    inner: Arc<Mutex<TapeInner>>,
+}
+
+#[derive(Default)]
+struct TapeInner {
+    /// By request, the last answer recorded.
+    exchanges: BTreeMap<String, Exchange>,
+    /// Requests a replay found no answer for, as logged (`GET host/path`).
+    missed: Vec<String>,
+}
+
+/// One recorded exchange, as `http.json` of a fixtures folder holds it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Exchange {
+    pub method: String,
+    /// The URL, secrets redacted as `***`.
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<String>,
+    pub status: u16,
+    /// The response headers a connector reads (content type, paging,
+    /// `Retry-After`, redirects); never cookies.
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    /// The response body as text, or `body_hex` when it is not UTF-8.
+    #[serde(default)]
+    pub body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_hex: Option<String>,
+}
+
+/// Response headers worth recording.
+const RECORDED_HEADERS: [&str; 7] = [
+    "content-type",
+    "location",
+    "retry-after",
+    "link",
+    "etag",
+    "last-modified",
+    "x-total-count",
+];
+
+impl std::fmt::Debug for Tape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tape")
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tape {
+    /// An empty tape that records.
+    pub fn recording() -> Self {
+        Tape {
+            mode: TapeMode::Record,
+            inner: Arc::default(),
+        }
+    }
+
+    /// A tape that answers from `exchanges`.
+    pub fn replaying(exchanges: Vec<Exchange>) -> Self {
+        let inner = TapeInner {
+            exchanges: exchanges
+                .into_iter()
+                .map(|e| (request_id(&e.method, &e.url, e.request_body.as_deref()), e))
+                .collect(),
+            missed: Vec::new(),
+        };
+        Tape {
+            mode: TapeMode::Replay,
+            inner: Arc::new(Mutex::new(inner)),
+        }
+    }
+
+    pub fn mode(&self) -> TapeMode {
+        self.mode
+    }
+
+    /// What was recorded (or loaded), in a stable order.
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.inner
+            .lock()
+            .map(|t| t.exchanges.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Requests a replay had no answer for.
+    pub fn missed(&self) -> Vec<String> {
+        self.inner
+            .lock()
+            .map(|t| t.missed.clone())
+            .unwrap_or_default()
+    }
+
+    /// The `host:port` of every recorded URL: what a replay grants.
+    pub fn hosts(&self) -> Vec<String> {
+        let mut hosts: Vec<String> = self
+            .exchanges()
+            .iter()
+            .filter_map(|e| {
+                let url = Url::parse(&e.url).ok()?;
+                let host = url.host_str()?.to_string();
+                Some(match url.port() {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host,
+                })
+            })
+            .collect();
+        hosts.sort();
+        hosts.dedup();
+        hosts
+    }
+
+    fn record(
+        &self,
+        logger: &Logger,
+        method: &Method,
+        url: &Url,
+        body: &Option<Vec<u8>>,
+        response: &HttpResponse,
+    ) {
+        let request_body = body
+            .as_ref()
+            .map(|b| logger.redact(&String::from_utf8_lossy(b)));
+        let url = logger.redact(url.as_str());
+        let (text, hex) = match std::str::from_utf8(&response.body) {
+            Ok(text) => (text.to_string(), None),
+            Err(_) => (String::new(), Some(hex::encode(&response.body))),
+        };
+        let exchange = Exchange {
+            method: method.to_string(),
+            url,
+            request_body,
+            status: response.status,
+            headers: response
+                .headers
+                .iter()
+                .filter(|(name, _)| RECORDED_HEADERS.contains(&name.to_ascii_lowercase().as_str()))
+                .cloned()
+                .collect(),
+            body: text,
+            body_hex: hex,
+        };
+        let id = request_id(
+            &exchange.method,
+            &exchange.url,
+            exchange.request_body.as_deref(),
+        );
+        if let Ok(mut tape) = self.inner.lock() {
+            tape.exchanges.insert(id, exchange);
+        }
+    }
+
+    fn answer(
+        &self,
+        logger: &Logger,
+        method: &Method,
+        url: &Url,
+        body: &Option<Vec<u8>>,
+    ) -> Option<HttpResponse> {
+        let request_body = body
+            .as_ref()
+            .map(|b| logger.redact(&String::from_utf8_lossy(b)));
+        let id = request_id(
+            method.as_str(),
+            &logger.redact(url.as_str()),
+            request_body.as_deref(),
+        );
+        let mut tape = self.inner.lock().ok()?;
+        let Some(e) = tape.exchanges.get(&id) else {
+            tape.missed.push(format!("{method} {}", loggable(url)));
+            return None;
+        };
+        let body = match &e.body_hex {
+            Some(h) => hex::decode(h).unwrap_or_default(),
+            None => e.body.clone().into_bytes(),
+        };
+        Some(HttpResponse {
+            status: e.status,
+            headers: e.headers.clone(),
+            body,
+        })
+    }
+}
+
+fn request_id(method: &str, url: &str, body: Option<&str>) -> String {
+    format!(
+        "{} {url}\n{}",
+        method.to_ascii_uppercase(),
+        body.unwrap_or("")
+    )
 }
 
 /// A successful answer that declares JSON and whose JSON breaks off before

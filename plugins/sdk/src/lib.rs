@@ -44,6 +44,19 @@ pub mod xlsx;
 pub use connector::Connector;
 pub use host::{inbox_dir, now, secret};
 pub use model::{ConnectorError, Unavailable};
+/// The JSON crate the SDK uses, so that a connector needs no other
+/// dependency than this SDK and serde (`vivres_sdk::serde_json::Value`).
+pub use serde_json;
+
+/// Everything a connector names, in one `use vivres_sdk::prelude::*;`:
+/// the trait, the model, HTTP, the inbox and CSV readers, checkpoints and logging.
+pub mod prelude {
+    pub use crate::csv::{CsvError, CsvReader, Header, Record, ResumePoint};
+    pub use crate::http::{self, HttpError, Request, Response};
+    pub use crate::inbox::{self, FileCheckpoint, FileProgress, InboxFile};
+    pub use crate::model::*;
+    pub use crate::{Connector, fr, inbox_dir, log, now, secret, state};
+}
 
 #[doc(hidden)]
 pub mod __private {

@@ -1,5 +1,6 @@
 //! The unified data model of the contract (`vivres:connector/types@0.2.0`),
-//! with constructors that leave every optional field empty.
+//! with a constructor for every record that takes its required fields and
+//! leaves every optional one empty, and `From<record> for Entity`.
 
 pub use crate::bindings::vivres::connector::types::{
     AidKind, Answer, Batch, Cents, Channel, Composition, ConnectorError, ConnectorSpec, Date,
@@ -91,14 +92,234 @@ impl Distribution {
     }
 }
 
+impl Site {
+    pub fn new(kind: SiteKind) -> Self {
+        Site {
+            kind,
+            name: None,
+            location: None,
+            group: None,
+            short_circuit: None,
+            siret: None,
+        }
+    }
+}
+
+impl Product {
+    /// `dfc_type` starts `unclassified`: set it with [`crate::dfc::classify`].
+    pub fn new(label: impl Into<String>) -> Self {
+        Product {
+            label: label.into(),
+            category: None,
+            dfc_type: UNCLASSIFIED.into(),
+            unit: None,
+            organic: None,
+            producer: None,
+            ean: None,
+        }
+    }
+}
+
+/// The `dfc_type` of a product the partner's label does not classify.
+pub const UNCLASSIFIED: &str = "unclassified";
+
+impl OrderLine {
+    /// `dfc_type` starts `unclassified`: set it with [`crate::dfc::classify`].
+    pub fn new(channel: Channel, product: impl Into<String>, quantity: f64) -> Self {
+        OrderLine {
+            household: None,
+            site: None,
+            channel,
+            date: None,
+            time: None,
+            month: None,
+            product: product.into(),
+            dfc_type: UNCLASSIFIED.into(),
+            quantity,
+            unit: None,
+            unit_price_paid: None,
+            unit_reference_price: None,
+            price_paid: None,
+            reference_price: None,
+            discount_percent: None,
+            food_bank_donation: false,
+            residence: None,
+        }
+    }
+}
+
+impl Supply {
+    pub fn new(producer: impl Into<String>) -> Self {
+        Supply {
+            site: None,
+            producer: producer.into(),
+            producer_location: None,
+            distance_km: None,
+            organic: None,
+            product: None,
+            month: None,
+        }
+    }
+}
+
+impl Score {
+    /// `value` `None` means not assessed (never 0).
+    pub fn new(level: ScoreLevel, code: impl Into<String>, value: Option<f64>) -> Self {
+        Score {
+            level,
+            code: code.into(),
+            value,
+            max: None,
+        }
+    }
+}
+
+impl Diagnostic {
+    pub fn new(
+        farm: impl Into<String>,
+        method: impl Into<String>,
+        method_version: impl Into<String>,
+        survey_year: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            farm: farm.into(),
+            method: method.into(),
+            method_version: method_version.into(),
+            survey_year: survey_year.into(),
+            area_ha: None,
+            workers: None,
+            farm_type: None,
+            departement: None,
+            scores: Vec::new(),
+        }
+    }
+}
+
+impl Participation {
+    /// `kind`: the partner's kind of event (`atelier`, `comite`, …).
+    pub fn new(kind: impl Into<String>) -> Self {
+        Participation {
+            household: None,
+            site: None,
+            date: None,
+            kind: kind.into(),
+            role: None,
+            hours: None,
+            attendees: None,
+        }
+    }
+}
+
+impl Pathway {
+    pub fn new(worker: PersonId, entry: Date) -> Self {
+        Pathway {
+            worker,
+            site: None,
+            entry,
+            exit: None,
+            weekly_hours: None,
+            exit_label: None,
+            exit_category: None,
+            training_hours: None,
+        }
+    }
+}
+
+impl Answer {
+    pub fn new(question: impl Into<String>, value: impl Into<String>) -> Self {
+        Answer {
+            question: question.into(),
+            value: value.into(),
+        }
+    }
+}
+
+impl SurveyResponse {
+    pub fn new(instrument: impl Into<String>, wave: impl Into<String>, submitted_at: Timestamp) -> Self {
+        SurveyResponse {
+            household: None,
+            network: None,
+            site: None,
+            wave: wave.into(),
+            submitted_at,
+            residence: None,
+            instrument: instrument.into(),
+            answers: Vec::new(),
+            raw_score: None,
+        }
+    }
+}
+
+impl ConnectorSpec {
+    /// `config_schema`: the JSON Schema of the configuration, as text.
+    pub fn new(
+        name: impl Into<String>,
+        version: impl Into<String>,
+        description: impl Into<String>,
+        config_schema: impl Into<String>,
+        streams: Vec<StreamInfo>,
+    ) -> Self {
+        ConnectorSpec {
+            name: name.into(),
+            version: version.into(),
+            description: description.into(),
+            config_schema: config_schema.into(),
+            streams,
+        }
+    }
+}
+
+macro_rules! into_entity {
+    ($($record:ident),* $(,)?) => {
+        $(impl From<$record> for Entity {
+            fn from(record: $record) -> Self {
+                Entity::$record(record)
+            }
+        })*
+    };
+}
+
+into_entity!(
+    Household,
+    Site,
+    Product,
+    Distribution,
+    OrderLine,
+    Supply,
+    Diagnostic,
+    Participation,
+    Pathway,
+    SurveyResponse,
+);
+
+impl Entity {
+    /// The kind of record, as a stream declares it.
+    pub fn kind(&self) -> EntityKind {
+        match self {
+            Entity::Household(_) => EntityKind::Household,
+            Entity::Site(_) => EntityKind::Site,
+            Entity::Product(_) => EntityKind::Product,
+            Entity::Distribution(_) => EntityKind::Distribution,
+            Entity::OrderLine(_) => EntityKind::OrderLine,
+            Entity::Supply(_) => EntityKind::Supply,
+            Entity::Diagnostic(_) => EntityKind::Diagnostic,
+            Entity::Participation(_) => EntityKind::Participation,
+            Entity::Pathway(_) => EntityKind::Pathway,
+            Entity::SurveyResponse(_) => EntityKind::SurveyResponse,
+        }
+    }
+}
+
 impl Item {
-    pub fn new(key: impl Into<String>, entity: Entity) -> Self {
+    /// `entity` is an [`Entity`] or any record of the model
+    /// (`Item::new("P-1", distribution)`).
+    pub fn new(key: impl Into<String>, entity: impl Into<Entity>) -> Self {
         Item {
             key: key.into(),
             origin: None,
             line: None,
             cell: None,
-            entity,
+            entity: entity.into(),
         }
     }
 

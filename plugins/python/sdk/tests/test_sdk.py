@@ -118,3 +118,27 @@ class Checkpoints(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Inbox(unittest.TestCase):
+    def test_entries_list_stored_files_by_arrival_then_loose_ones(self):
+        import os
+        import tempfile
+
+        from vivres_sdk import inbox
+
+        sha = "ab" * 32
+        with tempfile.TemporaryDirectory() as root:
+            for folder, name in [(f"00000002-{sha}", "parcels_b.csv"), (f"00000001-{sha}", "parcels_a.csv")]:
+                os.mkdir(os.path.join(root, folder))
+                with open(os.path.join(root, folder, name), "w") as f:
+                    f.write("ref\n")
+            for name in ["parcels_c.csv", "notes.txt", ".hidden.csv"]:
+                with open(os.path.join(root, name), "w") as f:
+                    f.write("x\n")
+            os.mkdir(os.path.join(root, "not-an-entry"))
+            found = inbox.entries_in(root, suffixes=(".csv",), prefix="parcels")
+            self.assertEqual([f.name for f in found], ["parcels_a.csv", "parcels_b.csv", "parcels_c.csv"])
+            self.assertEqual(found[0].id, f"00000001-{sha}")
+            self.assertEqual(found[2].id, "parcels_c.csv")
+            self.assertEqual(inbox.read_bytes(found[0]), b"ref\n")

@@ -188,7 +188,12 @@ impl Connector for SecoursCatholiqueAid {
     }
 
     fn read(config: &Config, stream: &str, state: Option<&str>) -> Result<Batch, ConnectorError> {
-        let files = own_files(inbox::files()?);
+        // The sites come from the settings: no inbox needed.
+        let files = if stream == sites::STREAM {
+            Vec::new()
+        } else {
+            own_files(inbox::files()?)
+        };
         read_files(config, &files, stream, state)
     }
 }

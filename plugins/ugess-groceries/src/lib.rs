@@ -192,7 +192,12 @@ impl Connector for UgessGroceries {
     }
 
     fn read(config: &Config, stream: &str, state: Option<&str>) -> Result<Batch, ConnectorError> {
-        let files = own_files(stream, inbox::files()?);
+        // The sites come from the settings: no inbox needed.
+        let files = if stream == sites::STREAM {
+            Vec::new()
+        } else {
+            own_files(stream, inbox::files()?)
+        };
         read_files(config, &files, stream, state)
     }
 }

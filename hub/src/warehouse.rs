@@ -190,7 +190,8 @@ pub struct QueryCell {
 }
 
 /// A normalised fact row: the entity's columns by name; provenance comes
-/// from the batch. Children are rows of the entity's child table
+/// from the batch, except a `territory` the row names itself (a site filed
+/// under the territory of its own commune, see `sync::normalise`). Children are rows of the entity's child table
 /// (`diagnostic_scores`, `survey_answers`), replaced with their parent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
@@ -213,6 +214,14 @@ impl Row {
         match self.values.get(i) {
             Some((name, v)) if *name == column => v,
             _ => self.get(column),
+        }
+    }
+
+    /// The territory the row is filed under: its own, else the batch's.
+    pub fn territory<'a>(&'a self, prov: &'a Provenance) -> &'a str {
+        match self.get("territory") {
+            Value::Text(t) => t,
+            _ => &prov.territory,
         }
     }
 

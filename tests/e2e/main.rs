@@ -13,6 +13,7 @@ mod migrate;
 mod nodes;
 mod python;
 mod sandbox;
+mod sites;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use sha2::{Digest, Sha256};
 
-use crate::config::Network;
+use crate::config::{Network, Territory};
 use crate::geo::{Gazetteer, Residence};
 use crate::model::{Date, Entity, Item, Location, PersonId, Reject, RejectReason};
 use crate::privacy::Pseudonymiser;
@@ -18,6 +18,10 @@ pub struct Context<'a> {
     pub network: &'a str,
     /// EPCI SIRENs of the source's territory.
     pub territory_epcis: &'a [String],
+    /// The other territories the source's sites may lie in
+    /// (`site_territories`): a site whose commune lies in one of them is
+    /// filed under it, and judged in or out of that territory.
+    pub site_territories: &'a [&'a Territory],
     pub pseudonymiser: &'a Pseudonymiser,
     pub gazetteer: &'a Gazetteer,
 }
@@ -123,25 +127,82 @@ impl Context<'_> {
 
     /// Residence columns: postcode, insee, epci, in-territory.
     fn location(&self, loc: &Option<Location>, field: &'static str) -> Refused<[Value; 4]> {
-        let Some(loc) = loc else {
+        self.location_in(loc, field, self.territory_epcis)
+    }
+
+    /// [`Self::location`], judged in or out of the territory made of `epcis`.
+    fn location_in(
+        &self,
+        loc: &Option<Location>,
+        field: &'static str,
+        epcis: &[String],
+    ) -> Refused<[Value; 4]> {
+        let Some(r) = self.resolve(loc, field)? else {
             return Ok([Value::Null, Value::Null, Value::Null, Value::Null]);
         };
-        let r: Residence = self.gazetteer.resolve(loc).map_err(|e| Refusal {
-            reason: e.reason,
-            // `residence.postcode`, `location.commune`, `producer_location.insee`…
-            field: format!("{field}.{}", e.field).into(),
-            detail: e.detail,
-            of_row: false,
-        })?;
-        let in_territory = r
-            .in_territory(self.territory_epcis)
-            .map_or(Value::Null, Value::Bool);
+        let in_territory = r.in_territory(epcis).map_or(Value::Null, Value::Bool);
         Ok([
             Value::opt_text(r.postcode),
             Value::opt_text(r.insee),
             Value::opt_text(r.epci_siren),
             in_territory,
         ])
+    }
+
+    /// The one door from a location to its commune and EPCI: the gazetteer.
+    fn resolve(&self, loc: &Option<Location>, field: &'static str) -> Refused<Option<Residence>> {
+        let Some(loc) = loc else { return Ok(None) };
+        self.gazetteer.resolve(loc).map(Some).map_err(|e| Refusal {
+            reason: e.reason,
+            // `residence.postcode`, `location.commune`, `producer_location.insee`…
+            field: format!("{field}.{}", e.field).into(),
+            detail: e.detail,
+            of_row: false,
+        })
+    }
+
+    /// The territory a site is filed under: the first of the source's
+    /// `site_territories` its commune lies in, when it does not lie in the
+    /// source's own (`None`: the source's, as every other record).
+    fn site_territory(&self, loc: &Option<Location>) -> Refused<Option<&Territory>> {
+        if self.site_territories.is_empty() {
+            return Ok(None);
+        }
+        let Some(r) = self.resolve(loc, "location")? else {
+            return Ok(None);
+        };
+        if r.in_territory(self.territory_epcis) != Some(false) {
+            return Ok(None);
+        }
+        Ok(self
+            .site_territories
+            .iter()
+            .copied()
+            .find(|t| r.in_territory(&t.epci) == Some(true)))
+    }
+
+    /// A site's columns, and the territory it is filed under when it is not
+    /// the source's (a provenance value the row names itself, see `Row`).
+    fn site_values(&self, s: &crate::model::Site) -> Refused<Vec<(&'static str, Value)>> {
+        use Value as V;
+        let territory = self.site_territory(&s.location)?;
+        let epcis = territory.map_or(self.territory_epcis, |t| &t.epci);
+        let [pc, insee, epci, inside] = self.location_in(&s.location, "location", epcis)?;
+        let mut values = vec![
+            ("kind", V::label(s.kind)),
+            ("name", V::opt_text(s.name.clone())),
+            ("location_postcode", pc),
+            ("location_insee", insee),
+            ("location_epci", epci),
+            ("location_in_territory", inside),
+            ("site_group", V::opt_text(s.group.clone())),
+            ("short_circuit", V::opt_bool(s.short_circuit)),
+            ("siret", V::opt_text(s.siret.clone())),
+        ];
+        if let Some(t) = territory {
+            values.push(("territory", V::Text(t.id.clone())));
+        }
+        Ok(values)
     }
 
     /// The residence of the household an aid or an order line is for, as its
@@ -204,20 +265,7 @@ impl Context<'_> {
                     ),
                 ]
             }
-            Entity::Site(s) => {
-                let [pc, insee, epci, inside] = self.location(&s.location, "location")?;
-                vec![
-                    ("kind", V::label(s.kind)),
-                    ("name", V::opt_text(s.name.clone())),
-                    ("location_postcode", pc),
-                    ("location_insee", insee),
-                    ("location_epci", epci),
-                    ("location_in_territory", inside),
-                    ("site_group", V::opt_text(s.group.clone())),
-                    ("short_circuit", V::opt_bool(s.short_circuit)),
-                    ("siret", V::opt_text(s.siret.clone())),
-                ]
-            }
+            Entity::Site(s) => self.site_values(s)?,
             Entity::Product(p) => vec![
                 ("label", required(&p.label, "label")?),
                 ("category", V::opt_text(p.category.clone())),
@@ -560,6 +608,7 @@ mod tests {
             source: "s",
             network: "vrac",
             territory_epcis: &[],
+            site_territories: &[],
             pseudonymiser: &pseudonymiser,
             gazetteer: crate::geo::gazetteer().unwrap(),
         };

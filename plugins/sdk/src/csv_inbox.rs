@@ -219,7 +219,14 @@ mod tests {
                 ("d2", Some("d.csv"), Some(6)),
             ]
         );
-        let rejects: Vec<(RejectReason, &str, Option<&str>, Option<u64>, Option<&str>)> = run
+        type Seen<'a> = (
+            RejectReason,
+            &'a str,
+            Option<&'a str>,
+            Option<u64>,
+            Option<&'a str>,
+        );
+        let rejects: Vec<Seen> = run
             .rejects
             .iter()
             .map(|r| {

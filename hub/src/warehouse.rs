@@ -190,9 +190,10 @@ pub struct QueryCell {
 }
 
 /// A normalised fact row: the entity's columns by name; provenance comes
-/// from the batch, except a `territory` the row names itself (a site filed
-/// under the territory of its own commune, see `sync::normalise`). Children are rows of the entity's child table
-/// (`diagnostic_scores`, `survey_answers`), replaced with their parent.
+/// from the batch, except a `territory` the row names last (a site filed
+/// under the territory of its own commune, see `sync::normalise`). Children
+/// are rows of the entity's child table (`diagnostic_scores`,
+/// `survey_answers`), replaced with their parent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     pub kind: EntityKind,
@@ -217,10 +218,11 @@ impl Row {
         }
     }
 
-    /// The territory the row is filed under: its own, else the batch's.
+    /// The territory the row is filed under: the one it names last, else
+    /// the batch's (one comparison per row on the write path).
     pub fn territory<'a>(&'a self, prov: &'a Provenance) -> &'a str {
-        match self.get("territory") {
-            Value::Text(t) => t,
+        match self.values.last() {
+            Some(("territory", Value::Text(t))) => t,
             _ => &prov.territory,
         }
     }

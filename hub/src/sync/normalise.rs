@@ -127,26 +127,7 @@ impl Context<'_> {
 
     /// Residence columns: postcode, insee, epci, in-territory.
     fn location(&self, loc: &Option<Location>, field: &'static str) -> Refused<[Value; 4]> {
-        self.location_in(loc, field, self.territory_epcis)
-    }
-
-    /// [`Self::location`], judged in or out of the territory made of `epcis`.
-    fn location_in(
-        &self,
-        loc: &Option<Location>,
-        field: &'static str,
-        epcis: &[String],
-    ) -> Refused<[Value; 4]> {
-        let Some(r) = self.resolve(loc, field)? else {
-            return Ok([Value::Null, Value::Null, Value::Null, Value::Null]);
-        };
-        let in_territory = r.in_territory(epcis).map_or(Value::Null, Value::Bool);
-        Ok([
-            Value::opt_text(r.postcode),
-            Value::opt_text(r.insee),
-            Value::opt_text(r.epci_siren),
-            in_territory,
-        ])
+        Ok(columns(self.resolve(loc, field)?, self.territory_epcis))
     }
 
     /// The one door from a location to its commune and EPCI: the gazetteer.
@@ -161,33 +142,28 @@ impl Context<'_> {
         })
     }
 
-    /// The territory a site is filed under: the first of the source's
-    /// `site_territories` its commune lies in, when it does not lie in the
-    /// source's own (`None`: the source's, as every other record).
-    fn site_territory(&self, loc: &Option<Location>) -> Refused<Option<&Territory>> {
-        if self.site_territories.is_empty() {
-            return Ok(None);
+    /// The territory a site is filed under when it is not the source's: the
+    /// first of the source's `site_territories` its commune lies in, when it
+    /// lies outside the source's own.
+    fn site_territory(&self, r: &Residence) -> Option<&Territory> {
+        if self.site_territories.is_empty() || r.in_territory(self.territory_epcis) != Some(false) {
+            return None;
         }
-        let Some(r) = self.resolve(loc, "location")? else {
-            return Ok(None);
-        };
-        if r.in_territory(self.territory_epcis) != Some(false) {
-            return Ok(None);
-        }
-        Ok(self
-            .site_territories
+        self.site_territories
             .iter()
             .copied()
-            .find(|t| r.in_territory(&t.epci) == Some(true)))
+            .find(|t| r.in_territory(&t.epci) == Some(true))
     }
 
-    /// A site's columns, and the territory it is filed under when it is not
-    /// the source's (a provenance value the row names itself, see `Row`).
+    /// A site's columns, judged in or out of the territory it is filed
+    /// under; that territory last when it is not the source's (a provenance
+    /// value the row names itself, see `warehouse::Row::territory`).
     fn site_values(&self, s: &crate::model::Site) -> Refused<Vec<(&'static str, Value)>> {
         use Value as V;
-        let territory = self.site_territory(&s.location)?;
+        let r = self.resolve(&s.location, "location")?;
+        let territory = r.as_ref().and_then(|r| self.site_territory(r));
         let epcis = territory.map_or(self.territory_epcis, |t| &t.epci);
-        let [pc, insee, epci, inside] = self.location_in(&s.location, "location", epcis)?;
+        let [pc, insee, epci, inside] = columns(r, epcis);
         let mut values = vec![
             ("kind", V::label(s.kind)),
             ("name", V::opt_text(s.name.clone())),
@@ -441,6 +417,21 @@ impl Context<'_> {
             }
         })
     }
+}
+
+/// A resolved location's columns: postcode, insee, epci, and whether it lies
+/// in the territory made of `epcis` (all NULL without a location).
+fn columns(r: Option<Residence>, epcis: &[String]) -> [Value; 4] {
+    let Some(r) = r else {
+        return [Value::Null, Value::Null, Value::Null, Value::Null];
+    };
+    let in_territory = r.in_territory(epcis).map_or(Value::Null, Value::Bool);
+    [
+        Value::opt_text(r.postcode),
+        Value::opt_text(r.insee),
+        Value::opt_text(r.epci_siren),
+        in_territory,
+    ]
 }
 
 /// Rows of the entity's child table: a diagnostic's scores, a survey

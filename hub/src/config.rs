@@ -301,6 +301,11 @@ pub struct Source {
     pub plugin: Option<PathBuf>,
     pub network: Network,
     pub territory: String,
+    /// Other territories the source's sites may lie in (a CIVAM group whose
+    /// farms span several): a site whose own commune lies in one of them is
+    /// filed under it; every other record belongs to `territory`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub site_territories: Vec<String>,
     /// Cron expression (sec min hour day month weekday), used by `vivres serve`.
     #[serde(default)]
     pub schedule: Option<String>,
@@ -505,6 +510,17 @@ impl Config {
                     ),
                 ));
             }
+            for (j, t) in s.site_territories.iter().enumerate() {
+                if !territories.contains(t.as_str()) || *t == s.territory {
+                    return Err(invalid(
+                        format!("sources[{i}].site_territories[{j}]"),
+                        format!(
+                            "`{t}` is not another territory (known: {})",
+                            territories.iter().copied().collect::<Vec<_>>().join(", ")
+                        ),
+                    ));
+                }
+            }
             for (j, host) in s.allowed_hosts.iter().enumerate() {
                 if host.is_empty() || host.contains('/') || host.contains(' ') {
                     return Err(invalid(
@@ -610,6 +626,16 @@ impl Config {
 
     pub fn territory(&self, id: &str) -> Option<&Territory> {
         self.territories.iter().find(|t| t.id == id)
+    }
+
+    /// The territories besides its own that a source's sites may be filed
+    /// under (`site_territories`), in the order given.
+    pub fn site_territories(&self, source: &Source) -> Vec<&Territory> {
+        source
+            .site_territories
+            .iter()
+            .filter_map(|id| self.territory(id))
+            .collect()
     }
 
     pub fn database_url(&self) -> String {
@@ -930,7 +956,8 @@ token = { value = "s3cret" }
         let readme =
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/README.md"))
                 .unwrap();
-        let header = "[[territories]]\nid = \"lyon\"\nname = \"Lyon\"\nepci = [\"200046977\"]\n";
+        let header = "[[territories]]\nid = \"lyon\"\nname = \"Lyon\"\nepci = [\"200046977\"]\n\
+            [[territories]]\nid = \"toulouse\"\nname = \"Toulouse\"\nepci = [\"243100518\"]\n";
         let mut connectors = std::collections::BTreeSet::new();
         for block in readme.split("```toml\n").skip(1) {
             let example = block.split("```").next().unwrap_or_default();
@@ -982,6 +1009,36 @@ token = { value = "s3cret" }
             "{err}"
         );
         assert!(err.contains("unknown field"), "{err}");
+    }
+
+    /// `site_territories` names other known territories.
+    #[test]
+    fn site_territories_are_other_known_territories() {
+        let toulouse =
+            "[[territories]]\nid = \"toulouse\"\nname = \"Toulouse\"\nepci = [\"243100518\"]\n";
+        let with = |value: &str| {
+            format!(
+                "{toulouse}{}",
+                GOOD.replace(
+                    "territory = \"lyon\"",
+                    &format!("territory = \"lyon\"\nsite_territories = {value}")
+                )
+            )
+        };
+        let c = parse(&with(r#"["toulouse"]"#)).unwrap();
+        let ids: Vec<&str> = c
+            .site_territories(&c.sources[0])
+            .iter()
+            .map(|t| t.id.as_str())
+            .collect();
+        assert_eq!(ids, ["toulouse"]);
+        for bad in [r#"["toulose"]"#, r#"["lyon"]"#] {
+            let err = parse(&with(bad)).unwrap_err().to_string();
+            assert!(
+                err.contains("field `sources[0].site_territories[0]`"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -619,10 +619,12 @@ async fn run(
             .map(|s| s.name)
             .collect(),
     };
+    let site_territories = hub.config.site_territories(source);
     let normaliser = normalise::Context {
         source: &source.id,
         network: source.network.as_str(),
         territory_epcis: &territory.epci,
+        site_territories: &site_territories,
         pseudonymiser: &hub.pseudonymiser,
         gazetteer: hub.gazetteer,
     };

@@ -190,8 +190,10 @@ pub struct QueryCell {
 }
 
 /// A normalised fact row: the entity's columns by name; provenance comes
-/// from the batch. Children are rows of the entity's child table
-/// (`diagnostic_scores`, `survey_answers`), replaced with their parent.
+/// from the batch, except a `territory` the row names last (a site filed
+/// under the territory of its own commune, see `sync::normalise`). Children
+/// are rows of the entity's child table (`diagnostic_scores`,
+/// `survey_answers`), replaced with their parent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     pub kind: EntityKind,
@@ -213,6 +215,15 @@ impl Row {
         match self.values.get(i) {
             Some((name, v)) if *name == column => v,
             _ => self.get(column),
+        }
+    }
+
+    /// The territory the row is filed under: the one it names last, else
+    /// the batch's (one comparison per row on the write path).
+    pub fn territory<'a>(&'a self, prov: &'a Provenance) -> &'a str {
+        match self.values.last() {
+            Some(("territory", Value::Text(t))) => t,
+            _ => &prov.territory,
         }
     }
 

@@ -15,6 +15,7 @@ mod migrate;
 mod nodes;
 mod python;
 mod sandbox;
+mod sites;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use sha2::{Digest, Sha256};
 
-use crate::config::Network;
+use crate::config::{Network, Territory};
 use crate::geo::{Gazetteer, Residence};
 use crate::model::{Date, Entity, Item, Location, PersonId, Reject, RejectReason};
 use crate::privacy::Pseudonymiser;
@@ -18,6 +18,10 @@ pub struct Context<'a> {
     pub network: &'a str,
     /// EPCI SIRENs of the source's territory.
     pub territory_epcis: &'a [String],
+    /// The other territories the source's sites may lie in
+    /// (`site_territories`): a site whose commune lies in one of them is
+    /// filed under it, and judged in or out of that territory.
+    pub site_territories: &'a [&'a Territory],
     pub pseudonymiser: &'a Pseudonymiser,
     pub gazetteer: &'a Gazetteer,
 }
@@ -123,25 +127,58 @@ impl Context<'_> {
 
     /// Residence columns: postcode, insee, epci, in-territory.
     fn location(&self, loc: &Option<Location>, field: &'static str) -> Refused<[Value; 4]> {
-        let Some(loc) = loc else {
-            return Ok([Value::Null, Value::Null, Value::Null, Value::Null]);
-        };
-        let r: Residence = self.gazetteer.resolve(loc).map_err(|e| Refusal {
+        Ok(columns(self.resolve(loc, field)?, self.territory_epcis))
+    }
+
+    /// The one door from a location to its commune and EPCI: the gazetteer.
+    fn resolve(&self, loc: &Option<Location>, field: &'static str) -> Refused<Option<Residence>> {
+        let Some(loc) = loc else { return Ok(None) };
+        self.gazetteer.resolve(loc).map(Some).map_err(|e| Refusal {
             reason: e.reason,
             // `residence.postcode`, `location.commune`, `producer_location.insee`…
             field: format!("{field}.{}", e.field).into(),
             detail: e.detail,
             of_row: false,
-        })?;
-        let in_territory = r
-            .in_territory(self.territory_epcis)
-            .map_or(Value::Null, Value::Bool);
-        Ok([
-            Value::opt_text(r.postcode),
-            Value::opt_text(r.insee),
-            Value::opt_text(r.epci_siren),
-            in_territory,
-        ])
+        })
+    }
+
+    /// The territory a site is filed under when it is not the source's: the
+    /// first of the source's `site_territories` its commune lies in, when it
+    /// lies outside the source's own.
+    fn site_territory(&self, r: &Residence) -> Option<&Territory> {
+        if self.site_territories.is_empty() || r.in_territory(self.territory_epcis) != Some(false) {
+            return None;
+        }
+        self.site_territories
+            .iter()
+            .copied()
+            .find(|t| r.in_territory(&t.epci) == Some(true))
+    }
+
+    /// A site's columns, judged in or out of the territory it is filed
+    /// under; that territory last when it is not the source's (a provenance
+    /// value the row names itself, see `warehouse::Row::territory`).
+    fn site_values(&self, s: &crate::model::Site) -> Refused<Vec<(&'static str, Value)>> {
+        use Value as V;
+        let r = self.resolve(&s.location, "location")?;
+        let territory = r.as_ref().and_then(|r| self.site_territory(r));
+        let epcis = territory.map_or(self.territory_epcis, |t| &t.epci);
+        let [pc, insee, epci, inside] = columns(r, epcis);
+        let mut values = vec![
+            ("kind", V::label(s.kind)),
+            ("name", V::opt_text(s.name.clone())),
+            ("location_postcode", pc),
+            ("location_insee", insee),
+            ("location_epci", epci),
+            ("location_in_territory", inside),
+            ("site_group", V::opt_text(s.group.clone())),
+            ("short_circuit", V::opt_bool(s.short_circuit)),
+            ("siret", V::opt_text(s.siret.clone())),
+        ];
+        if let Some(t) = territory {
+            values.push(("territory", V::Text(t.id.clone())));
+        }
+        Ok(values)
     }
 
     /// The residence of the household an aid or an order line is for, as its
@@ -204,20 +241,7 @@ impl Context<'_> {
                     ),
                 ]
             }
-            Entity::Site(s) => {
-                let [pc, insee, epci, inside] = self.location(&s.location, "location")?;
-                vec![
-                    ("kind", V::label(s.kind)),
-                    ("name", V::opt_text(s.name.clone())),
-                    ("location_postcode", pc),
-                    ("location_insee", insee),
-                    ("location_epci", epci),
-                    ("location_in_territory", inside),
-                    ("site_group", V::opt_text(s.group.clone())),
-                    ("short_circuit", V::opt_bool(s.short_circuit)),
-                    ("siret", V::opt_text(s.siret.clone())),
-                ]
-            }
+            Entity::Site(s) => self.site_values(s)?,
             Entity::Product(p) => vec![
                 ("label", required(&p.label, "label")?),
                 ("category", V::opt_text(p.category.clone())),
@@ -395,6 +419,21 @@ impl Context<'_> {
     }
 }
 
+/// A resolved location's columns: postcode, insee, epci, and whether it lies
+/// in the territory made of `epcis` (all NULL without a location).
+fn columns(r: Option<Residence>, epcis: &[String]) -> [Value; 4] {
+    let Some(r) = r else {
+        return [Value::Null, Value::Null, Value::Null, Value::Null];
+    };
+    let in_territory = r.in_territory(epcis).map_or(Value::Null, Value::Bool);
+    [
+        Value::opt_text(r.postcode),
+        Value::opt_text(r.insee),
+        Value::opt_text(r.epci_siren),
+        in_territory,
+    ]
+}
+
 /// Rows of the entity's child table: a diagnostic's scores, a survey
 /// response's answers.
 fn children(entity: &Entity) -> Vec<Child> {
@@ -560,6 +599,7 @@ mod tests {
             source: "s",
             network: "vrac",
             territory_epcis: &[],
+            site_territories: &[],
             pseudonymiser: &pseudonymiser,
             gazetteer: crate::geo::gazetteer().unwrap(),
         };

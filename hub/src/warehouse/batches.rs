@@ -301,7 +301,7 @@ pub(crate) async fn insert_rows(
         q.push_values(chunk, |mut b, (row, origin)| {
             b.push_bind(stream_id)
                 .push_bind(&row.key[..])
-                .push_bind(prov.territory.as_str())
+                .push_bind(row.territory(prov))
                 .push_bind(prov.network.as_str())
                 .push_bind(prov.run_id)
                 .push_bind(*origin)

@@ -128,7 +128,7 @@ pub(super) async fn insert_new(
         buf.push_str("\\\\x");
         buf.push_str(&hex::encode(row.key));
         for v in [
-            Value::Text(prov.territory.clone()),
+            Value::Text(row.territory(prov).to_string()),
             Value::Text(prov.network.clone()),
             Value::Int(prov.run_id),
             origin_id.map(Value::Int).unwrap_or(Value::Null),

@@ -3,9 +3,10 @@
 //! Each farm is a site of kind `farm` keyed by its `Identifiant`; it belongs to
 //! the source's territory, its commune is kept as its location.
 
-use vivres_sdk::csv::{CsvReader, Header, Record};
+use vivres_sdk::csv::{Header, Record};
+use vivres_sdk::csv_inbox::Refusal;
 use vivres_sdk::fr;
-use vivres_sdk::model::{Entity, Item, Reject, RejectReason, Site, SiteKind};
+use vivres_sdk::model::{Entity, Item, RejectReason, Site, SiteKind};
 
 /// Column positions of one register file.
 pub struct Columns {
@@ -58,29 +59,30 @@ fn opt(s: &str) -> Option<String> {
     }
 }
 
-/// One register row → a farm site, or its reject.
-pub fn farm(cols: &Columns, row: &Record, separator: u8) -> Result<Item, Reject> {
-    let reject = |reason, field: &str, detail: &str| {
-        Reject::new(reason, field, detail)
-            .with_line(row.line)
-            .with_raw(row.raw(separator))
-    };
+/// One register row → a farm site, or its refusal.
+pub fn farm(cols: &Columns, row: &Record) -> Result<Item, Refusal> {
     let id = row.get(cols.id);
     if fr::is_missing(id) {
-        return Err(reject(
+        return Err(Refusal::new(
             RejectReason::MissingRequired,
             "Identifiant",
             "empty farm identifier",
         ));
     }
-    let with_key = |r: Reject| r.with_key(id);
+    let with_key = |r: Refusal| r.with_key(id);
     let location = fr::residence(
         cols.postcode.map(|i| row.get(i)),
         cols.commune.map(|i| row.get(i)),
     )
-    .map_err(|e| with_key(reject(RejectReason::UnknownPostcode, "CP", e.message())))?;
+    .map_err(|e| {
+        with_key(Refusal::new(
+            RejectReason::UnknownPostcode,
+            "CP",
+            e.message(),
+        ))
+    })?;
     let short_circuit = parse_yes_no(row.get_opt(cols.short_circuit)).map_err(|()| {
-        with_key(reject(
+        with_key(Refusal::new(
             RejectReason::UnknownLabel,
             SHORT_CIRCUIT,
             "expected O or N",
@@ -100,31 +102,4 @@ pub fn farm(cols: &Columns, row: &Record, separator: u8) -> Result<Item, Reject>
         siret,
     };
     Ok(Item::new(id, Entity::Site(site)))
-}
-
-/// Reads the rows of `csv` after the current position into `items` and
-/// `rejects`, at most `limit` rows; the last physical line read and whether
-/// the file ended.
-pub fn read_rows(
-    csv: &mut CsvReader,
-    cols: &Columns,
-    limit: usize,
-    items: &mut Vec<Item>,
-    rejects: &mut Vec<Reject>,
-) -> Result<(u64, bool), vivres_sdk::csv::CsvError> {
-    let separator = csv.separator();
-    let mut last = 0;
-    let mut n = 0;
-    while n < limit {
-        let Some(row) = csv.next_row()? else {
-            return Ok((last, true));
-        };
-        last = row.line;
-        match farm(cols, &row, separator) {
-            Ok(item) => items.push(item.with_line(row.line)),
-            Err(reject) => rejects.push(reject),
-        }
-        n += 1;
-    }
-    Ok((last, false))
 }

@@ -17,8 +17,8 @@ pub mod idea4;
 
 use serde::Deserialize;
 use serde_json::Value;
-use vivres_sdk::csv::CsvReader;
-use vivres_sdk::inbox::{self, FileCheckpoint, FileProgress, InboxFile};
+use vivres_sdk::csv_inbox::{self, Refusal};
+use vivres_sdk::inbox::{self, FileCheckpoint, InboxFile};
 use vivres_sdk::model::{
     Batch, ConnectorError, ConnectorSpec, EntityKind, Reject, RejectReason, StreamInfo,
 };
@@ -197,42 +197,21 @@ pub fn read_diagnostics(state: Option<&str>, files: &[InboxFile]) -> Result<Batc
     Ok(batch)
 }
 
-/// The register, [`ROWS_PER_BATCH`] rows per batch, resuming at its line.
+/// The register, [`ROWS_PER_BATCH`] rows per batch, resuming where it stopped.
 pub fn read_farms(state: Option<&str>, files: &[InboxFile]) -> Result<Batch, ConnectorError> {
-    inbox::read_next(state, files, |file, after, batch| {
-        let malformed = |batch: &mut Batch, detail: &str| {
-            batch.rejects.push(
-                Reject::new(RejectReason::MalformedFile, "file", detail)
-                    .with_origin(file.name.clone()),
-            );
-            Ok(FileProgress {
-                last_line: after,
-                finished: true,
-            })
-        };
-        let mut csv = match CsvReader::open(&file.path) {
-            Ok(csv) => csv,
-            Err(e) if after == 0 => return malformed(batch, e.message()),
-            Err(e) => return Err(e.into()),
-        };
-        let cols = match farms::Columns::find(csv.header()) {
-            Ok(cols) => cols,
-            Err(e) if after == 0 => return malformed(batch, &e),
-            Err(e) => return Err(ConnectorError::bad_data(e)),
-        };
-        csv.skip_through(after)?;
-        let (last_line, finished) = farms::read_rows(
-            &mut csv,
-            &cols,
-            ROWS_PER_BATCH,
-            &mut batch.items,
-            &mut batch.rejects,
-        )?;
-        Ok(FileProgress {
-            last_line,
-            finished,
-        })
-    })
+    csv_inbox::read(
+        state,
+        files,
+        ROWS_PER_BATCH,
+        |_, header| {
+            farms::Columns::find(header)
+                .map_err(|e| Refusal::new(RejectReason::MalformedFile, "file", e))
+        },
+        |columns, row, items| {
+            items.push(farms::farm(columns, row)?);
+            Ok(())
+        },
+    )
 }
 
 vivres_sdk::export_connector!(CivamDiagnostics);

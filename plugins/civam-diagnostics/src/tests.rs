@@ -800,3 +800,37 @@ fn file_names_and_config() {
             .contains("x: unknown field")
     );
 }
+
+/// The register through the SDK's harness: a long register and a re-sent
+/// version resume from every checkpoint to the same farms.
+#[test]
+fn the_register_resumes_from_every_checkpoint() {
+    let mut body = String::from("Identifiant;Nom;CP;Commune\n");
+    for i in 0..(crate::ROWS_PER_BATCH + 3) {
+        body.push_str(&format!("F{i};Ferme {i};69008;Lyon\n"));
+    }
+    body.push_str("TOTAL;;;\n;;;\nF-X;;690;Lyon\n");
+    let mut inbox = vivres_sdk::testing::TempInbox::new("civam-farms");
+    inbox
+        .add("fermes.csv", body.as_bytes())
+        .add("notes.csv", b"ignored")
+        .add("fermes.csv", b"Identifiant;CP\nF1;01000\n");
+    let files: Vec<InboxFile> = inbox
+        .files()
+        .into_iter()
+        .filter(|f| crate::is_register_file(&f.name))
+        .collect();
+    let run = vivres_sdk::testing::assert_resumes(|state| crate::read_farms(state, &files));
+    assert_eq!(run.items.len(), crate::ROWS_PER_BATCH + 3 + 1);
+    assert_eq!(run.replace_origins, ["fermes.csv"; 2]);
+    let r = &run.rejects[0];
+    assert_eq!(
+        (r.reason, r.field.as_str(), r.line, r.key.as_deref()),
+        (
+            RejectReason::UnknownPostcode,
+            "CP",
+            Some(crate::ROWS_PER_BATCH as u64 + 7),
+            Some("F-X")
+        )
+    );
+}

@@ -14,7 +14,8 @@ pub const SCHEMA: &str = r#"{
     "base_url": {"type": "string", "pattern": "^https?://", "description": "The garden's tool, without /api/v2: https://paniers.example.org/jardin-de-lyon"},
     "token_secret": {"type": "string", "minLength": 1, "description": "Name of the source's secret holding the API token (sent as a Bearer token)"},
     "garden": {"type": "string", "minLength": 1, "description": "The garden's id: member numbers are local to it, and deliveries take place there"},
-    "page_size": {"type": "integer", "minimum": 1, "maximum": 500, "default": 500, "description": "Items per request (one batch)"}
+    "page_size": {"type": "integer", "minimum": 1, "maximum": 500, "default": 500, "description": "Items per request (one batch)"},
+    "garden_insee": {"type": "string", "pattern": "^[0-9][0-9AB][0-9]{3}$", "description": "INSEE code of the garden's commune: the garden becomes a site of the `sites` stream, with its commune and EPCI"}
   }
 }"#;
 
@@ -25,9 +26,17 @@ pub struct Config {
     pub token_secret: String,
     pub garden: String,
     pub page_size: u32,
+    /// The INSEE code of the garden's commune, if given (stream `sites`).
+    pub garden_insee: Option<String>,
 }
 
-const FIELDS: [&str; 4] = ["base_url", "token_secret", "garden", "page_size"];
+const FIELDS: [&str; 5] = [
+    "base_url",
+    "token_secret",
+    "garden",
+    "page_size",
+    "garden_insee",
+];
 
 fn required_text(map: &serde_json::Map<String, Value>, field: &str) -> Result<String, String> {
     match map.get(field) {
@@ -71,11 +80,21 @@ impl TryFrom<Value> for Config {
                 _ => return Err("page_size: must be a whole number from 1 to 500".into()),
             },
         };
+        let garden_insee = match map.get("garden_insee") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if vivres_sdk::sites::is_insee(s.trim()) => {
+                Some(s.trim().to_string())
+            }
+            Some(_) => {
+                return Err("garden_insee: not an INSEE commune code (5 characters such as 69383 or 2A004; a postcode is not one)".into());
+            }
+        };
         Ok(Config {
             base_url,
             token_secret,
             garden,
             page_size,
+            garden_insee,
         })
     }
 }
@@ -98,6 +117,9 @@ mod tests {
         assert_eq!(c.garden, "g1");
         let c = parse(r#"{"base_url": "https://x/g1/", "token_secret": "tok", "garden": "g1", "page_size": 1}"#).unwrap();
         assert_eq!(c.page_size, 1);
+        assert_eq!(c.garden_insee, None);
+        let c = parse(r#"{"base_url": "https://x/g1/", "token_secret": "tok", "garden": "g1", "garden_insee": "69383"}"#).unwrap();
+        assert_eq!(c.garden_insee.as_deref(), Some("69383"));
     }
 
     #[test]
@@ -142,6 +164,10 @@ mod tests {
             (
                 r#"{"base_url": "http://x", "token_secret": "t", "garden": "g", "token": "x"}"#,
                 "token: unknown field",
+            ),
+            (
+                r#"{"base_url": "http://x", "token_secret": "t", "garden": "g", "garden_insee": "69 003"}"#,
+                "garden_insee: not an INSEE",
             ),
             (r#"[1]"#, "JSON object"),
         ];

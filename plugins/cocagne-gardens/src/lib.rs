@@ -9,6 +9,9 @@
 //! - `pathways` → work-integration (IAE) pathways from the extranet's
 //!   `parcours_iae_<jardin>_<yyyy>.csv` exports (see [`pathways`]).
 //!
+//! And, when `garden_insee` gives the garden's commune:
+//! - `sites` → the garden as a site (the hub adds its EPCI).
+//!
 //! `member_name` is never read (it is not even deserialised), nor is `Nom`.
 
 mod config;
@@ -16,7 +19,8 @@ mod mapping;
 pub mod pathways;
 mod sync;
 
-use vivres_sdk::model::{Batch, ConnectorError, ConnectorSpec, EntityKind, StreamInfo};
+use vivres_sdk::model::{Batch, ConnectorError, ConnectorSpec, EntityKind, SiteKind, StreamInfo};
+use vivres_sdk::sites::{self, SiteSetting};
 use vivres_sdk::{Connector, log, state};
 
 pub use config::Config;
@@ -55,18 +59,21 @@ impl Connector for CocagneGardens {
                     None,
                     "Work-integration (IAE) pathways from the extranet's parcours_iae_<jardin>_<yyyy>.csv files in the source's inbox: worker (matricule pseudonymised by the hub), entry and exit dates, weekly and training hours, exit label and category",
                 ),
+                sites::stream_info("garden (`garden`, its commune from `garden_insee`)"),
             ],
         }
     }
 
     /// The API streams always; `pathways` only when the source has an inbox
-    /// (the IAE files come from there), so an API-only source syncs cleanly.
-    fn discover(_config: &Config) -> Result<Vec<StreamInfo>, ConnectorError> {
+    /// (the IAE files come from there), so an API-only source syncs cleanly;
+    /// `sites` only when `garden_insee` gives the garden's commune.
+    fn discover(config: &Config) -> Result<Vec<StreamInfo>, ConnectorError> {
         let has_inbox = vivres_sdk::inbox_dir().is_some();
         Ok(Self::spec()
             .streams
             .into_iter()
             .filter(|s| s.name != "pathways" || has_inbox)
+            .filter(|s| s.name != sites::STREAM || config.garden_insee.is_some())
             .collect())
     }
 
@@ -79,6 +86,9 @@ impl Connector for CocagneGardens {
     }
 
     fn read(config: &Config, stream: &str, state: Option<&str>) -> Result<Batch, ConnectorError> {
+        if stream == sites::STREAM {
+            return Ok(sites::read(&garden_site(config)?, SiteKind::Garden));
+        }
         if stream == "pathways" {
             let batch = pathways::read(&config.garden, state)?;
             log::info(format!(
@@ -106,6 +116,18 @@ impl Connector for CocagneGardens {
     }
 }
 
+/// The garden as a site with its commune (`garden_insee`).
+fn garden_site(config: &Config) -> Result<Vec<SiteSetting>, ConnectorError> {
+    let insee = config.garden_insee.clone().ok_or_else(|| {
+        ConnectorError::bad_config("garden_insee: required by the `sites` stream")
+    })?;
+    Ok(vec![SiteSetting {
+        id: config.garden.clone(),
+        insee,
+        name: None,
+    }])
+}
+
 fn token(config: &Config) -> Result<String, ConnectorError> {
     vivres_sdk::secret(&config.token_secret).ok_or_else(|| {
         ConnectorError::bad_config(format!(
@@ -130,7 +152,7 @@ mod tests {
     fn spec_lists_the_streams_and_a_valid_schema() {
         let spec = CocagneGardens::spec();
         let names: Vec<&str> = spec.streams.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["subscriptions", "deliveries", "pathways"]);
+        assert_eq!(names, ["subscriptions", "deliveries", "pathways", "sites"]);
         assert!(
             spec.streams[..2]
                 .iter()

@@ -16,12 +16,12 @@
 //! Rejects carry the file, the line and the field, never a key (it would hold
 //! the matricule).
 
-use vivres_sdk::csv::{CsvReader, Header, Record};
+use vivres_sdk::csv::{Header, Record};
+use vivres_sdk::csv_inbox::{self, Refusal};
 use vivres_sdk::fr::{self, Parsed};
-use vivres_sdk::inbox::{self, FileProgress, InboxFile};
+use vivres_sdk::inbox::{self, InboxFile};
 use vivres_sdk::model::{
-    Batch, ConnectorError, Date, Entity, ExitCategory, Item, Pathway, PersonId, Reject,
-    RejectReason,
+    Batch, ConnectorError, Date, Entity, ExitCategory, Item, Pathway, PersonId, RejectReason,
 };
 
 /// Rows per batch.
@@ -222,52 +222,18 @@ pub fn read_files(
     state: Option<&str>,
     files: &[InboxFile],
 ) -> Result<Batch, ConnectorError> {
-    inbox::read_next(state, files, |file, after, batch| {
-        let malformed = |batch: &mut Batch, detail: &str| {
-            batch.rejects.push(
-                Reject::new(RejectReason::MalformedFile, "file", detail)
-                    .with_origin(file.name.clone()),
-            );
-            Ok(FileProgress {
-                last_line: after,
-                finished: true,
-            })
-        };
-        let mut csv = match CsvReader::open(&file.path) {
-            Ok(csv) => csv,
-            Err(e) if after == 0 => return malformed(batch, e.message()),
-            Err(e) => return Err(e.into()),
-        };
-        let cols = match Columns::find(csv.header()) {
-            Ok(cols) => cols,
-            Err(e) if after == 0 => return malformed(batch, &e),
-            Err(e) => return Err(ConnectorError::bad_data(e)),
-        };
-        csv.skip_through(after)?;
-        let separator = csv.separator();
-        let mut last_line = after;
-        for _ in 0..ROWS_PER_BATCH {
-            let Some(row) = csv.next_row()? else {
-                return Ok(FileProgress {
-                    last_line,
-                    finished: true,
-                });
-            };
-            last_line = row.line;
-            match pathway(garden, &cols, &row) {
-                Ok(item) => batch.items.push(item.with_line(row.line)),
-                Err((reason, field, detail)) => batch.rejects.push(
-                    Reject::new(reason, field, detail)
-                        .with_line(row.line)
-                        .with_raw(row.raw(separator)),
-                ),
-            }
-        }
-        Ok(FileProgress {
-            last_line,
-            finished: false,
-        })
-    })
+    csv_inbox::read(
+        state,
+        files,
+        ROWS_PER_BATCH,
+        |_, header| {
+            Columns::find(header).map_err(|e| Refusal::new(RejectReason::MalformedFile, "file", e))
+        },
+        |columns, row, items| {
+            items.push(pathway(garden, columns, row)?);
+            Ok(())
+        },
+    )
 }
 
 #[cfg(test)]
@@ -410,34 +376,36 @@ mod tests {
 
     #[test]
     fn batches_resume_at_their_line_and_a_resent_file_replaces() {
-        let dir = tmp("batches");
         let mut text = String::from(
             "Matricule;Nom;Date entrée;Date sortie;Heures hebdo;Motif de sortie;Heures de formation\n",
         );
         for i in 0..(ROWS_PER_BATCH + 10) {
             text.push_str(&format!("M{i};N;01/03/2024;;26;;\n"));
         }
-        let files = vec![
-            inbox_file(&dir, 1, "parcours_iae_g_2024.csv", text.as_bytes()),
-            inbox_file(
-                &dir,
-                2,
-                "parcours_iae_g_2024.csv",
-                b"Matricule;Nom;Date entr\xe9e\nM1;N;01/03/2024\n",
-            ),
-        ];
-        let b1 = read_files("g", None, &files).unwrap();
-        assert_eq!(b1.items.len(), ROWS_PER_BATCH);
-        assert!(b1.more);
-        let b2 = read_files("g", b1.state.as_deref(), &files).unwrap();
-        assert_eq!(b2.items.len(), 10);
-        assert!(b2.replace_origins.is_empty());
-        assert_eq!(b2.items[0].key, format!("g/M{}/2024-03-01", ROWS_PER_BATCH));
-        let b3 = read_files("g", b2.state.as_deref(), &files).unwrap();
-        assert_eq!(b3.replace_origins, ["parcours_iae_g_2024.csv"]);
-        assert_eq!(b3.items.len(), 1);
-        assert!(!b3.more);
-        std::fs::remove_dir_all(&dir).unwrap();
+        let mut inbox = vivres_sdk::testing::TempInbox::new("iae-batches");
+        inbox.add("parcours_iae_g_2024.csv", text.as_bytes()).add(
+            "parcours_iae_g_2024.csv",
+            b"Matricule;Nom;Date entr\xe9e\nM1;N;01/03/2024\nM2;N;31/02/2024\n",
+        );
+        let files = inbox.files();
+        // Every checkpoint resumes to the same records (SDK harness).
+        let run = vivres_sdk::testing::assert_resumes(|state| read_files("g", state, &files));
+        assert_eq!(run.totals[0], (ROWS_PER_BATCH, 0, 1));
+        assert_eq!(run.items.len(), ROWS_PER_BATCH + 10 + 1);
+        assert_eq!(
+            run.items[ROWS_PER_BATCH].key,
+            format!("g/M{}/2024-03-01", ROWS_PER_BATCH)
+        );
+        assert_eq!(
+            run.items[ROWS_PER_BATCH].line,
+            Some(ROWS_PER_BATCH as u64 + 2)
+        );
+        assert_eq!(run.replace_origins, ["parcours_iae_g_2024.csv"; 2]);
+        let r = &run.rejects[0];
+        assert_eq!(
+            (r.reason, r.field.as_str(), r.line),
+            (RejectReason::InvalidDate, ENTRY, Some(3))
+        );
     }
 
     #[test]

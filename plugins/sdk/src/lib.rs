@@ -30,6 +30,7 @@ pub mod bindings {
 
 mod connector;
 pub mod csv;
+pub mod csv_inbox;
 pub mod dfc;
 pub mod fr;
 mod host;
@@ -37,7 +38,10 @@ pub mod http;
 pub mod inbox;
 pub mod log;
 pub mod model;
+pub mod sites;
 pub mod state;
+/// Native test helpers for connector crates (a temporary inbox, a batch driver, the resume check).
+pub mod testing;
 #[cfg(feature = "xlsx")]
 pub mod xlsx;
 

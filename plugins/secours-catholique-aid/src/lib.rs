@@ -2,7 +2,8 @@
 //! teams' `accueils_<equipe>_<yyyy>.csv` exports (Windows-1252, `;`, CRLF, any
 //! of the quirks) added to the source's inbox.
 //!
-//! Config: `{}` (optionally `{"batch_rows": 2000}`, 1–5000).
+//! Config: `{}`, optionally `"batch_rows": 2000` (1–5000) and the teams'
+//! communes `"sites": [{"id": "Lyon 3", "insee": "69383"}]` (stream `sites`).
 //!
 //! Streams, both over the same files, one file after the other in arrival
 //! order, at most `batch_rows` rows per batch:
@@ -27,9 +28,10 @@
 pub mod mapping;
 
 use serde::Deserialize;
-use vivres_sdk::csv::{CsvReader, ResumePoint};
-use vivres_sdk::inbox::{self, BATCH_ROWS, FileProgress, InboxFile};
+use vivres_sdk::csv_inbox::{self, Refusal};
+use vivres_sdk::inbox::{self, BATCH_ROWS, InboxFile};
 use vivres_sdk::model::*;
+use vivres_sdk::sites::{self, SiteSetting};
 use vivres_sdk::{Connector, log};
 
 use mapping::Columns;
@@ -42,6 +44,9 @@ pub const HOUSEHOLDS: &str = "households";
 pub struct Config {
     #[serde(default)]
     pub batch_rows: Option<usize>,
+    /// The teams' communes: `[{"id": "Lyon 3", "insee": "69383"}]`.
+    #[serde(default)]
+    pub sites: Vec<SiteSetting>,
 }
 
 impl Config {
@@ -56,7 +61,12 @@ impl Config {
     }
 }
 
-const SCHEMA: &str = r#"{"type": "object", "properties": {"batch_rows": {"type": "integer", "minimum": 1, "maximum": 5000}}, "additionalProperties": false}"#;
+fn schema() -> String {
+    format!(
+        r#"{{"type": "object", "properties": {{"batch_rows": {{"type": "integer", "minimum": 1, "maximum": 5000}}, "sites": {}}}, "additionalProperties": false}}"#,
+        sites::SCHEMA
+    )
+}
 
 /// The team of an `accueils_<equipe>_<yyyy>.csv` file, if the name is one.
 pub fn file_team(name: &str) -> Option<&str> {
@@ -84,79 +94,6 @@ pub fn own_files(all: Vec<InboxFile>) -> Vec<InboxFile> {
     own
 }
 
-/// Reads rows of `file` after physical line `after` into `batch`.
-fn read_file(
-    stream: &str,
-    file: &InboxFile,
-    after: u64,
-    at: Option<ResumePoint>,
-    batch_rows: usize,
-    batch: &mut Batch,
-) -> Result<(FileProgress, Option<ResumePoint>), ConnectorError> {
-    let team = file_team(&file.name).unwrap_or_default().to_string();
-    let finished = |line| {
-        let progress = FileProgress {
-            last_line: line,
-            finished: true,
-        };
-        Ok((progress, None))
-    };
-    let mut csv = match CsvReader::open_at(&file.path, at) {
-        Ok(c) => c,
-        Err(e) => {
-            batch
-                .rejects
-                .push(Reject::new(RejectReason::MalformedFile, "file", e.message()).with_line(1));
-            return finished(1);
-        }
-    };
-    let columns = match Columns::find(csv.header()) {
-        Ok(c) => c,
-        Err((column, e)) => {
-            let line = csv.header().line;
-            batch.rejects.push(
-                Reject::new(RejectReason::MalformedFile, column, e.message()).with_line(line),
-            );
-            return finished(line);
-        }
-    };
-    if at.is_none() {
-        csv.skip_through(after)?;
-    }
-    let sep = csv.separator();
-    let mut rows = 0;
-    let mut last_line = after;
-    while let Some(r) = csv.next_row()? {
-        last_line = r.line;
-        rows += 1;
-        // Both streams read the whole row: they take it or refuse it alike.
-        let result = mapping::row(&columns, &r, &team).map(|row| {
-            if stream == AIDS {
-                batch
-                    .items
-                    .extend(row.aids.into_iter().map(|i| i.with_line(r.line)));
-            } else {
-                batch.items.push(row.household.with_line(r.line));
-            }
-        });
-        if let Err((reason, field, detail)) = result {
-            batch.rejects.push(
-                Reject::new(reason, field, detail)
-                    .with_line(r.line)
-                    .with_raw(r.raw(sep)),
-            );
-        }
-        if rows >= batch_rows {
-            let progress = FileProgress {
-                last_line,
-                finished: false,
-            };
-            return Ok((progress, Some(csv.resume_point())));
-        }
-    }
-    finished(last_line)
-}
-
 /// One batch of `stream` over `files` (the inbox, or any directory in tests).
 pub fn read_files(
     config: &Config,
@@ -164,15 +101,40 @@ pub fn read_files(
     stream: &str,
     state: Option<&str>,
 ) -> Result<Batch, ConnectorError> {
+    if stream == sites::STREAM {
+        sites::check(&config.sites, "sites")?;
+        return Ok(sites::read(&config.sites, SiteKind::AidTeam));
+    }
     if stream != AIDS && stream != HOUSEHOLDS {
         return Err(ConnectorError::bad_config(format!(
-            "unknown stream `{stream}`: aids or households"
+            "unknown stream `{stream}`: aids, households or sites"
         )));
     }
     let batch_rows = config.batch_rows()?;
-    let batch = inbox::read_next_at(state, files, |file, after, at, batch| {
-        read_file(stream, file, after, at, batch_rows, batch)
-    })?;
+    let aids = stream == AIDS;
+    let batch = csv_inbox::read(
+        state,
+        files,
+        batch_rows,
+        |file, header| {
+            let team = file_team(&file.name).unwrap_or_default().to_string();
+            Columns::find(header)
+                .map(|columns| (columns, team))
+                .map_err(|(column, e)| {
+                    Refusal::new(RejectReason::MalformedFile, column, e.message())
+                })
+        },
+        // Both streams read the whole row: they take it or refuse it alike.
+        |(columns, team), r, items| {
+            let row = mapping::row(columns, r, team)?;
+            if aids {
+                items.extend(row.aids);
+            } else {
+                items.push(row.household);
+            }
+            Ok(())
+        },
+    )?;
     log::info(format!(
         "{stream}: {} records, {} rejected",
         batch.items.len(),
@@ -191,7 +153,7 @@ impl Connector for SecoursCatholiqueAid {
             name: "secours-catholique-aid".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "Secours Catholique teams: aids given and households received, from accueils_<equipe>_<yyyy>.csv exports in the source's inbox".into(),
-            config_schema: SCHEMA.into(),
+            config_schema: schema(),
             streams: vec![
                 StreamInfo::new(
                     AIDS,
@@ -207,17 +169,31 @@ impl Connector for SecoursCatholiqueAid {
                     None,
                     "Households received: composition, adults, children, residence, income and reste à vivre as bands only",
                 ),
+                sites::stream_info("teams (the Equipe of the rows)"),
             ],
         }
     }
 
+    /// `sites` only when the settings give the teams' communes.
+    fn discover(config: &Config) -> Result<Vec<StreamInfo>, ConnectorError> {
+        let mut streams = Self::spec().streams;
+        streams.retain(|s| s.name != sites::STREAM || !config.sites.is_empty());
+        Ok(streams)
+    }
+
     fn check(config: &Config) -> Result<(), ConnectorError> {
         config.batch_rows()?;
+        sites::check(&config.sites, "sites")?;
         inbox::files().map(|_| ())
     }
 
     fn read(config: &Config, stream: &str, state: Option<&str>) -> Result<Batch, ConnectorError> {
-        let files = own_files(inbox::files()?);
+        // The sites come from the settings: no inbox needed.
+        let files = if stream == sites::STREAM {
+            Vec::new()
+        } else {
+            own_files(inbox::files()?)
+        };
         read_files(config, &files, stream, state)
     }
 }

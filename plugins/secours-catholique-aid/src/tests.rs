@@ -43,6 +43,7 @@ struct Store {
 fn sync(dir: &Path, stream: &str, store: &mut Store, state: &mut Option<String>) {
     let config = Config {
         batch_rows: Some(3),
+        ..Config::default()
     };
     let files = own_files(inbox::files_in(dir).unwrap());
     for _ in 0..1000 {
@@ -299,6 +300,7 @@ fn sim_check() {
             let b = read_files(
                 &Config {
                     batch_rows: Some(7),
+                    ..Config::default()
                 },
                 &files,
                 stream,
@@ -402,4 +404,101 @@ fn bench_dir() {
         bytes as f64 / 1e6,
         bytes as f64 / 1e6 / s
     );
+}
+
+/// Both streams through the SDK's harness: every checkpoint of a run over a
+/// file with the quirks, a re-sent version and a malformed file resumes to
+/// the same records; the two streams refuse the same lines alike.
+#[test]
+fn every_checkpoint_resumes_to_the_same_records() {
+    let mut inbox = vivres_sdk::testing::TempInbox::new("sc-resume");
+    inbox
+        .add("accueils_lyon-3_2024.csv", &file_v1())
+        .add("accueils_lyon-3_2025.csv", b"Nom;CP\nX;69001\n")
+        .add("notes.txt", b"ignored")
+        .add("accueils_lyon-3_2024.csv", &file_v1());
+    let files = own_files(inbox.files());
+    let config = Config {
+        batch_rows: Some(4),
+        ..Config::default()
+    };
+    let read = |stream| {
+        vivres_sdk::testing::assert_resumes(|state| read_files(&config, &files, stream, state))
+    };
+    let (aids, households) = (read(AIDS), read(HOUSEHOLDS));
+    assert_eq!(aids.items.len(), 2 * 6);
+    assert_eq!(households.items.len(), 2 * 5);
+    let lines = |run: &vivres_sdk::testing::Run| -> Vec<(Option<u64>, RejectReason, String)> {
+        run.rejects
+            .iter()
+            .map(|r| (r.line, r.reason, r.field.clone()))
+            .collect()
+    };
+    assert_eq!(lines(&aids), lines(&households));
+    assert_eq!(aids.rejects.len(), 2 * 7 + 1);
+    let malformed = &aids.rejects[7];
+    assert_eq!(
+        (malformed.reason, malformed.field.as_str(), malformed.line),
+        (RejectReason::MalformedFile, "Date passage", Some(1))
+    );
+    assert!(
+        aids.items
+            .iter()
+            .chain(&households.items)
+            .all(|i| i.line.is_some() && i.origin.is_some())
+    );
+    assert_eq!(
+        aids.replace_origins,
+        [
+            "accueils_lyon-3_2024.csv",
+            "accueils_lyon-3_2025.csv",
+            "accueils_lyon-3_2024.csv"
+        ]
+    );
+}
+
+/// The teams' communes come from the settings, as a `sites` stream that the
+/// source offers only when they are given.
+#[test]
+fn teams_have_their_commune_from_the_settings() {
+    let config: Config = serde_json::from_str(
+        r#"{"sites": [{"id": "Lyon 3", "insee": "69383", "name": "Équipe Lyon 3"}]}"#,
+    )
+    .unwrap();
+    let b = read_files(&config, &[], vivres_sdk::sites::STREAM, None).unwrap();
+    assert!(!b.more);
+    assert_eq!(b.items.len(), 1);
+    assert_eq!(b.items[0].key, "Lyon 3");
+    let Entity::Site(s) = &b.items[0].entity else {
+        panic!("{:?}", b.items[0])
+    };
+    assert_eq!(s.kind, SiteKind::AidTeam);
+    assert_eq!(
+        s.location.as_ref().and_then(|l| l.insee.as_deref()),
+        Some("69383")
+    );
+    let spaced: Config =
+        serde_json::from_str(r#"{"sites": [{"id": "Lyon 3", "insee": "69003 "}]}"#).unwrap();
+    assert!(read_files(&spaced, &[], "sites", None).is_ok());
+    let bad: Config =
+        serde_json::from_str(r#"{"sites": [{"id": "Lyon 3", "insee": "6900"}]}"#).unwrap();
+    assert!(matches!(
+        read_files(&bad, &[], "sites", None),
+        Err(ConnectorError::BadConfig(m)) if m.starts_with("sites[0].insee")
+    ));
+    assert!(
+        serde_json::from_str::<Config>(
+            r#"{"sites": [{"id": "a", "insee": "69383", "cp": "69003"}]}"#
+        )
+        .is_err()
+    );
+    let streams = |c: &Config| -> Vec<String> {
+        SecoursCatholiqueAid::discover(c)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.name)
+            .collect()
+    };
+    assert_eq!(streams(&Config::default()), [AIDS, HOUSEHOLDS]);
+    assert_eq!(streams(&config), [AIDS, HOUSEHOLDS, "sites"]);
 }

@@ -2,7 +2,8 @@
 //! registers added to the source's inbox as CSV files (`;`, UTF-8 with BOM or
 //! Windows-1252, any of the quirks).
 //!
-//! Config: `{}` (optionally `{"batch_rows": 2000}`, 1–5000).
+//! Config: `{}`, optionally `"batch_rows": 2000` (1–5000) and the groceries'
+//! communes `"sites": [{"id": "epicerie-lyon", "insee": "69387"}]` (stream `sites`).
 //!
 //! Streams, each reading only its own files, one after the other in arrival
 //! order, at most `batch_rows` rows per batch:
@@ -20,9 +21,10 @@
 pub mod mapping;
 
 use serde::Deserialize;
-use vivres_sdk::csv::{CsvReader, ResumePoint};
-use vivres_sdk::inbox::{self, BATCH_ROWS, FileProgress, InboxFile};
+use vivres_sdk::csv_inbox::{self, Refusal};
+use vivres_sdk::inbox::{self, BATCH_ROWS, InboxFile};
 use vivres_sdk::model::*;
+use vivres_sdk::sites::{self, SiteSetting};
 use vivres_sdk::{Connector, log};
 
 use mapping::{CardColumns, SaleColumns};
@@ -35,6 +37,9 @@ pub const CARDS: &str = "cards";
 pub struct Config {
     #[serde(default)]
     pub batch_rows: Option<usize>,
+    /// The groceries' communes: `[{"id": "epicerie-lyon", "insee": "69387"}]`.
+    #[serde(default)]
+    pub sites: Vec<SiteSetting>,
 }
 
 impl Config {
@@ -49,7 +54,12 @@ impl Config {
     }
 }
 
-const SCHEMA: &str = r#"{"type": "object", "properties": {"batch_rows": {"type": "integer", "minimum": 1, "maximum": 5000}}, "additionalProperties": false}"#;
+fn schema() -> String {
+    format!(
+        r#"{{"type": "object", "properties": {{"batch_rows": {{"type": "integer", "minimum": 1, "maximum": 5000}}, "sites": {}}}, "additionalProperties": false}}"#,
+        sites::SCHEMA
+    )
+}
 
 /// The grocery of a `ventes_<epicerie>_<yyyy-mm>.csv` file.
 pub fn sales_grocery(name: &str) -> Option<&str> {
@@ -87,78 +97,6 @@ enum Columns {
     Cards(CardColumns),
 }
 
-fn read_file(
-    stream: &str,
-    file: &InboxFile,
-    after: u64,
-    at: Option<ResumePoint>,
-    batch_rows: usize,
-    batch: &mut Batch,
-) -> Result<(FileProgress, Option<ResumePoint>), ConnectorError> {
-    let grocery = grocery_of(stream, &file.name).unwrap_or_default();
-    let finished = |line| {
-        let progress = FileProgress {
-            last_line: line,
-            finished: true,
-        };
-        Ok((progress, None))
-    };
-    let mut csv = match CsvReader::open_at(&file.path, at) {
-        Ok(c) => c,
-        Err(e) => {
-            batch
-                .rejects
-                .push(Reject::new(RejectReason::MalformedFile, "file", e.message()).with_line(1));
-            return finished(1);
-        }
-    };
-    let columns = if stream == SALES {
-        SaleColumns::find(csv.header()).map(Columns::Sales)
-    } else {
-        CardColumns::find(csv.header()).map(Columns::Cards)
-    };
-    let columns = match columns {
-        Ok(c) => c,
-        Err((column, e)) => {
-            let line = csv.header().line;
-            batch.rejects.push(
-                Reject::new(RejectReason::MalformedFile, column, e.message()).with_line(line),
-            );
-            return finished(line);
-        }
-    };
-    if at.is_none() {
-        csv.skip_through(after)?;
-    }
-    let sep = csv.separator();
-    let mut rows = 0;
-    let mut last_line = after;
-    while let Some(r) = csv.next_row()? {
-        last_line = r.line;
-        rows += 1;
-        let result = match &columns {
-            Columns::Sales(c) => mapping::sale(c, &r, &grocery),
-            Columns::Cards(c) => mapping::card_holder(c, &r, &grocery),
-        };
-        match result {
-            Ok(item) => batch.items.push(item.with_line(r.line)),
-            Err((reason, field, detail)) => batch.rejects.push(
-                Reject::new(reason, field, detail)
-                    .with_line(r.line)
-                    .with_raw(r.raw(sep)),
-            ),
-        }
-        if rows >= batch_rows {
-            let progress = FileProgress {
-                last_line,
-                finished: false,
-            };
-            return Ok((progress, Some(csv.resume_point())));
-        }
-    }
-    finished(last_line)
-}
-
 /// One batch of `stream` over `files` (already the stream's own files).
 pub fn read_files(
     config: &Config,
@@ -166,15 +104,41 @@ pub fn read_files(
     stream: &str,
     state: Option<&str>,
 ) -> Result<Batch, ConnectorError> {
+    if stream == sites::STREAM {
+        sites::check(&config.sites, "sites")?;
+        return Ok(sites::read(&config.sites, SiteKind::Grocery));
+    }
     if stream != SALES && stream != CARDS {
         return Err(ConnectorError::bad_config(format!(
-            "unknown stream `{stream}`: sales or cards"
+            "unknown stream `{stream}`: sales, cards or sites"
         )));
     }
     let batch_rows = config.batch_rows()?;
-    let batch = inbox::read_next_at(state, files, |file, after, at, batch| {
-        read_file(stream, file, after, at, batch_rows, batch)
-    })?;
+    let batch = csv_inbox::read(
+        state,
+        files,
+        batch_rows,
+        |file, header| {
+            let grocery = grocery_of(stream, &file.name).unwrap_or_default();
+            let columns = if stream == SALES {
+                SaleColumns::find(header).map(Columns::Sales)
+            } else {
+                CardColumns::find(header).map(Columns::Cards)
+            };
+            columns
+                .map(|columns| (columns, grocery))
+                .map_err(|(column, e)| {
+                    Refusal::new(RejectReason::MalformedFile, column, e.message())
+                })
+        },
+        |(columns, grocery), r, items| {
+            items.push(match columns {
+                Columns::Sales(c) => mapping::sale(c, r, grocery)?,
+                Columns::Cards(c) => mapping::card_holder(c, r, grocery)?,
+            });
+            Ok(())
+        },
+    )?;
     log::info(format!(
         "{stream}: {} records, {} rejected",
         batch.items.len(),
@@ -193,7 +157,7 @@ impl Connector for UgessGroceries {
             name: "ugess-groceries".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "UGESS social and solidarity groceries: till lines (ventes_<epicerie>_<yyyy-mm>.csv) and card registers (beneficiaires_<epicerie>.csv) from the source's inbox".into(),
-            config_schema: SCHEMA.into(),
+            config_schema: schema(),
             streams: vec![
                 StreamInfo::new(
                     SALES,
@@ -209,17 +173,31 @@ impl Connector for UgessGroceries {
                     None,
                     "Card register: the household, its composition, residence postcode, rights from/to and monthly cap",
                 ),
+                sites::stream_info("groceries (the <epicerie> of the file names)"),
             ],
         }
     }
 
+    /// `sites` only when the settings give the groceries' communes.
+    fn discover(config: &Config) -> Result<Vec<StreamInfo>, ConnectorError> {
+        let mut streams = Self::spec().streams;
+        streams.retain(|s| s.name != sites::STREAM || !config.sites.is_empty());
+        Ok(streams)
+    }
+
     fn check(config: &Config) -> Result<(), ConnectorError> {
         config.batch_rows()?;
+        sites::check(&config.sites, "sites")?;
         inbox::files().map(|_| ())
     }
 
     fn read(config: &Config, stream: &str, state: Option<&str>) -> Result<Batch, ConnectorError> {
-        let files = own_files(stream, inbox::files()?);
+        // The sites come from the settings: no inbox needed.
+        let files = if stream == sites::STREAM {
+            Vec::new()
+        } else {
+            own_files(stream, inbox::files()?)
+        };
         read_files(config, &files, stream, state)
     }
 }

@@ -29,6 +29,7 @@ fn sync(dir: &Path, stream: &str) -> Store {
     let mut store = Store::default();
     let config = Config {
         batch_rows: Some(2),
+        ..Config::default()
     };
     let files = own_files(stream, inbox::files_in(dir).unwrap());
     let mut state = None;
@@ -218,6 +219,7 @@ fn sim_check() {
             let b = read_files(
                 &Config {
                     batch_rows: Some(7),
+                    ..Config::default()
                 },
                 &files,
                 stream,

@@ -422,7 +422,7 @@ const HOUSEHOLDS: &[Column] = &[
 
 #[rustfmt::skip]
 const SITES: &[Column] = &[
-    req("kind", Text, "type de lieu", "garden, grocery, buying_group, aid_team, farm, drop_point, other."),
+    req("kind", Text, "type de lieu", "garden, grocery, buying-group, aid-team, farm, drop-point, other."),
     opt("name", Text, "nom du lieu", "Name of the site (an organisation, never a person)."),
     opt("location_postcode", Text, "code postal", "Postcode of the site."),
     opt("location_insee", Text, "commune", "INSEE code of its commune."),
@@ -464,7 +464,7 @@ const DISTRIBUTIONS: &[Column] = &[
 const ORDER_LINES: &[Column] = &[
     opt("household", Text, "foyer (pseudonyme)", PERSON),
     opt("site", Text, "lieu", "Grocery, buying group or drop point."),
-    req("channel", Text, "canal", "buying_group, grocery, basket, market, other."),
+    req("channel", Text, "canal", "buying-group, grocery, basket, market, other."),
     opt("date", Date, "date", "Date of the order or sale."),
     opt("time", Text, "heure", "Time of the sale (HH:MM)."),
     opt("month", Text, "mois", "Month of the order (`YYYY-MM`) when no date is known."),

@@ -318,13 +318,20 @@ pub enum InboxAction {
 
 #[derive(Debug, Subcommand)]
 pub enum QuarantineAction {
-    /// Open quarantine entries: file, line, reason and field (never a personal value).
+    /// Open quarantine entries (records still refused in the latest version of
+    /// their file): file, line, reason and field (never a personal value).
     List {
         #[arg(long)]
         source: Option<String>,
-        /// Entries of this run (including replayed ones).
+        /// Entries of this run (open and closed ones).
         #[arg(long)]
         run: Option<i64>,
+        /// Closed entries too, with why and when they closed.
+        #[arg(long, conflicts_with = "closed")]
+        all: bool,
+        /// Only closed entries, with why and when they closed.
+        #[arg(long)]
+        closed: bool,
         #[arg(long, default_value_t = 1000)]
         limit: i64,
         #[arg(long)]
@@ -854,25 +861,64 @@ async fn quarantine(config_path: &Path, action: QuarantineAction) -> anyhow::Res
         QuarantineAction::List {
             source,
             run,
+            all,
+            closed,
             limit,
             json,
         } => {
+            use crate::warehouse::EntryStatus;
+            if let Some(id) = &source
+                && config.source(id).is_none()
+            {
+                bail!("{}", unknown_source(&config, id));
+            }
+            let status = match (all, closed, run) {
+                (true, _, _) => EntryStatus::All,
+                (_, true, _) => EntryStatus::Closed,
+                (_, _, Some(_)) => EntryStatus::All,
+                _ => EntryStatus::Open,
+            };
             let warehouse = Warehouse::open(&config.database_url()).await?;
-            let entries = warehouse.quarantine(source.as_deref(), run, limit).await?;
+            let entries = warehouse
+                .quarantine_by_status(source.as_deref(), run, status, limit)
+                .await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&entries)?);
             } else {
+                let closing = status != EntryStatus::Open;
                 println!(
-                    "{:>6}  {:<22} {:>5}  {:<36} {:>6}  {:<20} {:<24} detail",
-                    "id", "source", "run", "file", "line/cell", "reason", "field"
+                    "{:>6}  {:<22} {:>5}  {:<36} {:>6}  {:<20} {:<24} {}detail",
+                    "id",
+                    "source",
+                    "run",
+                    "file/record",
+                    "line/cell",
+                    "reason",
+                    "field",
+                    if closing {
+                        format!("{:<38} ", "closed")
+                    } else {
+                        String::new()
+                    }
                 );
-                for q in &entries {
+                for row in &entries {
+                    let q = &row.entry;
+                    let closed_at = match (&row.closed_reason, &row.closed_at, row.closed_by) {
+                        (Some(why), Some(at), by) => format!(
+                            "{why} {at}{}",
+                            by.map(|r| format!(" (run {r})")).unwrap_or_default()
+                        ),
+                        _ => "open".to_string(),
+                    };
                     println!(
-                        "{:>6}  {:<22} {:>5}  {:<36} {:>6}  {:<20} {:<24} {}",
+                        "{:>6}  {:<22} {:>5}  {:<36} {:>6}  {:<20} {:<24} {}{}",
                         q.id,
                         q.source,
                         q.run_id,
-                        q.origin.as_deref().unwrap_or("-"),
+                        q.origin
+                            .as_deref()
+                            .or(row.partner_key.as_deref())
+                            .unwrap_or("-"),
                         // A workbook's cell says its line too (`Commande!F12`).
                         q.cell.clone().unwrap_or_else(|| q
                             .line
@@ -880,6 +926,11 @@ async fn quarantine(config_path: &Path, action: QuarantineAction) -> anyhow::Res
                             .unwrap_or_else(|| "-".into())),
                         q.reason,
                         q.field,
+                        if closing {
+                            format!("{closed_at:<38} ")
+                        } else {
+                            String::new()
+                        },
                         q.detail
                     );
                 }
@@ -1140,4 +1191,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+}
+
+/// "No such source", naming the sources there are.
+fn unknown_source(config: &Config, id: &str) -> String {
+    crate::sync::SyncError::unknown_source(config, id).to_string()
 }

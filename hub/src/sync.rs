@@ -18,8 +18,8 @@ use crate::app::Hub;
 use crate::model::{Batch, ConnectorError};
 use crate::plugin_host::{Grants, HostError, LogLine};
 use crate::warehouse::{
-    BatchWrite, Counts, HttpFigures, LogRecord, Provenance, RunReport, RunStatus, StreamFigures,
-    WarehouseError,
+    BatchWrite, ClosedReason, Counts, HttpFigures, LogRecord, Provenance, RunReport, RunStatus,
+    StreamFigures, WarehouseError,
 };
 
 #[derive(Debug, Clone, Default)]
@@ -43,8 +43,8 @@ pub struct SyncOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
-    #[error("no source `{0}` in the configuration")]
-    UnknownSource(String),
+    #[error("no source `{id}` in the configuration (known: {known})")]
+    UnknownSource { id: String, known: String },
     #[error("source `{source_id}`: unknown territory `{territory}`")]
     UnknownTerritory {
         source_id: String,
@@ -52,6 +52,21 @@ pub enum SyncError {
     },
     #[error(transparent)]
     Warehouse(#[from] WarehouseError),
+}
+
+impl SyncError {
+    /// No source `id`: the error names the sources the configuration has.
+    pub fn unknown_source(config: &crate::config::Config, id: &str) -> SyncError {
+        let known: Vec<&str> = config.sources.iter().map(|s| s.id.as_str()).collect();
+        SyncError::UnknownSource {
+            id: id.to_string(),
+            known: if known.is_empty() {
+                "none: add a [[sources]] section to the configuration".into()
+            } else {
+                known.join(", ")
+            },
+        }
+    }
 }
 
 /// Why a run failed, as the run report and the scheduler see it.
@@ -388,7 +403,7 @@ pub async fn sync_source(
     let source = hub
         .config
         .source(source_id)
-        .ok_or_else(|| SyncError::UnknownSource(source_id.to_string()))?;
+        .ok_or_else(|| SyncError::unknown_source(&hub.config, source_id))?;
     let territory =
         hub.config
             .territory(&source.territory)
@@ -609,6 +624,7 @@ async fn run(
     hub.warehouse
         .set_run_connector(run_id, &spec.name, &spec.version)
         .await?;
+    let non_personal = non_personal_key_streams(&spec.config_schema);
     let config_json = source.config_json();
     let streams: Vec<String> = match options.streams.as_ref().or(source.streams.as_ref()) {
         Some(s) => s.clone(),
@@ -637,6 +653,7 @@ async fn run(
         run_id,
         &config_json,
         streams,
+        &non_personal,
         options,
         &mut guard,
         log,
@@ -673,6 +690,7 @@ async fn sync_streams(
     run_id: i64,
     config_json: &str,
     streams: Vec<String>,
+    non_personal: &[String],
     options: &SyncOptions,
     guard: &mut Guard<'_>,
     log: &RunLog,
@@ -700,6 +718,7 @@ async fn sync_streams(
                 format!("stream {stream}: resuming from the saved checkpoint"),
             );
         }
+        let keys_public = non_personal.iter().any(|s| *s == stream);
         let (counts, batches, timings) = sync_stream(
             hub,
             instance,
@@ -707,6 +726,7 @@ async fn sync_streams(
             &prov,
             config_json,
             state,
+            keys_public,
             guard,
             log,
         )
@@ -716,6 +736,25 @@ async fn sync_streams(
             log.push(
                 "info",
                 format!("stream {stream}: {removed} records removed: their file was re-sent without them"),
+            );
+        }
+        // A file read again closes the entries of the lines it no longer refuses.
+        let why = if options.full_refresh {
+            ClosedReason::Replayed
+        } else {
+            ClosedReason::Resent
+        };
+        let closed = hub
+            .warehouse
+            .close_stale_entries(&source.id, &stream, run_id, why)
+            .await?;
+        if closed > 0 {
+            log.push(
+                "info",
+                format!(
+                    "stream {stream}: {closed} quarantine entries closed ({}): their file, read again, no longer refuses their line",
+                    why.as_str()
+                ),
             );
         }
         log.push(
@@ -764,6 +803,7 @@ async fn sync_stream(
     prov: &Provenance,
     config_json: &str,
     mut state: Option<String>,
+    keys_public: bool,
     guard: &mut Guard<'_>,
     log: &RunLog,
 ) -> Result<(Counts, u64, Timings), Failure> {
@@ -850,7 +890,7 @@ async fn sync_stream(
             state = next_state;
         }
         let started = std::time::Instant::now();
-        let write = prepare(normaliser, batch, &guard.redactor, log);
+        let write = prepare(normaliser, batch, keys_public, &guard.redactor, log);
         timings.normalise += started.elapsed();
         if let Err(f) = guard.tally.take(&write) {
             failure = Some(f);
@@ -886,30 +926,64 @@ async fn sync_stream(
     }
 }
 
+/// The streams whose records' keys the connector declares non-personal (a
+/// subscription id, not a dossier number), so that a quarantine entry may
+/// name the partner's record: the `x-vivres-non-personal-keys` list of
+/// stream names in its configuration's JSON Schema. Contract 0.1 and 0.2
+/// have no field for it; a connector that says nothing gets pseudonyms only.
+pub fn non_personal_key_streams(config_schema: &serde_json::Value) -> Vec<String> {
+    config_schema
+        .get("x-vivres-non-personal-keys")
+        .and_then(|v| v.as_array())
+        .map(|streams| {
+            streams
+                .iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Longest partner record id kept in a quarantine entry.
+const PARTNER_KEY_BYTES: usize = 128;
+
 /// Normalises a batch into what the warehouse commits. What the plugin
 /// wrote freely (its state, its rejects' file, field and detail) is
 /// redacted of the source's secrets and cut to length, as log lines are.
+/// `keys_public`: the connector declares the stream's keys non-personal;
+/// a reject then names the partner's record id beside its pseudonym.
 fn prepare(
     normaliser: &normalise::Context<'_>,
     batch: Batch,
+    keys_public: bool,
     redactor: &crate::privacy::Redactor,
     log: &RunLog,
 ) -> BatchWrite {
     let read = (batch.items.len() + batch.rejects.len()) as u64;
     let mut rows = Vec::with_capacity(batch.items.len());
-    // A plugin's own rejects carry its raw key: store its pseudonym only.
+    let public = |key: &str| {
+        (keys_public && !key.trim().is_empty())
+            .then(|| redact_cut(redactor, key, PARTNER_KEY_BYTES))
+    };
+    // A plugin's own rejects carry its raw key: store its pseudonym only
+    // (and the key itself when the connector declares it non-personal).
     let mut rejects: Vec<_> = batch
         .rejects
         .into_iter()
         .map(|mut r| {
+            r.partner_key = r.key.as_deref().and_then(public);
             r.key = r.key.map(|k| normaliser.reject_key(&k));
             r
         })
         .collect();
     for item in batch.items {
+        let partner_key = if keys_public { public(&item.key) } else { None };
         match normaliser.normalise(item) {
             Ok(row) => rows.push(row),
-            Err(reject) => rejects.push(reject),
+            Err(mut reject) => {
+                reject.partner_key = partner_key;
+                rejects.push(reject);
+            }
         }
     }
     for r in &mut rejects {

@@ -2409,3 +2409,100 @@ async fn indicators_over_http_keep_coordinators_to_their_territories() {
         assert_eq!(status, StatusCode::NOT_FOUND, "{filter}: {body}");
     }
 }
+
+/// Issue 8, item 6 over HTTP: `GET /quarantine` lists open entries by
+/// default, closed ones (with why, when and by which run) on request; a
+/// Cocagne entry names the partner's record id (the connector declares its
+/// keys non-personal), a Secours Catholique one never does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quarantine_over_http_shows_open_entries_and_closed_ones_on_request() {
+    use crate::files::{
+        SC_BAD_DATE, SC_BAD_POSTCODE, SC_FIXED_DATE, SC_GOOD, SC_NAME, add_bytes, secours_csv,
+    };
+    let s = Served::start(
+        Setup {
+            size: 1_000,
+            extra_sources: r#"
+[[sources]]
+id = "secours-lyon"
+connector = "secours-catholique-aid"
+network = "secours-catholique"
+territory = "lyon"
+inbox = true
+"#
+            .into(),
+            ..Setup::default()
+        },
+        fast_settings(),
+    )
+    .await;
+    let admin = s.token("admin", Role::Admin).await;
+    let sync = |source: &'static str| {
+        let hub = s.hub.clone();
+        async move {
+            let r = vivres::sync::sync_source(&hub, source, &Default::default())
+                .await
+                .expect("sync");
+            assert_eq!(r.status, vivres::warehouse::RunStatus::Succeeded, "{r:?}");
+            r
+        }
+    };
+
+    sync("cocagne-lyon").await;
+    let expected = s.sim.expected("lyon");
+    let body = s.get("/quarantine?source=cocagne-lyon", &admin).await;
+    let entries = body["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), expected.quarantined_ids.len(), "{body}");
+    for e in entries {
+        let id = e["partner_key"].as_str().expect("a partner id");
+        assert_eq!(
+            expected.quarantined_ids.get(id).map(String::as_str),
+            e["reason"].as_str(),
+            "{e}"
+        );
+        assert_eq!(
+            (&e["status"], &e["closed_at"]),
+            (&Value::from("open"), &Value::Null)
+        );
+    }
+
+    let inbox = s._dir.path().join("inbox").join("secours-lyon");
+    add_bytes(
+        &inbox,
+        SC_NAME,
+        &secours_csv(&[SC_GOOD, SC_BAD_DATE, SC_BAD_POSTCODE]),
+    );
+    sync("secours-lyon").await;
+    add_bytes(
+        &inbox,
+        SC_NAME,
+        &secours_csv(&[SC_GOOD, SC_FIXED_DATE, SC_BAD_POSTCODE]),
+    );
+    let second = sync("secours-lyon").await;
+    let open = s.get("/quarantine?source=secours-lyon", &admin).await;
+    let open = open["entries"].as_array().unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(
+        (&open[0]["line"], &open[0]["status"]),
+        (&Value::from(4), &Value::from("open"))
+    );
+    assert_eq!(open[0]["partner_key"], Value::Null);
+    let closed = s
+        .get("/quarantine?source=secours-lyon&status=closed", &admin)
+        .await;
+    let closed = closed["entries"].as_array().unwrap();
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    assert_eq!(closed[0]["line"], 3);
+    assert_eq!(closed[0]["status"], "closed");
+    assert_eq!(closed[0]["closed_reason"], "resent");
+    assert_eq!(closed[0]["closed_by_run"], second.id);
+    assert!(closed[0]["closed_at"].is_string(), "{closed:?}");
+    let all = s
+        .get("/quarantine?source=secours-lyon&status=all", &admin)
+        .await;
+    assert_eq!(all["entries"].as_array().unwrap().len(), 2);
+    let (status, body) = s
+        .call(Method::GET, "/quarantine?status=shut", Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}

@@ -454,3 +454,140 @@ async fn a_plugin_built_against_contract_0_1_runs() {
         "{logs:?}"
     );
 }
+
+/// A Secours Catholique export (`accueils_lyon-3_2024.csv`) of these data
+/// rows, as the teams' tool writes it (Windows-1252, `;`, CRLF).
+pub(crate) fn secours_csv(rows: &[&str]) -> Vec<u8> {
+    let header = "Date passage;N° dossier;Equipe;Composition;Nb adultes;Nb enfants;CP;Commune;\
+                  Ressources mensuelles;Reste à vivre;Type aide;Montant;Commentaire";
+    let mut out: Vec<u8> = header
+        .chars()
+        .map(|c| match c {
+            '°' => 0xB0,
+            'à' => 0xE0,
+            c => c as u8,
+        })
+        .collect();
+    for r in rows {
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(r.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+pub(crate) const SC_NAME: &str = "accueils_lyon-3_2024.csv";
+pub(crate) const SC_GOOD: &str =
+    "15/03/2024;D001;Lyon 3;Personne seule;1;0;69003;Lyon;800;200;Colis;;";
+pub(crate) const SC_BAD_DATE: &str =
+    "31/02/2024;D002;Lyon 3;Personne seule;1;0;69003;Lyon;800;200;Colis;;";
+pub(crate) const SC_FIXED_DATE: &str =
+    "29/02/2024;D002;Lyon 3;Personne seule;1;0;69003;Lyon;800;200;Colis;;";
+pub(crate) const SC_BAD_POSTCODE: &str =
+    "16/03/2024;D003;Lyon 3;Personne seule;1;0;99999;;800;200;Colis;;";
+
+pub(crate) fn add_bytes(inbox: &Path, name: &str, bytes: &[u8]) {
+    vivres::inbox::add_reader(inbox, name, &mut std::io::Cursor::new(bytes.to_vec()))
+        .expect("added to the inbox");
+}
+
+/// Issue 8, item 6: an entry is open while its line is still refused in the
+/// latest version of its file. A corrected re-send closes the lines it no
+/// longer refuses (`resent`, by that run) and keeps the entry of a line it
+/// still refuses (the same id: open entries never double); a full refresh
+/// and a replay re-read the file without filing anything twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quarantine_follows_the_latest_version_of_each_file() {
+    use vivres::warehouse::EntryStatus;
+    let t = file_hub("secours-catholique-aid", "secours-catholique", &[], "").await;
+    let inbox = inbox_dir(&t);
+    let entries = |status| {
+        let w = t.hub.warehouse.clone();
+        async move {
+            w.quarantine_by_status(Some("files"), None, status, 100)
+                .await
+                .expect("quarantine")
+        }
+    };
+    add_bytes(
+        &inbox,
+        SC_NAME,
+        &secours_csv(&[SC_GOOD, SC_BAD_DATE, SC_BAD_POSTCODE]),
+    );
+    let first = t.sync("files").await;
+    assert_eq!(first.status, RunStatus::Succeeded, "{:?}", first.error);
+    let open = entries(EntryStatus::Open).await;
+    // One entry per refused row, though both streams (aids, households) read it.
+    let mut lines: Vec<_> = open
+        .iter()
+        .map(|e| (e.entry.line, e.entry.reason.clone()))
+        .collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            (Some(3), "invalid_date".to_string()),
+            (Some(4), "unknown_postcode".to_string())
+        ],
+        "{open:?}"
+    );
+    assert!(open.iter().all(|e| e.partner_key.is_none()), "{open:?}");
+    let still = open
+        .iter()
+        .find(|e| e.entry.line == Some(4))
+        .unwrap()
+        .entry
+        .id;
+
+    // The date corrected, the postcode not.
+    add_bytes(
+        &inbox,
+        SC_NAME,
+        &secours_csv(&[SC_GOOD, SC_FIXED_DATE, SC_BAD_POSTCODE]),
+    );
+    let second = t.sync("files").await;
+    assert_eq!(second.status, RunStatus::Succeeded, "{:?}", second.error);
+    let open = entries(EntryStatus::Open).await;
+    assert_eq!(
+        open.iter()
+            .map(|e| (e.entry.id, e.entry.run_id))
+            .collect::<Vec<_>>(),
+        [(still, second.id)],
+        "{open:?}"
+    );
+    let closed = entries(EntryStatus::Closed).await;
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    assert_eq!(
+        (
+            closed[0].entry.line,
+            closed[0].closed_reason.as_deref(),
+            closed[0].closed_by
+        ),
+        (Some(3), Some("resent"), Some(second.id))
+    );
+    assert!(closed[0].closed_at.is_some());
+
+    // Read again in full, and replayed: nothing filed twice.
+    let third = vivres::sync::sync_source(
+        &t.hub,
+        "files",
+        &vivres::sync::SyncOptions {
+            full_refresh: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("sync");
+    assert_eq!(third.status, RunStatus::Succeeded, "{:?}", third.error);
+    let replay = vivres::cli::replay(&t.hub, "files").await.unwrap();
+    assert_eq!(replay.status, RunStatus::Succeeded, "{:?}", replay.error);
+    let open = entries(EntryStatus::Open).await;
+    assert_eq!(
+        open.iter()
+            .map(|e| (e.entry.id, e.entry.run_id))
+            .collect::<Vec<_>>(),
+        [(still, replay.id)],
+        "{open:?}"
+    );
+    assert_eq!(entries(EntryStatus::All).await.len(), 2);
+}

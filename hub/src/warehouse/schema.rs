@@ -351,6 +351,11 @@ const QUARANTINE: &[Column] = &[
     opt("replayed_by", Int, "rejoué par", "The run that replayed it."),
     opt("cell", Text, "cellule", "The workbook cell at fault (`Commande!F12`)."),
     req("identity", Text, "identité", "What the entry is about, hashed: a partner record (its key, or its content) with the reason and field, which a record refused again replaces; unique for a file's row."),
+    opt("closed_at", Timestamp, "close le", "When the entry closed (empty: open, the record is still refused)."),
+    opt("closed_reason", Text, "motif de clôture", "Why it closed: resent (its file came again without this refusal), replayed (a full re-read no longer refused it), accepted (the record was stored since)."),
+    opt("closed_by", Int, "close par", "The run that closed it."),
+    req("stale", Bool, "à revoir", "Its file is being read again and has not refused the record again yet: closed when the stream ends."),
+    opt("partner_key", Text, "identifiant partenaire", "The partner's record id, when the connector declares the stream's keys non-personal (a subscription id, never a dossier number)."),
 ];
 
 #[rustfmt::skip]

@@ -530,9 +530,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             shown.finish().await;
             let report = report?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                let full = report_json(&hub.warehouse, &report).await?;
+                println!("{}", serde_json::to_string_pretty(&full)?);
             } else {
                 print_report(&report);
+                print_streams(&hub.warehouse.run_streams(report.id).await?);
             }
             Ok(if report.status == RunStatus::Succeeded {
                 0
@@ -551,7 +553,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&runs)?);
             } else {
-                print_runs(&runs);
+                print!("{}", runs_table(&runs));
             }
             Ok(0)
         }
@@ -601,22 +603,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 );
             } else {
                 print_report(&report);
-                for s in &streams {
-                    let c = &s.counts;
-                    println!(
-                        "  stream {}: read {}, inserted {}, updated {}, unchanged {}, quarantined {}, removed {} ({} batches; plugin reads {:.2} s, commits {:.2} s)",
-                        s.stream,
-                        c.read,
-                        c.inserted,
-                        c.updated,
-                        c.unchanged,
-                        c.quarantined,
-                        s.removed,
-                        s.batches,
-                        s.read_ms as f64 / 1e3,
-                        s.commit_ms as f64 / 1e3
-                    );
-                }
+                print_streams(&streams);
                 if http.requests > 0 {
                     println!(
                         "  partner http: {} requests, by status {:?}, {} retries, {} denied, {} without response",
@@ -960,6 +947,7 @@ async fn quarantine(config_path: &Path, action: QuarantineAction) -> anyhow::Res
 pub async fn replay(hub: &Hub, source: &str) -> anyhow::Result<RunReport> {
     let options = SyncOptions {
         full_refresh: true,
+        trigger: crate::sync::RunTrigger::Replay,
         ..SyncOptions::default()
     };
     let report = sync_source(hub, source, &options).await?;
@@ -967,6 +955,47 @@ pub async fn replay(hub: &Hub, source: &str) -> anyhow::Result<RunReport> {
         hub.warehouse.mark_replayed(source, report.id).await?;
     }
     Ok(report)
+}
+
+/// A run report as `vivres sync --json` prints it: the report, its figures
+/// per stream (a Secours Catholique row is read once by each of its two
+/// streams) and its log.
+pub async fn report_json(
+    warehouse: &Warehouse,
+    report: &RunReport,
+) -> anyhow::Result<serde_json::Value> {
+    let mut full = serde_json::to_value(report)?;
+    let streams = warehouse.run_streams(report.id).await?;
+    let log: Vec<_> = warehouse
+        .run_logs(report.id)
+        .await?
+        .into_iter()
+        .map(|l| serde_json::json!({"at": l.at, "level": l.level, "message": l.message}))
+        .collect();
+    if let Some(map) = full.as_object_mut() {
+        map.insert("streams".into(), serde_json::to_value(streams)?);
+        map.insert("log".into(), serde_json::Value::Array(log));
+    }
+    Ok(full)
+}
+
+fn print_streams(streams: &[crate::warehouse::StreamFigures]) {
+    for s in streams {
+        let c = &s.counts;
+        println!(
+            "  stream {}: read {}, inserted {}, updated {}, unchanged {}, quarantined {}, removed {} ({} batches; plugin reads {:.2} s, commits {:.2} s)",
+            s.stream,
+            c.read,
+            c.inserted,
+            c.updated,
+            c.unchanged,
+            c.quarantined,
+            s.removed,
+            s.batches,
+            s.read_ms as f64 / 1e3,
+            s.commit_ms as f64 / 1e3
+        );
+    }
 }
 
 pub fn print_report(r: &RunReport) {
@@ -988,6 +1017,12 @@ pub fn print_report(r: &RunReport) {
     if let Some(e) = &r.ended_at {
         println!("  ended        {e}");
     }
+    if let Some(t) = &r.trigger {
+        match &r.token_name {
+            Some(name) => println!("  started by   {t} (token `{name}`)"),
+            None => println!("  started by   {t}"),
+        }
+    }
     let c = &r.counts;
     println!("  batches      {}", r.batches);
     println!("  read         {}", c.read);
@@ -995,6 +1030,12 @@ pub fn print_report(r: &RunReport) {
     println!("  updated      {}", c.updated);
     println!("  unchanged    {}", c.unchanged);
     println!("  quarantined  {}", c.quarantined);
+    if r.removed > 0 {
+        println!(
+            "  removed      {} (their file was re-sent without them)",
+            r.removed
+        );
+    }
     if let Some(e) = &r.error {
         println!(
             "  error        [{}] {e}",
@@ -1006,12 +1047,17 @@ pub fn print_report(r: &RunReport) {
     }
 }
 
-fn print_runs(runs: &[RunReport]) {
-    println!(
-        "{:>6}  {:<24} {:<11} {:<25} {:>9} {:>9} {:>9} {:>9} {:>9}",
+/// `vivres runs`: a line per run, with its error's kind and message.
+pub fn runs_table(runs: &[RunReport]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:>6}  {:<24} {:<11} {:<9} {:<25} {:>9} {:>9} {:>9} {:>9} {:>9}  error",
         "run",
         "source",
         "status",
+        "trigger",
         "started",
         "read",
         "inserted",
@@ -1020,19 +1066,29 @@ fn print_runs(runs: &[RunReport]) {
         "quarant."
     );
     for r in runs {
-        println!(
-            "{:>6}  {:<24} {:<11} {:<25} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        let error = match (&r.error_kind, &r.error) {
+            (Some(kind), Some(e)) => format!("[{kind}] {e}"),
+            (Some(kind), None) => format!("[{kind}]"),
+            (None, Some(e)) => e.clone(),
+            (None, None) => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "{:>6}  {:<24} {:<11} {:<9} {:<25} {:>9} {:>9} {:>9} {:>9} {:>9}  {}",
             r.id,
             r.source,
             r.status.as_str(),
+            r.trigger.as_deref().unwrap_or("-"),
             r.started_at,
             r.counts.read,
             r.counts.inserted,
             r.counts.updated,
             r.counts.unchanged,
-            r.counts.quarantined
+            r.counts.quarantined,
+            error
         );
     }
+    out
 }
 
 /// The hub configuration `vivres connector` runs under: the hub's `[hub]`

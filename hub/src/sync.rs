@@ -39,6 +39,37 @@ pub struct SyncOptions {
     /// batches (or in a plugin call), ends `interrupted` (`yielded`) and is
     /// queued again behind the sources that waited.
     pub yield_slot: Option<tokio_util::sync::CancellationToken>,
+    /// What started the run, recorded with it when this starts it (a run
+    /// the API started was recorded there).
+    pub trigger: RunTrigger,
+    /// The API token that asked for it, by name (never the token).
+    pub token_name: Option<String>,
+}
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunTrigger {
+    /// By hand: `vivres sync`, `POST /sources/{id}/sync`, the console.
+    #[default]
+    Manual,
+    /// The source's cron schedule.
+    Schedule,
+    /// A quarantine replay.
+    Replay,
+    /// Carrying on after the hub stopped.
+    Resume,
+}
+
+impl RunTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunTrigger::Manual => "manual",
+            RunTrigger::Schedule => "schedule",
+            RunTrigger::Replay => "replay",
+            RunTrigger::Resume => "resume",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -414,9 +445,14 @@ pub async fn sync_source(
     let run_id = match options.run_id {
         Some(id) => id,
         None => {
-            hub.warehouse
+            let id = hub
+                .warehouse
                 .start_run(&source.id, options.full_refresh)
-                .await?
+                .await?;
+            hub.warehouse
+                .set_run_trigger(id, options.trigger.as_str(), options.token_name.as_deref())
+                .await?;
+            id
         }
     };
     let log = RunLog::default();
@@ -545,6 +581,16 @@ impl Guard<'_> {
     }
 }
 
+/// Whether a source's inbox holds no file yet (or does not exist yet).
+fn inbox_is_empty(dir: &std::path::Path) -> bool {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => !entries
+            .flatten()
+            .any(|e| !e.file_name().to_string_lossy().starts_with('.')),
+        Err(_) => true,
+    }
+}
+
 /// Pauses the source when this failed run makes `limits.pause_after_failures`
 /// in a row: its scheduled runs are skipped until a coordinator resumes it.
 async fn pause_if_failing(
@@ -604,13 +650,40 @@ async fn run(
         },
         redactor: redactor.clone(),
     };
+    let inbox = source.inbox_dir(&hub.config.hub.data_dir);
+    if let Some(dir) = &inbox
+        && inbox_is_empty(dir)
+    {
+        // Nothing sent yet (a schedule may fire before the first file): a
+        // run that reads nothing, not a failure naming the hub's paths.
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Failure::new(
+                FailureKind::BadConfig,
+                format!(
+                    "cannot create the inbox of source `{}` in the hub's data_dir ({}): check that \
+                     the hub may write there",
+                    source.id,
+                    e.kind()
+                ),
+            )
+        })?;
+        log.push(
+            "info",
+            format!(
+                "no file received yet (aucun fichier reçu pour l'instant): the inbox of source `{id}` is \
+                 empty; add the partner's export files with `vivres inbox add {id} FILE`, \
+                 POST /api/v1/sources/{id}/files or the console",
+                id = source.id
+            ),
+        );
+    }
     let plugin_path = source.plugin_path(&hub.config.hub.plugins_dir);
     let plugin = hub.host.load(&plugin_path).await?;
     let grants = Grants {
         source: source.id.clone(),
         network: source.network.as_str().to_string(),
         allowed_hosts: source.allowed_hosts.clone(),
-        inbox: source.inbox_dir(&hub.config.hub.data_dir),
+        inbox,
         secrets: secrets
             .iter()
             .map(|(k, v)| (k.clone(), v.expose().to_string()))

@@ -376,6 +376,10 @@ pub struct RunReport {
     pub removed: u64,
     pub error_kind: Option<String>,
     pub error: Option<String>,
+    /// What started it: `manual`, `schedule`, `replay` or `resume`.
+    pub trigger: Option<String>,
+    /// The API token that asked for it, by name (never the token).
+    pub token_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -766,6 +770,16 @@ impl Warehouse {
     /// its job claims it ([`Warehouse::claim_run`]).
     pub async fn queue_run(&self, source: &str, full_refresh: bool) -> Result<i64, WarehouseError> {
         dispatch!(self, runs::start_run(source, full_refresh, None))
+    }
+
+    /// Records what started a run and which token holder asked for it.
+    pub async fn set_run_trigger(
+        &self,
+        run_id: i64,
+        trigger: &str,
+        token_name: Option<&str>,
+    ) -> Result<(), WarehouseError> {
+        dispatch!(self, runs::set_trigger(run_id, trigger, token_name))
     }
 
     pub async fn set_run_connector(

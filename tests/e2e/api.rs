@@ -2506,3 +2506,58 @@ inbox = true
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
+
+/// Issue 8, item 7 over HTTP: a run says what started it and which token
+/// holder asked for it (the token's name); evaluators still see only its
+/// status and counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_names_what_started_it_and_which_token_asked() {
+    let s = Served::start(
+        Setup {
+            size: 200,
+            ..Setup::default()
+        },
+        fast_settings(),
+    )
+    .await;
+    let coordinator = s.token("coord-lyon", coordinator(&["lyon"])).await;
+    let evaluator = s.token("eval", Role::Evaluator).await;
+    let (status, body) = s
+        .call(
+            Method::POST,
+            "/sources/cocagne-lyon/sync",
+            Some(&coordinator),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let id = body["run_id"].as_i64().unwrap();
+    let run = s.wait_run(id, &coordinator).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(
+        (&run["trigger"], &run["token_name"]),
+        (&Value::from("manual"), &Value::from("coord-lyon"))
+    );
+    let seen = s.get(&format!("/runs/{id}"), &evaluator).await;
+    assert_eq!(
+        (&seen["trigger"], &seen["token_name"]),
+        (&Value::Null, &Value::Null),
+        "{seen}"
+    );
+    assert!(!seen.to_string().contains("coord-lyon"), "{seen}");
+
+    let (status, body) = s
+        .call(
+            Method::POST,
+            "/sources/cocagne-lyon/quarantine/replay",
+            Some(&coordinator),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let replay = s
+        .wait_run(body["run_id"].as_i64().unwrap(), &coordinator)
+        .await;
+    assert_eq!(
+        (&replay["trigger"], &replay["token_name"]),
+        (&Value::from("replay"), &Value::from("coord-lyon"))
+    );
+}

@@ -591,3 +591,101 @@ async fn the_quarantine_follows_the_latest_version_of_each_file() {
     );
     assert_eq!(entries(EntryStatus::All).await.len(), 2);
 }
+
+/// Issue 8, item 7: a file source whose partner has sent nothing yet syncs
+/// (reading nothing) and says so, instead of failing with a path of the
+/// hub's machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_source_with_nothing_received_yet_says_so() {
+    let t = file_hub("secours-catholique-aid", "secours-catholique", &[], "").await;
+    assert!(!inbox_dir(&t).exists());
+    let report = t.sync("files").await;
+    assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
+    assert_eq!((report.counts.read, report.error.as_deref()), (0, None));
+    let logs = t.hub.warehouse.run_logs(report.id).await.unwrap();
+    assert!(
+        logs.iter()
+            .any(|l| l.message.starts_with("no file received yet")),
+        "{logs:?}"
+    );
+    let root = t.dir.path().display().to_string();
+    assert!(logs.iter().all(|l| !l.message.contains(&root)), "{logs:?}");
+}
+
+/// Issue 8, item 7: `vivres sync --json` gives each stream's figures (a
+/// Secours Catholique row is read once by aids and once by households: the
+/// run's `read` adds both) and the run's log; `vivres runs` shows each run's
+/// error kind and message; what started a run is recorded with it; a wrong
+/// source name lists the known ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_reports_say_what_happened() {
+    let t = file_hub("secours-catholique-aid", "secours-catholique", &[], "").await;
+    add_bytes(
+        &inbox_dir(&t),
+        SC_NAME,
+        &secours_csv(&[
+            SC_GOOD,
+            SC_BAD_DATE,
+            SC_FIXED_DATE.replace("D002", "D004").as_str(),
+        ]),
+    );
+    let report = t.sync("files").await;
+    assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
+    assert_eq!(report.trigger.as_deref(), Some("manual"));
+    let json = vivres::cli::report_json(&t.hub.warehouse, &report)
+        .await
+        .unwrap();
+    let streams: BTreeMap<String, (u64, u64)> = json["streams"]
+        .as_array()
+        .expect("streams")
+        .iter()
+        .map(|s| {
+            (
+                s["stream"].as_str().unwrap().to_string(),
+                (
+                    s["read"].as_u64().unwrap(),
+                    s["quarantined"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(
+        streams,
+        BTreeMap::from([("aids".into(), (3, 1)), ("households".into(), (3, 1))]),
+        "{json}"
+    );
+    assert_eq!(json["read"], 6);
+    let log = json["log"].as_array().expect("log");
+    assert!(
+        log.iter().any(|l| l["message"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("stream aids: read 3")),
+        "{json}"
+    );
+
+    let replay = vivres::cli::replay(&t.hub, "files").await.unwrap();
+    assert_eq!(replay.trigger.as_deref(), Some("replay"));
+
+    let failed = vivres::warehouse::RunReport {
+        status: RunStatus::Failed,
+        error_kind: Some("bad_config".into()),
+        error: Some("token_secret: the source has no secret named `x`".into()),
+        ..report.clone()
+    };
+    let table = vivres::cli::runs_table(&[failed, report]);
+    assert!(
+        table.contains("[bad_config] token_secret: the source has no secret named `x`"),
+        "{table}"
+    );
+
+    let err = vivres::sync::sync_source(&t.hub, "flies", &Default::default())
+        .await
+        .err()
+        .expect("no such source")
+        .to_string();
+    assert!(
+        err.contains("`flies`") && err.contains("known: ") && err.contains("files"),
+        "{err}"
+    );
+}

@@ -286,11 +286,22 @@ pub async fn get_source(
 /// with the id of the run already in progress.
 async fn start(
     state: &AppState,
+    caller: &Caller,
     source: &str,
     trigger: Trigger,
     full_refresh: bool,
 ) -> Result<impl IntoResponse + use<>, ApiError> {
     let run_id = start_run(state, source, trigger, full_refresh).await?;
+    // Which token holder asked for it (its name, never the token).
+    state
+        .hub()
+        .warehouse
+        .set_run_trigger(
+            run_id,
+            crate::sync::RunTrigger::from(trigger).as_str(),
+            Some(&caller.0.name),
+        )
+        .await?;
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, format!("{}/runs/{run_id}", super::BASE))],
@@ -312,6 +323,13 @@ pub(crate) async fn start_run(
 ) -> Result<i64, ApiError> {
     let warehouse = &state.hub().warehouse;
     let run_id = warehouse.queue_run(source, full_refresh).await?;
+    warehouse
+        .set_run_trigger(
+            run_id,
+            crate::sync::RunTrigger::from(trigger).as_str(),
+            None,
+        )
+        .await?;
     let job = SyncJob {
         run_id: Some(run_id),
         full_refresh,
@@ -341,6 +359,7 @@ pub async fn trigger_sync(
     let source = state.source(&caller.0, &id)?.id.clone();
     start(
         &state,
+        &caller,
         &source,
         Trigger::Manual,
         q.full_refresh.unwrap_or(false),
@@ -365,7 +384,7 @@ pub async fn replay_quarantine(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let source = state.source(&caller.0, &id)?.id.clone();
-    start(&state, &source, Trigger::Replay, true).await
+    start(&state, &caller, &source, Trigger::Replay, true).await
 }
 
 /// The source's checkpoints, one per stream (admins: a connector's state is

@@ -72,6 +72,22 @@ pub struct Run {
     /// `plugin`, `warehouse`, `interrupted`.
     pub error_kind: Option<String>,
     pub error: Option<String>,
+    /// What started it (not shown to evaluators).
+    #[schema(inline)]
+    pub trigger: Option<RunTriggerView>,
+    /// The API token that asked for it, by name (never the token; not shown
+    /// to evaluators).
+    pub token_name: Option<String>,
+}
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RunTriggerView {
+    Manual,
+    Schedule,
+    Replay,
+    Resume,
 }
 
 /// One stream's figures in a run, as the sync engine recorded them.
@@ -141,6 +157,14 @@ impl From<RunReport> for Run {
             streams: Vec::new(),
             error_kind: r.error_kind,
             error: r.error,
+            trigger: r.trigger.as_deref().and_then(|t| match t {
+                "manual" => Some(RunTriggerView::Manual),
+                "schedule" => Some(RunTriggerView::Schedule),
+                "replay" => Some(RunTriggerView::Replay),
+                "resume" => Some(RunTriggerView::Resume),
+                _ => None,
+            }),
+            token_name: r.token_name,
         }
     }
 }
@@ -555,6 +579,8 @@ impl HubPaths {
         if caller.role == crate::auth::Role::Evaluator {
             run.error = None;
             run.error_kind = None;
+            run.trigger = None;
+            run.token_name = None;
         }
         run.error = run.error.map(|e| self.scrub(&e));
         run

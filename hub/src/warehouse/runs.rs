@@ -12,7 +12,8 @@ use crate::warehouse::{
 };
 
 const RUN_COLUMNS: &str = "id, source, status, full_refresh, started_at, ended_at, connector, \
-    connector_version, batches, read, inserted, updated, unchanged, quarantined, removed, error_kind, error";
+    connector_version, batches, read, inserted, updated, unchanged, quarantined, removed, error_kind, error, \
+    trigger_kind, token_name";
 
 /// `node`: the node that runs it now (`None`: queued for whichever node takes its job).
 pub async fn start_run(
@@ -81,6 +82,21 @@ pub async fn start_run(
         source_id: source.to_string(),
         run_id: 0,
     })
+}
+
+pub async fn set_trigger(
+    pool: &Pool,
+    run_id: i64,
+    trigger: &str,
+    token_name: Option<&str>,
+) -> Result<(), WarehouseError> {
+    sqlx::query("UPDATE runs SET trigger_kind = $1, token_name = $2 WHERE id = $3")
+        .bind(trigger)
+        .bind(token_name)
+        .bind(run_id)
+        .execute(pool)
+        .await?;
+    Ok(())
 }
 
 pub async fn set_connector(
@@ -221,6 +237,8 @@ fn report(row: &<DB as sqlx::Database>::Row) -> Result<RunReport, WarehouseError
         removed: n("removed")?,
         error_kind: row.try_get("error_kind")?,
         error: row.try_get("error")?,
+        trigger: row.try_get("trigger_kind")?,
+        token_name: row.try_get("token_name")?,
     })
 }
 

@@ -271,6 +271,8 @@ const RUNS: &[Column] = &[
     opt("cancel_requested_at", Timestamp, "annulation demandée le", "When a cancel was asked for (the run's process stops it)."),
     opt("node_id", Text, "nœud", "The hub node holding the run's lease (`nodes.id`); none while it waits in the queue."),
     req("takeovers", Int, "reprises", "Times another node took the run over after its node's lease went stale.").unit("takeovers"),
+    opt("trigger_kind", Text, "déclenchement", "What started it: manual, schedule, replay or resume."),
+    opt("token_name", Text, "demandé par", "The name of the API token that asked for it (never the token)."),
 ];
 
 #[rustfmt::skip]

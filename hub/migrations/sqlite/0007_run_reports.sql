@@ -3,3 +3,6 @@
 -- (the token's name, never the token).
 ALTER TABLE runs ADD COLUMN trigger_kind TEXT;
 ALTER TABLE runs ADD COLUMN token_name TEXT;
+-- When the run last committed a batch: an interrupted run ends there, not
+-- when its lease was last renewed nor when the next run noticed.
+ALTER TABLE runs ADD COLUMN committed_at TIMESTAMP;

@@ -181,7 +181,7 @@ pub async fn commit_batch(
     let held = sqlx::query(
         "UPDATE runs SET batches = batches + $1, read = read + $2, inserted = inserted + $3, \
          updated = updated + $4, unchanged = unchanged + $5, quarantined = quarantined + $6, \
-         heartbeat_at = $7 WHERE id = $8 AND node_id = $9",
+         heartbeat_at = $7, committed_at = $7 WHERE id = $8 AND node_id = $9",
     )
     .bind(batch.batches.max(1) as i64)
     .bind(counts.read as i64)

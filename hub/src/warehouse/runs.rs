@@ -66,10 +66,12 @@ pub async fn start_run(
                 run_id: id,
             });
         }
-        // Its end is when its process last committed, not now. Only if its
-        // lease is as seen: a node may have taken it over since.
+        // Its end is when its process last committed (its lease may have
+        // been renewed since), not now. Only if its lease is as seen: a node
+        // may have taken it over since.
         sqlx::query(
-            "UPDATE runs SET status = 'interrupted', ended_at = heartbeat_at, error_kind = 'interrupted', \
+            "UPDATE runs SET status = 'interrupted', ended_at = coalesce(committed_at, started_at), \
+             error_kind = 'interrupted', \
              error = 'the process running it stopped before it finished; the next run resumed from its last checkpoint' \
              WHERE id = $1 AND status = 'running' AND heartbeat_at = $2",
         )
@@ -385,11 +387,10 @@ pub async fn request_cancel(pool: &Pool, run_id: i64) -> Result<bool, WarehouseE
         return Ok(false);
     }
     let closed = sqlx::query(
-        "UPDATE runs SET status = 'cancelled', ended_at = $1, error_kind = 'cancelled', \
-         error = 'cancelled; the process running it had already stopped' \
-         WHERE id = $2 AND status = 'running'",
+        "UPDATE runs SET status = 'cancelled', ended_at = coalesce(committed_at, started_at), \
+         error_kind = 'cancelled', error = 'cancelled; the process running it had already stopped' \
+         WHERE id = $1 AND status = 'running'",
     )
-    .bind(now())
     .bind(run_id)
     .execute(pool)
     .await?

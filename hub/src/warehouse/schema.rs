@@ -273,6 +273,7 @@ const RUNS: &[Column] = &[
     req("takeovers", Int, "reprises", "Times another node took the run over after its node's lease went stale.").unit("takeovers"),
     opt("trigger_kind", Text, "déclenchement", "What started it: manual, schedule, replay or resume."),
     opt("token_name", Text, "demandé par", "The name of the API token that asked for it (never the token)."),
+    opt("committed_at", Timestamp, "dernier lot le", "When it last committed a batch: an interrupted run ended then."),
 ];
 
 #[rustfmt::skip]

@@ -544,3 +544,37 @@ async fn a_resent_file_closes_the_lines_it_no_longer_refuses() {
     assert_eq!(closed.closed_reason.as_deref(), Some("resent"));
     assert_eq!(closed.closed_by, Some(second));
 }
+
+/// An interrupted run ends when its process last committed a batch, not
+/// when its lease was last renewed nor when the next run noticed.
+#[tokio::test]
+async fn an_interrupted_run_ends_at_its_last_commit() {
+    let db = TestDb::new().await;
+    let w = &db.warehouse;
+    w.register_node("test").await.unwrap();
+    let run = w.start_run("src", false).await.unwrap();
+    w.commit_batch(
+        &prov_of(run),
+        BatchWrite {
+            read: 1,
+            rows: vec![participation_row(1, None)],
+            batches: 1,
+            ..BatchWrite::default()
+        },
+    )
+    .await
+    .unwrap();
+    let committed = now();
+    // Its node renews its lease after the commit, then the process dies.
+    assert_eq!(w.node_beat().await.unwrap(), vec![run]);
+    w.set_owner_for_tests(run, 999_999_999).await;
+    w.start_run("src", false).await.unwrap();
+    let closed = w.run(run).await.unwrap();
+    assert_eq!(closed.status, RunStatus::Interrupted);
+    let ended = time::OffsetDateTime::parse(
+        closed.ended_at.as_deref().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!(ended <= committed, "{ended} after {committed}");
+}

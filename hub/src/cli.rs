@@ -1036,6 +1036,15 @@ pub fn print_report(r: &RunReport) {
             r.removed
         );
     }
+    if !r.files_read.is_empty() {
+        println!("  files read   {}", r.files_read.join(", "));
+    }
+    if !r.files_ignored.is_empty() {
+        println!(
+            "  files ignored {} (no stream of the connector reads them: check their names)",
+            r.files_ignored.join(", ")
+        );
+    }
     if let Some(e) = &r.error {
         println!(
             "  error        [{}] {e}",

@@ -581,6 +581,47 @@ impl Guard<'_> {
     }
 }
 
+/// The inbox files no stream of the connector took: neither read by this run
+/// nor recorded done by a stream's standard file checkpoint (`done`: file
+/// ids). Empty for a connector that keeps another checkpoint.
+async fn files_ignored(
+    hub: &Hub,
+    source: &str,
+    dir: &std::path::Path,
+    read: &std::collections::BTreeSet<String>,
+) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct FileCheckpoint {
+        done: Vec<String>,
+    }
+    let Ok(listed) = crate::inbox::list(dir) else {
+        return Vec::new();
+    };
+    let mut done = std::collections::HashSet::new();
+    let mut standard = false;
+    for c in hub.warehouse.checkpoints(source).await.unwrap_or_default() {
+        if let Some(cp) = c
+            .state
+            .as_deref()
+            .and_then(|s| serde_json::from_str::<FileCheckpoint>(s).ok())
+        {
+            standard = true;
+            done.extend(cp.done);
+        }
+    }
+    if !standard {
+        return Vec::new();
+    }
+    let mut ignored: Vec<String> = listed
+        .into_iter()
+        .filter(|f| !done.contains(&f.id) && !read.contains(&f.name))
+        .map(|f| f.name)
+        .collect();
+    ignored.sort();
+    ignored.dedup();
+    ignored
+}
+
 /// Whether a source's inbox holds no file yet (or does not exist yet).
 fn inbox_is_empty(dir: &std::path::Path) -> bool {
     match std::fs::read_dir(dir) {
@@ -683,7 +724,7 @@ async fn run(
         source: source.id.clone(),
         network: source.network.as_str().to_string(),
         allowed_hosts: source.allowed_hosts.clone(),
-        inbox,
+        inbox: inbox.clone(),
         secrets: secrets
             .iter()
             .map(|(k, v)| (k.clone(), v.expose().to_string()))
@@ -717,6 +758,7 @@ async fn run(
     };
     // The streams, then the run's HTTP figures whatever way the streams ended
     // (a failing partner's statuses are what `/metrics` must show).
+    let mut files = std::collections::BTreeSet::new();
     let outcome = sync_streams(
         hub,
         &mut instance,
@@ -727,11 +769,32 @@ async fn run(
         &config_json,
         streams,
         &non_personal,
+        &mut files,
         options,
         &mut guard,
         log,
     )
     .await;
+    if let Some(dir) = &inbox
+        && outcome.is_ok()
+    {
+        let read: Vec<String> = files.iter().cloned().collect();
+        let ignored = files_ignored(hub, &source.id, dir, &files).await;
+        if !read.is_empty() {
+            log.push("info", format!("files read: {}", read.join(", ")));
+        }
+        if !ignored.is_empty() {
+            log.push(
+                "warn",
+                format!(
+                    "files ignored (no stream of the connector reads them: check their names against the \
+                     connector's documentation): {}",
+                    ignored.join(", ")
+                ),
+            );
+        }
+        hub.warehouse.set_run_files(run_id, &read, &ignored).await?;
+    }
     let stats = instance.http_stats();
     hub.warehouse
         .record_http(
@@ -764,6 +827,7 @@ async fn sync_streams(
     config_json: &str,
     streams: Vec<String>,
     non_personal: &[String],
+    files: &mut std::collections::BTreeSet<String>,
     options: &SyncOptions,
     guard: &mut Guard<'_>,
     log: &RunLog,
@@ -800,6 +864,7 @@ async fn sync_streams(
             config_json,
             state,
             keys_public,
+            files,
             guard,
             log,
         )
@@ -877,6 +942,7 @@ async fn sync_stream(
     config_json: &str,
     mut state: Option<String>,
     keys_public: bool,
+    files: &mut std::collections::BTreeSet<String>,
     guard: &mut Guard<'_>,
     log: &RunLog,
 ) -> Result<(Counts, u64, Timings), Failure> {
@@ -964,6 +1030,17 @@ async fn sync_stream(
         }
         let started = std::time::Instant::now();
         let write = prepare(normaliser, batch, keys_public, &guard.redactor, log);
+        let origins = write
+            .rows
+            .iter()
+            .filter_map(|r| r.origin.as_ref())
+            .chain(write.rejects.iter().filter_map(|r| r.origin.as_ref()))
+            .chain(write.replace_origins.iter());
+        for origin in origins {
+            if !files.contains(origin) {
+                files.insert(origin.clone());
+            }
+        }
         timings.normalise += started.elapsed();
         if let Err(f) = guard.tally.take(&write) {
             failure = Some(f);

@@ -380,6 +380,10 @@ pub struct RunReport {
     pub trigger: Option<String>,
     /// The API token that asked for it, by name (never the token).
     pub token_name: Option<String>,
+    /// The inbox files it read, by name.
+    pub files_read: Vec<String>,
+    /// The inbox files no stream of its connector reads, by name.
+    pub files_ignored: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -780,6 +784,16 @@ impl Warehouse {
         token_name: Option<&str>,
     ) -> Result<(), WarehouseError> {
         dispatch!(self, runs::set_trigger(run_id, trigger, token_name))
+    }
+
+    /// Records the inbox files a run read and those it left aside.
+    pub async fn set_run_files(
+        &self,
+        run_id: i64,
+        read: &[String],
+        ignored: &[String],
+    ) -> Result<(), WarehouseError> {
+        dispatch!(self, runs::set_files(run_id, read, ignored))
     }
 
     pub async fn set_run_connector(

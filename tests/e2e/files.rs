@@ -629,9 +629,15 @@ async fn run_reports_say_what_happened() {
             SC_FIXED_DATE.replace("D002", "D004").as_str(),
         ]),
     );
+    // A file no stream reads (not an `accueils_…` export): named as ignored.
+    add_bytes(&inbox_dir(&t), "benevoles.csv", b"Nom;Prenom\r\n");
     let report = t.sync("files").await;
     assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
     assert_eq!(report.trigger.as_deref(), Some("manual"));
+    assert_eq!(
+        (report.files_read.clone(), report.files_ignored.clone()),
+        (vec![SC_NAME.to_string()], vec!["benevoles.csv".to_string()])
+    );
     let json = vivres::cli::report_json(&t.hub.warehouse, &report)
         .await
         .unwrap();

@@ -6,3 +6,7 @@ ALTER TABLE runs ADD COLUMN token_name TEXT;
 -- When the run last committed a batch: an interrupted run ends there, not
 -- when its lease was last renewed nor when the next run noticed.
 ALTER TABLE runs ADD COLUMN committed_at TIMESTAMP;
+-- The inbox files a run read, and those no stream of its connector reads
+-- (a misnamed export), by name: JSON arrays of file names.
+ALTER TABLE runs ADD COLUMN files_read TEXT;
+ALTER TABLE runs ADD COLUMN files_ignored TEXT;

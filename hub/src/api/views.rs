@@ -78,6 +78,11 @@ pub struct Run {
     /// The API token that asked for it, by name (never the token; not shown
     /// to evaluators).
     pub token_name: Option<String>,
+    /// The inbox files it read, by name (not shown to evaluators).
+    pub files_read: Vec<String>,
+    /// The inbox files no stream of its connector reads (a misnamed
+    /// export), by name (not shown to evaluators).
+    pub files_ignored: Vec<String>,
 }
 
 /// What started a run.
@@ -165,6 +170,8 @@ impl From<RunReport> for Run {
                 _ => None,
             }),
             token_name: r.token_name,
+            files_read: r.files_read,
+            files_ignored: r.files_ignored,
         }
     }
 }
@@ -581,6 +588,8 @@ impl HubPaths {
             run.error_kind = None;
             run.trigger = None;
             run.token_name = None;
+            run.files_read = Vec::new();
+            run.files_ignored = Vec::new();
         }
         run.error = run.error.map(|e| self.scrub(&e));
         run

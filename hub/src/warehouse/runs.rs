@@ -13,7 +13,7 @@ use crate::warehouse::{
 
 const RUN_COLUMNS: &str = "id, source, status, full_refresh, started_at, ended_at, connector, \
     connector_version, batches, read, inserted, updated, unchanged, quarantined, removed, error_kind, error, \
-    trigger_kind, token_name";
+    trigger_kind, token_name, files_read, files_ignored";
 
 /// `node`: the node that runs it now (`None`: queued for whichever node takes its job).
 pub async fn start_run(
@@ -95,6 +95,22 @@ pub async fn set_trigger(
     sqlx::query("UPDATE runs SET trigger_kind = $1, token_name = $2 WHERE id = $3")
         .bind(trigger)
         .bind(token_name)
+        .bind(run_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_files(
+    pool: &Pool,
+    run_id: i64,
+    read: &[String],
+    ignored: &[String],
+) -> Result<(), WarehouseError> {
+    let json = |names: &[String]| serde_json::to_string(names).unwrap_or_else(|_| "[]".into());
+    sqlx::query("UPDATE runs SET files_read = $1, files_ignored = $2 WHERE id = $3")
+        .bind(json(read))
+        .bind(json(ignored))
         .bind(run_id)
         .execute(pool)
         .await?;
@@ -241,7 +257,15 @@ fn report(row: &<DB as sqlx::Database>::Row) -> Result<RunReport, WarehouseError
         error: row.try_get("error")?,
         trigger: row.try_get("trigger_kind")?,
         token_name: row.try_get("token_name")?,
+        files_read: names(row.try_get("files_read")?),
+        files_ignored: names(row.try_get("files_ignored")?),
     })
+}
+
+/// A JSON array of file names, as stored (nothing for anything else).
+fn names(json: Option<String>) -> Vec<String> {
+    json.and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default()
 }
 
 pub async fn run(pool: &Pool, run_id: i64) -> Result<RunReport, WarehouseError> {

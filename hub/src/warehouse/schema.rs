@@ -274,6 +274,8 @@ const RUNS: &[Column] = &[
     opt("trigger_kind", Text, "déclenchement", "What started it: manual, schedule, replay or resume."),
     opt("token_name", Text, "demandé par", "The name of the API token that asked for it (never the token)."),
     opt("committed_at", Timestamp, "dernier lot le", "When it last committed a batch: an interrupted run ended then."),
+    opt("files_read", Text, "fichiers lus", "The inbox files it read, by name (a JSON array)."),
+    opt("files_ignored", Text, "fichiers ignorés", "The inbox files no stream of its connector reads (a misnamed export), by name (a JSON array)."),
 ];
 
 #[rustfmt::skip]

@@ -1975,10 +1975,12 @@ async fn evaluators_see_runs_status_and_counts_and_no_answer_shows_a_path_of_the
             s.hub.warehouse.run_logs(id).await.unwrap()
         ));
     }
-    assert!(
-        hub_paths.iter().any(|p| stored.contains(p.as_str())),
-        "the runs' records name no path of the hub, the test proves nothing: {stored}"
-    );
+    // An empty inbox no longer fails on the inbox's path: the run reads
+    // nothing and says no file was received yet (issue 8, item 7), so the
+    // warehouse may hold no path at all; whatever it holds, the API must
+    // not pass a path on (`HubPaths::scrub` is unit-tested on its own).
+    assert_eq!(empty["status"], "succeeded", "{empty}");
+    let _ = &stored;
 
     // Evaluators: status and counts, never an error message.
     let page = s.get("/runs", &evaluator).await;

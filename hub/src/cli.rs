@@ -355,13 +355,20 @@ pub enum InboxAction {
 
 #[derive(Debug, Subcommand)]
 pub enum QuarantineAction {
-    /// Open quarantine entries: file, line, reason and field (never a personal value).
+    /// Open quarantine entries (records still refused in the latest version of
+    /// their file): file, line, reason and field (never a personal value).
     List {
         #[arg(long)]
         source: Option<String>,
-        /// Entries of this run (including replayed ones).
+        /// Entries of this run (open and closed ones).
         #[arg(long)]
         run: Option<i64>,
+        /// Closed entries too, with why and when they closed.
+        #[arg(long, conflicts_with = "closed")]
+        all: bool,
+        /// Only closed entries, with why and when they closed.
+        #[arg(long)]
+        closed: bool,
         #[arg(long, default_value_t = 1000)]
         limit: i64,
         #[arg(long)]
@@ -593,9 +600,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             shown.finish().await;
             let report = report?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                let full = report_json(&hub.warehouse, &report).await?;
+                println!("{}", serde_json::to_string_pretty(&full)?);
             } else {
                 print_report(&report);
+                print_streams(&hub.warehouse.run_streams(report.id).await?);
             }
             Ok(if report.status == RunStatus::Succeeded {
                 0
@@ -614,7 +623,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&runs)?);
             } else {
-                print_runs(&runs);
+                print!("{}", runs_table(&runs));
             }
             Ok(0)
         }
@@ -664,22 +673,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 );
             } else {
                 print_report(&report);
-                for s in &streams {
-                    let c = &s.counts;
-                    println!(
-                        "  stream {}: read {}, inserted {}, updated {}, unchanged {}, quarantined {}, removed {} ({} batches; plugin reads {:.2} s, commits {:.2} s)",
-                        s.stream,
-                        c.read,
-                        c.inserted,
-                        c.updated,
-                        c.unchanged,
-                        c.quarantined,
-                        s.removed,
-                        s.batches,
-                        s.read_ms as f64 / 1e3,
-                        s.commit_ms as f64 / 1e3
-                    );
-                }
+                print_streams(&streams);
                 if http.requests > 0 {
                     println!(
                         "  partner http: {} requests, by status {:?}, {} retries, {} denied, {} without response",
@@ -960,25 +954,64 @@ async fn quarantine(config_path: &Path, action: QuarantineAction) -> anyhow::Res
         QuarantineAction::List {
             source,
             run,
+            all,
+            closed,
             limit,
             json,
         } => {
+            use crate::warehouse::EntryStatus;
+            if let Some(id) = &source
+                && config.source(id).is_none()
+            {
+                bail!("{}", unknown_source(&config, id));
+            }
+            let status = match (all, closed, run) {
+                (true, _, _) => EntryStatus::All,
+                (_, true, _) => EntryStatus::Closed,
+                (_, _, Some(_)) => EntryStatus::All,
+                _ => EntryStatus::Open,
+            };
             let warehouse = Warehouse::open(&config.database_url()).await?;
-            let entries = warehouse.quarantine(source.as_deref(), run, limit).await?;
+            let entries = warehouse
+                .quarantine_by_status(source.as_deref(), run, status, limit)
+                .await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&entries)?);
             } else {
+                let closing = status != EntryStatus::Open;
                 println!(
-                    "{:>6}  {:<22} {:>5}  {:<36} {:>6}  {:<20} {:<24} detail",
-                    "id", "source", "run", "file", "line/cell", "reason", "field"
+                    "{:>6}  {:<22} {:>5}  {:<36} {:>6}  {:<20} {:<24} {}detail",
+                    "id",
+                    "source",
+                    "run",
+                    "file/record",
+                    "line/cell",
+                    "reason",
+                    "field",
+                    if closing {
+                        format!("{:<38} ", "closed")
+                    } else {
+                        String::new()
+                    }
                 );
-                for q in &entries {
+                for row in &entries {
+                    let q = &row.entry;
+                    let closed_at = match (&row.closed_reason, &row.closed_at, row.closed_by) {
+                        (Some(why), Some(at), by) => format!(
+                            "{why} {at}{}",
+                            by.map(|r| format!(" (run {r})")).unwrap_or_default()
+                        ),
+                        _ => "open".to_string(),
+                    };
                     println!(
-                        "{:>6}  {:<22} {:>5}  {:<36} {:>6}  {:<20} {:<24} {}",
+                        "{:>6}  {:<22} {:>5}  {:<36} {:>6}  {:<20} {:<24} {}{}",
                         q.id,
                         q.source,
                         q.run_id,
-                        q.origin.as_deref().unwrap_or("-"),
+                        q.origin
+                            .as_deref()
+                            .or(row.partner_key.as_deref())
+                            .unwrap_or("-"),
                         // A workbook's cell says its line too (`Commande!F12`).
                         q.cell.clone().unwrap_or_else(|| q
                             .line
@@ -986,6 +1019,11 @@ async fn quarantine(config_path: &Path, action: QuarantineAction) -> anyhow::Res
                             .unwrap_or_else(|| "-".into())),
                         q.reason,
                         q.field,
+                        if closing {
+                            format!("{closed_at:<38} ")
+                        } else {
+                            String::new()
+                        },
                         q.detail
                     );
                 }
@@ -1015,6 +1053,7 @@ async fn quarantine(config_path: &Path, action: QuarantineAction) -> anyhow::Res
 pub async fn replay(hub: &Hub, source: &str) -> anyhow::Result<RunReport> {
     let options = SyncOptions {
         full_refresh: true,
+        trigger: crate::sync::RunTrigger::Replay,
         ..SyncOptions::default()
     };
     let report = sync_source(hub, source, &options).await?;
@@ -1022,6 +1061,47 @@ pub async fn replay(hub: &Hub, source: &str) -> anyhow::Result<RunReport> {
         hub.warehouse.mark_replayed(source, report.id).await?;
     }
     Ok(report)
+}
+
+/// A run report as `vivres sync --json` prints it: the report, its figures
+/// per stream (a Secours Catholique row is read once by each of its two
+/// streams) and its log.
+pub async fn report_json(
+    warehouse: &Warehouse,
+    report: &RunReport,
+) -> anyhow::Result<serde_json::Value> {
+    let mut full = serde_json::to_value(report)?;
+    let streams = warehouse.run_streams(report.id).await?;
+    let log: Vec<_> = warehouse
+        .run_logs(report.id)
+        .await?
+        .into_iter()
+        .map(|l| serde_json::json!({"at": l.at, "level": l.level, "message": l.message}))
+        .collect();
+    if let Some(map) = full.as_object_mut() {
+        map.insert("streams".into(), serde_json::to_value(streams)?);
+        map.insert("log".into(), serde_json::Value::Array(log));
+    }
+    Ok(full)
+}
+
+fn print_streams(streams: &[crate::warehouse::StreamFigures]) {
+    for s in streams {
+        let c = &s.counts;
+        println!(
+            "  stream {}: read {}, inserted {}, updated {}, unchanged {}, quarantined {}, removed {} ({} batches; plugin reads {:.2} s, commits {:.2} s)",
+            s.stream,
+            c.read,
+            c.inserted,
+            c.updated,
+            c.unchanged,
+            c.quarantined,
+            s.removed,
+            s.batches,
+            s.read_ms as f64 / 1e3,
+            s.commit_ms as f64 / 1e3
+        );
+    }
 }
 
 pub fn print_report(r: &RunReport) {
@@ -1043,6 +1123,12 @@ pub fn print_report(r: &RunReport) {
     if let Some(e) = &r.ended_at {
         println!("  ended        {e}");
     }
+    if let Some(t) = &r.trigger {
+        match &r.token_name {
+            Some(name) => println!("  started by   {t} (token `{name}`)"),
+            None => println!("  started by   {t}"),
+        }
+    }
     let c = &r.counts;
     println!("  batches      {}", r.batches);
     println!("  read         {}", c.read);
@@ -1050,6 +1136,21 @@ pub fn print_report(r: &RunReport) {
     println!("  updated      {}", c.updated);
     println!("  unchanged    {}", c.unchanged);
     println!("  quarantined  {}", c.quarantined);
+    if r.removed > 0 {
+        println!(
+            "  removed      {} (their file was re-sent without them)",
+            r.removed
+        );
+    }
+    if !r.files_read.is_empty() {
+        println!("  files read   {}", r.files_read.join(", "));
+    }
+    if !r.files_ignored.is_empty() {
+        println!(
+            "  files ignored {} (no stream of the connector reads them: check their names)",
+            r.files_ignored.join(", ")
+        );
+    }
     if let Some(e) = &r.error {
         println!(
             "  error        [{}] {e}",
@@ -1061,12 +1162,17 @@ pub fn print_report(r: &RunReport) {
     }
 }
 
-fn print_runs(runs: &[RunReport]) {
-    println!(
-        "{:>6}  {:<24} {:<11} {:<25} {:>9} {:>9} {:>9} {:>9} {:>9}",
+/// `vivres runs`: a line per run, with its error's kind and message.
+pub fn runs_table(runs: &[RunReport]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:>6}  {:<24} {:<11} {:<9} {:<25} {:>9} {:>9} {:>9} {:>9} {:>9}  error",
         "run",
         "source",
         "status",
+        "trigger",
         "started",
         "read",
         "inserted",
@@ -1075,19 +1181,29 @@ fn print_runs(runs: &[RunReport]) {
         "quarant."
     );
     for r in runs {
-        println!(
-            "{:>6}  {:<24} {:<11} {:<25} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        let error = match (&r.error_kind, &r.error) {
+            (Some(kind), Some(e)) => format!("[{kind}] {e}"),
+            (Some(kind), None) => format!("[{kind}]"),
+            (None, Some(e)) => e.clone(),
+            (None, None) => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "{:>6}  {:<24} {:<11} {:<9} {:<25} {:>9} {:>9} {:>9} {:>9} {:>9}  {}",
             r.id,
             r.source,
             r.status.as_str(),
+            r.trigger.as_deref().unwrap_or("-"),
             r.started_at,
             r.counts.read,
             r.counts.inserted,
             r.counts.updated,
             r.counts.unchanged,
-            r.counts.quarantined
+            r.counts.quarantined,
+            error
         );
     }
+    out
 }
 
 /// The hub configuration `vivres connector` runs under: the hub's `[hub]`
@@ -1307,4 +1423,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+}
+
+/// "No such source", naming the sources there are.
+fn unknown_source(config: &Config, id: &str) -> String {
+    crate::sync::SyncError::unknown_source(config, id).to_string()
 }

@@ -448,6 +448,10 @@ pub struct Reject {
     /// SHA-256 of the raw payload; the payload itself is never kept.
     #[serde(serialize_with = "hex_hash")]
     pub payload_hash: [u8; 32],
+    /// The partner's record id as the partner shows it, set by the host only
+    /// when the connector declares the stream's keys non-personal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partner_key: Option<String>,
 }
 
 /// What one `read` call returned.

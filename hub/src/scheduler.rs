@@ -66,6 +66,18 @@ pub enum Trigger {
     Resume,
 }
 
+impl From<Trigger> for crate::sync::RunTrigger {
+    fn from(t: Trigger) -> Self {
+        use crate::sync::RunTrigger;
+        match t {
+            Trigger::Schedule => RunTrigger::Schedule,
+            Trigger::Manual => RunTrigger::Manual,
+            Trigger::Replay => RunTrigger::Replay,
+            Trigger::Resume => RunTrigger::Resume,
+        }
+    }
+}
+
 /// One sync of one source, as stored in the queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyncJob {
@@ -544,6 +556,8 @@ async fn run_job(
         run_id,
         cancel: Some(ctx.cancel.clone()),
         yield_slot: Some(slot.yield_slot.clone()),
+        trigger: job.trigger.into(),
+        token_name: None,
     };
     let outcome = sync_source(hub, &job.source, &options).await;
     drop(slot);

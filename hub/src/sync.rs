@@ -18,8 +18,8 @@ use crate::app::Hub;
 use crate::model::{Batch, ConnectorError};
 use crate::plugin_host::{Grants, HostError, LogLine};
 use crate::warehouse::{
-    BatchWrite, Counts, HttpFigures, LogRecord, Provenance, RunReport, RunStatus, StreamFigures,
-    WarehouseError,
+    BatchWrite, ClosedReason, Counts, HttpFigures, LogRecord, Provenance, RunReport, RunStatus,
+    StreamFigures, WarehouseError,
 };
 
 #[derive(Debug, Clone, Default)]
@@ -39,12 +39,43 @@ pub struct SyncOptions {
     /// batches (or in a plugin call), ends `interrupted` (`yielded`) and is
     /// queued again behind the sources that waited.
     pub yield_slot: Option<tokio_util::sync::CancellationToken>,
+    /// What started the run, recorded with it when this starts it (a run
+    /// the API started was recorded there).
+    pub trigger: RunTrigger,
+    /// The API token that asked for it, by name (never the token).
+    pub token_name: Option<String>,
+}
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunTrigger {
+    /// By hand: `vivres sync`, `POST /sources/{id}/sync`, the console.
+    #[default]
+    Manual,
+    /// The source's cron schedule.
+    Schedule,
+    /// A quarantine replay.
+    Replay,
+    /// Carrying on after the hub stopped.
+    Resume,
+}
+
+impl RunTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunTrigger::Manual => "manual",
+            RunTrigger::Schedule => "schedule",
+            RunTrigger::Replay => "replay",
+            RunTrigger::Resume => "resume",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
-    #[error("no source `{0}` in the configuration")]
-    UnknownSource(String),
+    #[error("no source `{id}` in the configuration (known: {known})")]
+    UnknownSource { id: String, known: String },
     #[error("source `{source_id}`: unknown territory `{territory}`")]
     UnknownTerritory {
         source_id: String,
@@ -52,6 +83,21 @@ pub enum SyncError {
     },
     #[error(transparent)]
     Warehouse(#[from] WarehouseError),
+}
+
+impl SyncError {
+    /// No source `id`: the error names the sources the configuration has.
+    pub fn unknown_source(config: &crate::config::Config, id: &str) -> SyncError {
+        let known: Vec<&str> = config.sources.iter().map(|s| s.id.as_str()).collect();
+        SyncError::UnknownSource {
+            id: id.to_string(),
+            known: if known.is_empty() {
+                "none: add a [[sources]] section to the configuration".into()
+            } else {
+                known.join(", ")
+            },
+        }
+    }
 }
 
 /// Why a run failed, as the run report and the scheduler see it.
@@ -388,7 +434,7 @@ pub async fn sync_source(
     let source = hub
         .config
         .source(source_id)
-        .ok_or_else(|| SyncError::UnknownSource(source_id.to_string()))?;
+        .ok_or_else(|| SyncError::unknown_source(&hub.config, source_id))?;
     let territory =
         hub.config
             .territory(&source.territory)
@@ -399,9 +445,14 @@ pub async fn sync_source(
     let run_id = match options.run_id {
         Some(id) => id,
         None => {
-            hub.warehouse
+            let id = hub
+                .warehouse
                 .start_run(&source.id, options.full_refresh)
-                .await?
+                .await?;
+            hub.warehouse
+                .set_run_trigger(id, options.trigger.as_str(), options.token_name.as_deref())
+                .await?;
+            id
         }
     };
     let log = RunLog::default();
@@ -530,6 +581,57 @@ impl Guard<'_> {
     }
 }
 
+/// The inbox files no stream of the connector took: neither read by this run
+/// nor recorded done by a stream's standard file checkpoint (`done`: file
+/// ids). Empty for a connector that keeps another checkpoint.
+async fn files_ignored(
+    hub: &Hub,
+    source: &str,
+    dir: &std::path::Path,
+    read: &std::collections::BTreeSet<String>,
+) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct FileCheckpoint {
+        done: Vec<String>,
+    }
+    let Ok(listed) = crate::inbox::list(dir) else {
+        return Vec::new();
+    };
+    let mut done = std::collections::HashSet::new();
+    let mut standard = false;
+    for c in hub.warehouse.checkpoints(source).await.unwrap_or_default() {
+        if let Some(cp) = c
+            .state
+            .as_deref()
+            .and_then(|s| serde_json::from_str::<FileCheckpoint>(s).ok())
+        {
+            standard = true;
+            done.extend(cp.done);
+        }
+    }
+    if !standard {
+        return Vec::new();
+    }
+    let mut ignored: Vec<String> = listed
+        .into_iter()
+        .filter(|f| !done.contains(&f.id) && !read.contains(&f.name))
+        .map(|f| f.name)
+        .collect();
+    ignored.sort();
+    ignored.dedup();
+    ignored
+}
+
+/// Whether a source's inbox holds no file yet (or does not exist yet).
+fn inbox_is_empty(dir: &std::path::Path) -> bool {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => !entries
+            .flatten()
+            .any(|e| !e.file_name().to_string_lossy().starts_with('.')),
+        Err(_) => true,
+    }
+}
+
 /// Pauses the source when this failed run makes `limits.pause_after_failures`
 /// in a row: its scheduled runs are skipped until a coordinator resumes it.
 async fn pause_if_failing(
@@ -589,13 +691,40 @@ async fn run(
         },
         redactor: redactor.clone(),
     };
+    let inbox = source.inbox_dir(&hub.config.hub.data_dir);
+    if let Some(dir) = &inbox
+        && inbox_is_empty(dir)
+    {
+        // Nothing sent yet (a schedule may fire before the first file): a
+        // run that reads nothing, not a failure naming the hub's paths.
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Failure::new(
+                FailureKind::BadConfig,
+                format!(
+                    "cannot create the inbox of source `{}` in the hub's data_dir ({}): check that \
+                     the hub may write there",
+                    source.id,
+                    e.kind()
+                ),
+            )
+        })?;
+        log.push(
+            "info",
+            format!(
+                "no file received yet (aucun fichier reçu pour l'instant): the inbox of source `{id}` is \
+                 empty; add the partner's export files with `vivres inbox add {id} FILE`, \
+                 POST /api/v1/sources/{id}/files or the console",
+                id = source.id
+            ),
+        );
+    }
     let plugin_path = source.plugin_path(&hub.config.hub.plugins_dir);
     let plugin = hub.host.load(&plugin_path).await?;
     let grants = Grants {
         source: source.id.clone(),
         network: source.network.as_str().to_string(),
         allowed_hosts: source.allowed_hosts.clone(),
-        inbox: source.inbox_dir(&hub.config.hub.data_dir),
+        inbox: inbox.clone(),
         secrets: secrets
             .iter()
             .map(|(k, v)| (k.clone(), v.expose().to_string()))
@@ -609,6 +738,7 @@ async fn run(
     hub.warehouse
         .set_run_connector(run_id, &spec.name, &spec.version)
         .await?;
+    let non_personal = non_personal_key_streams(&spec.config_schema);
     let config_json = source.config_json();
     let streams: Vec<String> = match options.streams.as_ref().or(source.streams.as_ref()) {
         Some(s) => s.clone(),
@@ -630,6 +760,7 @@ async fn run(
     };
     // The streams, then the run's HTTP figures whatever way the streams ended
     // (a failing partner's statuses are what `/metrics` must show).
+    let mut files = std::collections::BTreeSet::new();
     let outcome = sync_streams(
         hub,
         &mut instance,
@@ -639,11 +770,33 @@ async fn run(
         run_id,
         &config_json,
         streams,
+        &non_personal,
+        &mut files,
         options,
         &mut guard,
         log,
     )
     .await;
+    if let Some(dir) = &inbox
+        && outcome.is_ok()
+    {
+        let read: Vec<String> = files.iter().cloned().collect();
+        let ignored = files_ignored(hub, &source.id, dir, &files).await;
+        if !read.is_empty() {
+            log.push("info", format!("files read: {}", read.join(", ")));
+        }
+        if !ignored.is_empty() {
+            log.push(
+                "warn",
+                format!(
+                    "files ignored (no stream of the connector reads them: check their names against the \
+                     connector's documentation): {}",
+                    ignored.join(", ")
+                ),
+            );
+        }
+        hub.warehouse.set_run_files(run_id, &read, &ignored).await?;
+    }
     let stats = instance.http_stats();
     hub.warehouse
         .record_http(
@@ -675,6 +828,8 @@ async fn sync_streams(
     run_id: i64,
     config_json: &str,
     streams: Vec<String>,
+    non_personal: &[String],
+    files: &mut std::collections::BTreeSet<String>,
     options: &SyncOptions,
     guard: &mut Guard<'_>,
     log: &RunLog,
@@ -702,6 +857,7 @@ async fn sync_streams(
                 format!("stream {stream}: resuming from the saved checkpoint"),
             );
         }
+        let keys_public = non_personal.iter().any(|s| *s == stream);
         let (counts, batches, timings) = sync_stream(
             hub,
             instance,
@@ -709,6 +865,8 @@ async fn sync_streams(
             &prov,
             config_json,
             state,
+            keys_public,
+            files,
             guard,
             log,
         )
@@ -718,6 +876,25 @@ async fn sync_streams(
             log.push(
                 "info",
                 format!("stream {stream}: {removed} records removed: their file was re-sent without them"),
+            );
+        }
+        // A file read again closes the entries of the lines it no longer refuses.
+        let why = if options.full_refresh {
+            ClosedReason::Replayed
+        } else {
+            ClosedReason::Resent
+        };
+        let closed = hub
+            .warehouse
+            .close_stale_entries(&source.id, &stream, run_id, why)
+            .await?;
+        if closed > 0 {
+            log.push(
+                "info",
+                format!(
+                    "stream {stream}: {closed} quarantine entries closed ({}): their file, read again, no longer refuses their line",
+                    why.as_str()
+                ),
             );
         }
         log.push(
@@ -766,6 +943,8 @@ async fn sync_stream(
     prov: &Provenance,
     config_json: &str,
     mut state: Option<String>,
+    keys_public: bool,
+    files: &mut std::collections::BTreeSet<String>,
     guard: &mut Guard<'_>,
     log: &RunLog,
 ) -> Result<(Counts, u64, Timings), Failure> {
@@ -852,7 +1031,18 @@ async fn sync_stream(
             state = next_state;
         }
         let started = std::time::Instant::now();
-        let write = prepare(normaliser, batch, &guard.redactor, log);
+        let write = prepare(normaliser, batch, keys_public, &guard.redactor, log);
+        let origins = write
+            .rows
+            .iter()
+            .filter_map(|r| r.origin.as_ref())
+            .chain(write.rejects.iter().filter_map(|r| r.origin.as_ref()))
+            .chain(write.replace_origins.iter());
+        for origin in origins {
+            if !files.contains(origin) {
+                files.insert(origin.clone());
+            }
+        }
         timings.normalise += started.elapsed();
         if let Err(f) = guard.tally.take(&write) {
             failure = Some(f);
@@ -888,30 +1078,64 @@ async fn sync_stream(
     }
 }
 
+/// The streams whose records' keys the connector declares non-personal (a
+/// subscription id, not a dossier number), so that a quarantine entry may
+/// name the partner's record: the `x-vivres-non-personal-keys` list of
+/// stream names in its configuration's JSON Schema. Contract 0.1 and 0.2
+/// have no field for it; a connector that says nothing gets pseudonyms only.
+pub fn non_personal_key_streams(config_schema: &serde_json::Value) -> Vec<String> {
+    config_schema
+        .get("x-vivres-non-personal-keys")
+        .and_then(|v| v.as_array())
+        .map(|streams| {
+            streams
+                .iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Longest partner record id kept in a quarantine entry.
+const PARTNER_KEY_BYTES: usize = 128;
+
 /// Normalises a batch into what the warehouse commits. What the plugin
 /// wrote freely (its state, its rejects' file, field and detail) is
 /// redacted of the source's secrets and cut to length, as log lines are.
+/// `keys_public`: the connector declares the stream's keys non-personal;
+/// a reject then names the partner's record id beside its pseudonym.
 fn prepare(
     normaliser: &normalise::Context<'_>,
     batch: Batch,
+    keys_public: bool,
     redactor: &crate::privacy::Redactor,
     log: &RunLog,
 ) -> BatchWrite {
     let read = (batch.items.len() + batch.rejects.len()) as u64;
     let mut rows = Vec::with_capacity(batch.items.len());
-    // A plugin's own rejects carry its raw key: store its pseudonym only.
+    let public = |key: &str| {
+        (keys_public && !key.trim().is_empty())
+            .then(|| redact_cut(redactor, key, PARTNER_KEY_BYTES))
+    };
+    // A plugin's own rejects carry its raw key: store its pseudonym only
+    // (and the key itself when the connector declares it non-personal).
     let mut rejects: Vec<_> = batch
         .rejects
         .into_iter()
         .map(|mut r| {
+            r.partner_key = r.key.as_deref().and_then(public);
             r.key = r.key.map(|k| normaliser.reject_key(&k));
             r
         })
         .collect();
     for item in batch.items {
+        let partner_key = if keys_public { public(&item.key) } else { None };
         match normaliser.normalise(item) {
             Ok(row) => rows.push(row),
-            Err(reject) => rejects.push(reject),
+            Err(mut reject) => {
+                reject.partner_key = partner_key;
+                rejects.push(reject);
+            }
         }
     }
     for r in &mut rejects {

@@ -387,6 +387,14 @@ pub struct RunReport {
     pub removed: u64,
     pub error_kind: Option<String>,
     pub error: Option<String>,
+    /// What started it: `manual`, `schedule`, `replay` or `resume`.
+    pub trigger: Option<String>,
+    /// The API token that asked for it, by name (never the token).
+    pub token_name: Option<String>,
+    /// The inbox files it read, by name.
+    pub files_read: Vec<String>,
+    /// The inbox files no stream of its connector reads, by name.
+    pub files_ignored: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -403,6 +411,54 @@ pub struct QuarantineEntry {
     pub field: String,
     pub detail: String,
     pub payload_hash: String,
+}
+
+/// A quarantine entry and its state: open while the record is still
+/// refused (in the latest version of its file), or closed with why and when.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuarantineRow {
+    #[serde(flatten)]
+    pub entry: QuarantineEntry,
+    /// The partner's record id, when its connector declares the stream's
+    /// keys non-personal.
+    pub partner_key: Option<String>,
+    /// When it closed (`None`: open, the record is still refused).
+    pub closed_at: Option<String>,
+    /// Why it closed: [`ClosedReason`]'s words.
+    pub closed_reason: Option<String>,
+    /// The run that closed it.
+    pub closed_by: Option<i64>,
+}
+
+/// Which quarantine entries to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EntryStatus {
+    /// Records still refused (the default).
+    #[default]
+    Open,
+    Closed,
+    All,
+}
+
+/// Why a quarantine entry closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClosedReason {
+    /// Its file came again (a new version) without refusing the record.
+    Resent,
+    /// A replay or a full re-read no longer refused it.
+    Replayed,
+    /// The record was stored since (the partner corrected it).
+    Accepted,
+}
+
+impl ClosedReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClosedReason::Resent => "resent",
+            ClosedReason::Replayed => "replayed",
+            ClosedReason::Accepted => "accepted",
+        }
+    }
 }
 
 /// A source paused after repeated failed runs: its scheduled runs are
@@ -511,6 +567,26 @@ fn key_bytes(hex_key: &str) -> [u8; 16] {
     let digest = sha2::Sha256::digest(hex_key.as_bytes());
     out.copy_from_slice(&digest[..16]);
     out
+}
+
+/// What a quarantine entry of a file's row is about, hashed: the file (by
+/// name: every version of it), the line and cell, the reason and field. The
+/// line refused again, in this version or the next, keeps its entry.
+fn row_identity(r: &crate::model::Reject) -> String {
+    use sha2::Digest as _;
+    let line = r.line.map(|l| l.to_string()).unwrap_or_default();
+    let mut h = sha2::Sha256::new();
+    for part in [
+        r.origin.as_deref().unwrap_or(""),
+        &line,
+        r.cell.as_deref().unwrap_or(""),
+        r.reason.as_str(),
+        r.field.as_str(),
+    ] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    format!("row-{}", hex::encode(&h.finalize()[..16]))
 }
 
 /// What a quarantine entry of a partner's record is about, hashed: the
@@ -709,6 +785,26 @@ impl Warehouse {
     /// its job claims it ([`Warehouse::claim_run`]).
     pub async fn queue_run(&self, source: &str, full_refresh: bool) -> Result<i64, WarehouseError> {
         dispatch!(self, runs::start_run(source, full_refresh, None))
+    }
+
+    /// Records what started a run and which token holder asked for it.
+    pub async fn set_run_trigger(
+        &self,
+        run_id: i64,
+        trigger: &str,
+        token_name: Option<&str>,
+    ) -> Result<(), WarehouseError> {
+        dispatch!(self, runs::set_trigger(run_id, trigger, token_name))
+    }
+
+    /// Records the inbox files a run read and those it left aside.
+    pub async fn set_run_files(
+        &self,
+        run_id: i64,
+        read: &[String],
+        ignored: &[String],
+    ) -> Result<(), WarehouseError> {
+        dispatch!(self, runs::set_files(run_id, read, ignored))
     }
 
     pub async fn set_run_connector(
@@ -946,18 +1042,53 @@ impl Warehouse {
 
     // Quarantine.
 
+    /// A source's (or every source's) open entries; a run's entries, open
+    /// and closed.
     pub async fn quarantine(
         &self,
         source: Option<&str>,
         run: Option<i64>,
         limit: i64,
     ) -> Result<Vec<QuarantineEntry>, WarehouseError> {
-        dispatch!(self, quarantine::list(source, run, limit))
+        let status = if run.is_some() {
+            EntryStatus::All
+        } else {
+            EntryStatus::Open
+        };
+        let rows = dispatch!(self, quarantine::list(source, run, status, limit))?;
+        Ok(rows.into_iter().map(|r| r.entry).collect())
     }
 
-    /// Marks a source's open quarantine entries older than `run_id` as replayed by it.
+    /// Entries of a source (or every source) or a run, by status.
+    pub async fn quarantine_by_status(
+        &self,
+        source: Option<&str>,
+        run: Option<i64>,
+        status: EntryStatus,
+        limit: i64,
+    ) -> Result<Vec<QuarantineRow>, WarehouseError> {
+        dispatch!(self, quarantine::list(source, run, status, limit))
+    }
+
+    /// Closes (`replayed`) a source's open quarantine entries that the replay
+    /// `run_id` did not refuse again.
     pub async fn mark_replayed(&self, source: &str, run_id: i64) -> Result<u64, WarehouseError> {
         dispatch!(self, quarantine::mark_replayed(source, run_id))
+    }
+
+    /// Closes the entries of a stream whose file its run read again without
+    /// refusing their record (call when the stream's pass ends). Returns how many.
+    pub async fn close_stale_entries(
+        &self,
+        source: &str,
+        stream: &str,
+        run_id: i64,
+        reason: ClosedReason,
+    ) -> Result<u64, WarehouseError> {
+        dispatch!(
+            self,
+            quarantine::close_stale(source, stream, run_id, reason)
+        )
     }
 
     // API tokens.

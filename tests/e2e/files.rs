@@ -454,3 +454,244 @@ async fn a_plugin_built_against_contract_0_1_runs() {
         "{logs:?}"
     );
 }
+
+/// A Secours Catholique export (`accueils_lyon-3_2024.csv`) of these data
+/// rows, as the teams' tool writes it (Windows-1252, `;`, CRLF).
+pub(crate) fn secours_csv(rows: &[&str]) -> Vec<u8> {
+    let header = "Date passage;N° dossier;Equipe;Composition;Nb adultes;Nb enfants;CP;Commune;\
+                  Ressources mensuelles;Reste à vivre;Type aide;Montant;Commentaire";
+    let mut out: Vec<u8> = header
+        .chars()
+        .map(|c| match c {
+            '°' => 0xB0,
+            'à' => 0xE0,
+            c => c as u8,
+        })
+        .collect();
+    for r in rows {
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(r.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+pub(crate) const SC_NAME: &str = "accueils_lyon-3_2024.csv";
+pub(crate) const SC_GOOD: &str =
+    "15/03/2024;D001;Lyon 3;Personne seule;1;0;69003;Lyon;800;200;Colis;;";
+pub(crate) const SC_BAD_DATE: &str =
+    "31/02/2024;D002;Lyon 3;Personne seule;1;0;69003;Lyon;800;200;Colis;;";
+pub(crate) const SC_FIXED_DATE: &str =
+    "29/02/2024;D002;Lyon 3;Personne seule;1;0;69003;Lyon;800;200;Colis;;";
+pub(crate) const SC_BAD_POSTCODE: &str =
+    "16/03/2024;D003;Lyon 3;Personne seule;1;0;99999;;800;200;Colis;;";
+
+pub(crate) fn add_bytes(inbox: &Path, name: &str, bytes: &[u8]) {
+    vivres::inbox::add_reader(inbox, name, &mut std::io::Cursor::new(bytes.to_vec()))
+        .expect("added to the inbox");
+}
+
+/// Issue 8, item 6: an entry is open while its line is still refused in the
+/// latest version of its file. A corrected re-send closes the lines it no
+/// longer refuses (`resent`, by that run) and keeps the entry of a line it
+/// still refuses (the same id: open entries never double); a full refresh
+/// and a replay re-read the file without filing anything twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quarantine_follows_the_latest_version_of_each_file() {
+    use vivres::warehouse::EntryStatus;
+    let t = file_hub("secours-catholique-aid", "secours-catholique", &[], "").await;
+    let inbox = inbox_dir(&t);
+    let entries = |status| {
+        let w = t.hub.warehouse.clone();
+        async move {
+            w.quarantine_by_status(Some("files"), None, status, 100)
+                .await
+                .expect("quarantine")
+        }
+    };
+    add_bytes(
+        &inbox,
+        SC_NAME,
+        &secours_csv(&[SC_GOOD, SC_BAD_DATE, SC_BAD_POSTCODE]),
+    );
+    let first = t.sync("files").await;
+    assert_eq!(first.status, RunStatus::Succeeded, "{:?}", first.error);
+    let open = entries(EntryStatus::Open).await;
+    // One entry per refused row, though both streams (aids, households) read it.
+    let mut lines: Vec<_> = open
+        .iter()
+        .map(|e| (e.entry.line, e.entry.reason.clone()))
+        .collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            (Some(3), "invalid_date".to_string()),
+            (Some(4), "unknown_postcode".to_string())
+        ],
+        "{open:?}"
+    );
+    assert!(open.iter().all(|e| e.partner_key.is_none()), "{open:?}");
+    let still = open
+        .iter()
+        .find(|e| e.entry.line == Some(4))
+        .unwrap()
+        .entry
+        .id;
+
+    // The date corrected, the postcode not.
+    add_bytes(
+        &inbox,
+        SC_NAME,
+        &secours_csv(&[SC_GOOD, SC_FIXED_DATE, SC_BAD_POSTCODE]),
+    );
+    let second = t.sync("files").await;
+    assert_eq!(second.status, RunStatus::Succeeded, "{:?}", second.error);
+    let open = entries(EntryStatus::Open).await;
+    assert_eq!(
+        open.iter()
+            .map(|e| (e.entry.id, e.entry.run_id))
+            .collect::<Vec<_>>(),
+        [(still, second.id)],
+        "{open:?}"
+    );
+    let closed = entries(EntryStatus::Closed).await;
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    assert_eq!(
+        (
+            closed[0].entry.line,
+            closed[0].closed_reason.as_deref(),
+            closed[0].closed_by
+        ),
+        (Some(3), Some("resent"), Some(second.id))
+    );
+    assert!(closed[0].closed_at.is_some());
+
+    // Read again in full, and replayed: nothing filed twice.
+    let third = vivres::sync::sync_source(
+        &t.hub,
+        "files",
+        &vivres::sync::SyncOptions {
+            full_refresh: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("sync");
+    assert_eq!(third.status, RunStatus::Succeeded, "{:?}", third.error);
+    let replay = vivres::cli::replay(&t.hub, "files").await.unwrap();
+    assert_eq!(replay.status, RunStatus::Succeeded, "{:?}", replay.error);
+    let open = entries(EntryStatus::Open).await;
+    assert_eq!(
+        open.iter()
+            .map(|e| (e.entry.id, e.entry.run_id))
+            .collect::<Vec<_>>(),
+        [(still, replay.id)],
+        "{open:?}"
+    );
+    assert_eq!(entries(EntryStatus::All).await.len(), 2);
+}
+
+/// Issue 8, item 7: a file source whose partner has sent nothing yet syncs
+/// (reading nothing) and says so, instead of failing with a path of the
+/// hub's machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_source_with_nothing_received_yet_says_so() {
+    let t = file_hub("secours-catholique-aid", "secours-catholique", &[], "").await;
+    assert!(!inbox_dir(&t).exists());
+    let report = t.sync("files").await;
+    assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
+    assert_eq!((report.counts.read, report.error.as_deref()), (0, None));
+    let logs = t.hub.warehouse.run_logs(report.id).await.unwrap();
+    assert!(
+        logs.iter()
+            .any(|l| l.message.starts_with("no file received yet")),
+        "{logs:?}"
+    );
+    let root = t.dir.path().display().to_string();
+    assert!(logs.iter().all(|l| !l.message.contains(&root)), "{logs:?}");
+}
+
+/// Issue 8, item 7: `vivres sync --json` gives each stream's figures (a
+/// Secours Catholique row is read once by aids and once by households: the
+/// run's `read` adds both) and the run's log; `vivres runs` shows each run's
+/// error kind and message; what started a run is recorded with it; a wrong
+/// source name lists the known ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_reports_say_what_happened() {
+    let t = file_hub("secours-catholique-aid", "secours-catholique", &[], "").await;
+    add_bytes(
+        &inbox_dir(&t),
+        SC_NAME,
+        &secours_csv(&[
+            SC_GOOD,
+            SC_BAD_DATE,
+            SC_FIXED_DATE.replace("D002", "D004").as_str(),
+        ]),
+    );
+    // A file no stream reads (not an `accueils_…` export): named as ignored.
+    add_bytes(&inbox_dir(&t), "benevoles.csv", b"Nom;Prenom\r\n");
+    let report = t.sync("files").await;
+    assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
+    assert_eq!(report.trigger.as_deref(), Some("manual"));
+    assert_eq!(
+        (report.files_read.clone(), report.files_ignored.clone()),
+        (vec![SC_NAME.to_string()], vec!["benevoles.csv".to_string()])
+    );
+    let json = vivres::cli::report_json(&t.hub.warehouse, &report)
+        .await
+        .unwrap();
+    let streams: BTreeMap<String, (u64, u64)> = json["streams"]
+        .as_array()
+        .expect("streams")
+        .iter()
+        .map(|s| {
+            (
+                s["stream"].as_str().unwrap().to_string(),
+                (
+                    s["read"].as_u64().unwrap(),
+                    s["quarantined"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(
+        streams,
+        BTreeMap::from([("aids".into(), (3, 1)), ("households".into(), (3, 1))]),
+        "{json}"
+    );
+    assert_eq!(json["read"], 6);
+    let log = json["log"].as_array().expect("log");
+    assert!(
+        log.iter().any(|l| l["message"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("stream aids: read 3")),
+        "{json}"
+    );
+
+    let replay = vivres::cli::replay(&t.hub, "files").await.unwrap();
+    assert_eq!(replay.trigger.as_deref(), Some("replay"));
+
+    let failed = vivres::warehouse::RunReport {
+        status: RunStatus::Failed,
+        error_kind: Some("bad_config".into()),
+        error: Some("token_secret: the source has no secret named `x`".into()),
+        ..report.clone()
+    };
+    let table = vivres::cli::runs_table(&[failed, report]);
+    assert!(
+        table.contains("[bad_config] token_secret: the source has no secret named `x`"),
+        "{table}"
+    );
+
+    let err = vivres::sync::sync_source(&t.hub, "flies", &Default::default())
+        .await
+        .err()
+        .expect("no such source")
+        .to_string();
+    assert!(
+        err.contains("`flies`") && err.contains("known: ") && err.contains("files"),
+        "{err}"
+    );
+}

@@ -27,7 +27,8 @@ pub struct FileSet {
     pub rows_total: usize,
     /// Fact table → rows that must be stored (after deduplication on natural keys).
     pub stored: BTreeMap<String, usize>,
-    /// Quarantine reason → count.
+    /// Quarantine reason → open entries at the end: one per line, reason and
+    /// field of the latest version of each file.
     pub quarantined: BTreeMap<String, usize>,
     /// Every name, phone number, comment and raw identifier written: none may appear
     /// in the warehouse, logs or quarantine listing.
@@ -80,4 +81,18 @@ pub fn write_all(out: &Path, seed: u64, size: usize) -> anyhow::Result<Vec<FileS
         sets.push(write(&dir, seed, size)?);
     }
     Ok(sets)
+}
+
+/// The entries open at the end, by reason: the sum of each file's latest
+/// version's (an earlier version's entries close when it is re-sent).
+pub fn sum_by_reason(
+    files: impl IntoIterator<Item = BTreeMap<String, usize>>,
+) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for f in files {
+        for (reason, n) in f {
+            *out.entry(reason).or_default() += n;
+        }
+    }
+    out
 }

@@ -10,14 +10,14 @@ use axum::response::IntoResponse;
 
 use super::views::{
     Accepted, Connector, HubPaths, InboxFile, QUARANTINE_LIMIT_MAX, QuarantineList,
-    QuarantineQuery, Quarantined, Source, SourceState, Stream, StreamQuery, StreamState, SyncQuery,
-    Upload, Uploaded,
+    QuarantineQuery, QuarantineStatusQuery, Quarantined, Source, SourceState, Stream, StreamQuery,
+    StreamState, SyncQuery, Upload, Uploaded,
 };
 use super::{ApiError, AppState, Caller};
 use crate::auth::Role;
 use crate::plugin_host::Grants;
 use crate::scheduler::{SyncJob, Trigger};
-use crate::warehouse::RunStatus;
+use crate::warehouse::{EntryStatus, RunStatus};
 
 /// The connectors the configured sources use: name, version, contract
 /// version, streams and configuration schema (not for evaluators).
@@ -286,11 +286,22 @@ pub async fn get_source(
 /// with the id of the run already in progress.
 async fn start(
     state: &AppState,
+    caller: &Caller,
     source: &str,
     trigger: Trigger,
     full_refresh: bool,
 ) -> Result<impl IntoResponse + use<>, ApiError> {
     let run_id = start_run(state, source, trigger, full_refresh).await?;
+    // Which token holder asked for it (its name, never the token).
+    state
+        .hub()
+        .warehouse
+        .set_run_trigger(
+            run_id,
+            crate::sync::RunTrigger::from(trigger).as_str(),
+            Some(&caller.0.name),
+        )
+        .await?;
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, format!("{}/runs/{run_id}", super::BASE))],
@@ -312,6 +323,13 @@ pub(crate) async fn start_run(
 ) -> Result<i64, ApiError> {
     let warehouse = &state.hub().warehouse;
     let run_id = warehouse.queue_run(source, full_refresh).await?;
+    warehouse
+        .set_run_trigger(
+            run_id,
+            crate::sync::RunTrigger::from(trigger).as_str(),
+            None,
+        )
+        .await?;
     let job = SyncJob {
         run_id: Some(run_id),
         full_refresh,
@@ -341,6 +359,7 @@ pub async fn trigger_sync(
     let source = state.source(&caller.0, &id)?.id.clone();
     start(
         &state,
+        &caller,
         &source,
         Trigger::Manual,
         q.full_refresh.unwrap_or(false),
@@ -365,7 +384,7 @@ pub async fn replay_quarantine(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let source = state.source(&caller.0, &id)?.id.clone();
-    start(&state, &source, Trigger::Replay, true).await
+    start(&state, &caller, &source, Trigger::Replay, true).await
 }
 
 /// The source's checkpoints, one per stream (admins: a connector's state is
@@ -443,9 +462,13 @@ pub async fn reset_state(
     }
 }
 
-/// Quarantined records (open ones, or a run's): file, line, reason, field;
-/// never a personal value (not for evaluators).
-#[utoipa::path(get, path = "/quarantine", tag = "quarantine", security(("bearer" = [])), params(QuarantineQuery),
+/// Quarantined records: file, line, reason, field, and the partner's record
+/// id where it is not personal; never a personal value (not for
+/// evaluators). Open entries by default (records still refused in the
+/// latest version of their file); `status=closed` or `all` shows the closed
+/// ones with why and when they closed.
+#[utoipa::path(get, path = "/quarantine", tag = "quarantine", security(("bearer" = [])),
+    params(QuarantineQuery, QuarantineStatusQuery),
     responses(
         (status = 200, description = "Quarantine entries", body = QuarantineList),
         (status = 401, description = "No valid token", body = super::ErrorBody),
@@ -456,8 +479,14 @@ pub async fn list_quarantine(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<QuarantineQuery>,
+    Query(status): Query<QuarantineStatusQuery>,
 ) -> Result<Json<QuarantineList>, ApiError> {
-    let entries = quarantine_entries(&state, &caller, &q).await?;
+    let status = match (status.status, q.run) {
+        (Some(s), _) => s.into(),
+        (None, Some(_)) => EntryStatus::All,
+        (None, None) => EntryStatus::Open,
+    };
+    let entries = entries_by_status(&state, &caller, &q, status).await?;
     Ok(Json(QuarantineList {
         entries: entries
             .into_iter()
@@ -473,11 +502,30 @@ pub async fn list_quarantine(
 
 /// The quarantine entries `q` selects that the caller may see (the API and
 /// the console).
+/// Without a run, the open ones; with a run, all of them.
 pub(crate) async fn quarantine_entries(
     state: &AppState,
     caller: &Caller,
     q: &QuarantineQuery,
 ) -> Result<Vec<crate::warehouse::QuarantineEntry>, ApiError> {
+    let status = if q.run.is_some() {
+        EntryStatus::All
+    } else {
+        EntryStatus::Open
+    };
+    Ok(entries_by_status(state, caller, q, status)
+        .await?
+        .into_iter()
+        .map(|r| r.entry)
+        .collect())
+}
+
+async fn entries_by_status(
+    state: &AppState,
+    caller: &Caller,
+    q: &QuarantineQuery,
+    status: EntryStatus,
+) -> Result<Vec<crate::warehouse::QuarantineRow>, ApiError> {
     caller.forbid_evaluator("quarantine")?;
     let limit = q.limit.unwrap_or(1000);
     if !(1..=QUARANTINE_LIMIT_MAX).contains(&limit) {
@@ -504,14 +552,26 @@ pub(crate) async fn quarantine_entries(
         source = Some(report.source);
     }
     let entries = match (&source, state.visible_sources(&caller.0)) {
-        (Some(s), _) => warehouse.quarantine(Some(s), q.run, limit).await?,
-        (None, None) => warehouse.quarantine(None, q.run, limit).await?,
+        (Some(s), _) => {
+            warehouse
+                .quarantine_by_status(Some(s), q.run, status, limit)
+                .await?
+        }
+        (None, None) => {
+            warehouse
+                .quarantine_by_status(None, q.run, status, limit)
+                .await?
+        }
         (None, Some(ids)) => {
             let mut all = Vec::new();
             for id in ids {
-                all.extend(warehouse.quarantine(Some(&id), None, limit).await?);
+                all.extend(
+                    warehouse
+                        .quarantine_by_status(Some(&id), None, status, limit)
+                        .await?,
+                );
             }
-            all.sort_by_key(|e| e.id);
+            all.sort_by_key(|e| e.entry.id);
             all.truncate(limit as usize);
             all
         }

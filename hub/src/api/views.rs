@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::warehouse::{Checkpoint, LogRecord, QuarantineEntry, RunReport};
+use crate::warehouse::{Checkpoint, LogRecord, QuarantineEntry, QuarantineRow, RunReport};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Health {
@@ -72,6 +72,27 @@ pub struct Run {
     /// `plugin`, `warehouse`, `interrupted`.
     pub error_kind: Option<String>,
     pub error: Option<String>,
+    /// What started it (not shown to evaluators).
+    #[schema(inline)]
+    pub trigger: Option<RunTriggerView>,
+    /// The API token that asked for it, by name (never the token; not shown
+    /// to evaluators).
+    pub token_name: Option<String>,
+    /// The inbox files it read, by name (not shown to evaluators).
+    pub files_read: Vec<String>,
+    /// The inbox files no stream of its connector reads (a misnamed
+    /// export), by name (not shown to evaluators).
+    pub files_ignored: Vec<String>,
+}
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RunTriggerView {
+    Manual,
+    Schedule,
+    Replay,
+    Resume,
 }
 
 /// One stream's figures in a run, as the sync engine recorded them.
@@ -141,6 +162,16 @@ impl From<RunReport> for Run {
             streams: Vec::new(),
             error_kind: r.error_kind,
             error: r.error,
+            trigger: r.trigger.as_deref().and_then(|t| match t {
+                "manual" => Some(RunTriggerView::Manual),
+                "schedule" => Some(RunTriggerView::Schedule),
+                "replay" => Some(RunTriggerView::Replay),
+                "resume" => Some(RunTriggerView::Resume),
+                _ => None,
+            }),
+            token_name: r.token_name,
+            files_read: r.files_read,
+            files_ignored: r.files_ignored,
         }
     }
 }
@@ -239,15 +270,74 @@ pub struct Quarantined {
     /// The export file the record came from.
     pub origin: Option<String>,
     pub line: Option<i64>,
+    /// The workbook cell at fault (`Commande!F12`).
+    pub cell: Option<String>,
     pub reason: String,
     pub field: String,
     pub detail: String,
     /// SHA-256 of the refused payload (never the payload).
     pub payload_hash: String,
+    /// The partner's record id (a subscription id), so that it can be found
+    /// in the partner's tool: only when the connector declares the stream's
+    /// keys non-personal.
+    pub partner_key: Option<String>,
+    /// `open` while the record is still refused (in the latest version of
+    /// its file); `closed` otherwise.
+    pub status: EntryState,
+    /// When it closed, RFC 3339.
+    pub closed_at: Option<String>,
+    /// Why it closed.
+    pub closed_reason: Option<ClosedReason>,
+    /// The run that closed it.
+    pub closed_by_run: Option<i64>,
+}
+
+/// Whether a quarantine entry is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryState {
+    Open,
+    Closed,
+}
+
+/// Why a quarantine entry closed: `resent` (its file came again without
+/// refusing the record), `replayed` (a replay or full re-read no longer
+/// refused it), `accepted` (the record was stored since).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ClosedReason {
+    Resent,
+    Replayed,
+    Accepted,
 }
 
 impl From<QuarantineEntry> for Quarantined {
-    fn from(q: QuarantineEntry) -> Quarantined {
+    /// An entry listed as open (its state not read).
+    fn from(entry: QuarantineEntry) -> Quarantined {
+        Quarantined::from(QuarantineRow {
+            entry,
+            partner_key: None,
+            closed_at: None,
+            closed_reason: None,
+            closed_by: None,
+        })
+    }
+}
+
+impl From<QuarantineRow> for Quarantined {
+    fn from(row: QuarantineRow) -> Quarantined {
+        let QuarantineRow {
+            entry: q,
+            partner_key,
+            closed_at,
+            closed_reason,
+            closed_by,
+        } = row;
+        let closed_reason = closed_reason.as_deref().map(|r| match r {
+            "resent" => ClosedReason::Resent,
+            "accepted" => ClosedReason::Accepted,
+            _ => ClosedReason::Replayed,
+        });
         Quarantined {
             id: q.id,
             source: q.source,
@@ -255,10 +345,20 @@ impl From<QuarantineEntry> for Quarantined {
             run_id: q.run_id,
             origin: q.origin,
             line: q.line,
+            cell: q.cell,
             reason: q.reason,
             field: q.field,
             detail: q.detail,
             payload_hash: q.payload_hash,
+            partner_key,
+            status: if closed_at.is_some() {
+                EntryState::Closed
+            } else {
+                EntryState::Open
+            },
+            closed_at,
+            closed_reason,
+            closed_by_run: closed_by,
         }
     }
 }
@@ -376,11 +476,41 @@ pub struct StreamQuery {
     pub stream: String,
 }
 
+/// Which quarantine entries to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryStatusFilter {
+    Open,
+    Closed,
+    All,
+}
+
+impl From<EntryStatusFilter> for crate::warehouse::EntryStatus {
+    fn from(s: EntryStatusFilter) -> Self {
+        use crate::warehouse::EntryStatus;
+        match s {
+            EntryStatusFilter::Open => EntryStatus::Open,
+            EntryStatusFilter::Closed => EntryStatus::Closed,
+            EntryStatusFilter::All => EntryStatus::All,
+        }
+    }
+}
+
+/// `GET /quarantine`'s status filter, beside [`QuarantineQuery`].
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct QuarantineStatusQuery {
+    /// `open`: records still refused (the default); `closed`: entries that
+    /// closed, with why and when; `all`. With `run`, the default is `all`.
+    #[param(inline)]
+    pub status: Option<EntryStatusFilter>,
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct QuarantineQuery {
     pub source: Option<String>,
-    /// Entries of this run (replayed ones included).
+    /// Entries of this run (closed ones included, unless `status` says).
     pub run: Option<i64>,
     /// At most this many entries (default 1000, at most 10000).
     #[param(minimum = 1, maximum = 10000)]
@@ -456,6 +586,10 @@ impl HubPaths {
         if caller.role == crate::auth::Role::Evaluator {
             run.error = None;
             run.error_kind = None;
+            run.trigger = None;
+            run.token_name = None;
+            run.files_read = Vec::new();
+            run.files_ignored = Vec::new();
         }
         run.error = run.error.map(|e| self.scrub(&e));
         run

@@ -508,6 +508,7 @@ impl From<latest::Reject> for model::Reject {
             field: r.field,
             detail: r.detail,
             payload_hash: Sha256::digest(&r.raw).into(),
+            partner_key: None,
         }
     }
 }

@@ -434,6 +434,7 @@ mod tests {
             field: "date".into(),
             detail: "d".repeat(300),
             payload_hash: [0; 32],
+            partner_key: None,
         });
         let err = check_batch(&b, 10_000, 100).unwrap_err().to_string();
         assert!(err.contains("rejects[0].detail"), "{err}");

@@ -68,6 +68,7 @@ impl Context<'_> {
                 reason: refusal.reason,
                 field: refusal.field.into_owned(),
                 detail: refusal.detail,
+                partner_key: None,
             }),
         }
     }

@@ -124,6 +124,8 @@ pub async fn commit_batch(
     // keep their (now replaced) origin; those the new version emits again are
     // taken back (and count as unchanged when equal), the rest are removed
     // when the stream ends (`finish_stream`).
+    super::quarantine::mark_stale(&mut tx, &prov.source, &prov.stream, &batch.replace_origins)
+        .await?;
     for origin in &batch.replace_origins {
         sqlx::query(
             "UPDATE origins SET replaced = TRUE WHERE stream_id = $1 AND name = $2 AND NOT replaced",
@@ -142,6 +144,11 @@ pub async fn commit_batch(
             origins.insert(name.clone(), id);
         }
     }
+    let at = now();
+    // Records stored now close their entries still open (the partner
+    // corrected them); a record refused again below reopens its own.
+    let stored: Vec<[u8; 16]> = batch.rows.iter().map(|r| r.key).collect();
+    super::quarantine::close_accepted(&mut tx, prov, at, &stored).await?;
     let mut by_kind: Vec<(EntityKind, Vec<Row>)> = Vec::new();
     for row in batch.rows {
         match by_kind.iter_mut().find(|(k, _)| *k == row.kind) {
@@ -155,7 +162,6 @@ pub async fn commit_batch(
         counts.updated += c.updated;
         counts.unchanged += c.unchanged;
     }
-    let at = now();
     super::quarantine::upsert(&mut tx, prov, at, &batch.rejects).await?;
     if let Some(state) = &batch.state {
         sqlx::query(
@@ -175,7 +181,7 @@ pub async fn commit_batch(
     let held = sqlx::query(
         "UPDATE runs SET batches = batches + $1, read = read + $2, inserted = inserted + $3, \
          updated = updated + $4, unchanged = unchanged + $5, quarantined = quarantined + $6, \
-         heartbeat_at = $7 WHERE id = $8 AND node_id = $9",
+         heartbeat_at = $7, committed_at = $7 WHERE id = $8 AND node_id = $9",
     )
     .bind(batch.batches.max(1) as i64)
     .bind(counts.read as i64)

@@ -144,7 +144,7 @@ pub async fn quarantine_fingerprint(
 ) -> Result<Vec<(String, Option<Vec<u8>>, String, String, String)>, WarehouseError> {
     let rows = sqlx::query(
         "SELECT stream, key, reason, field, payload_hash FROM quarantine \
-         WHERE source = $1 AND replayed_by IS NULL \
+         WHERE source = $1 AND closed_at IS NULL \
          ORDER BY stream, key, reason, field, payload_hash",
     )
     .bind(source)

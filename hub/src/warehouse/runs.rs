@@ -12,7 +12,8 @@ use crate::warehouse::{
 };
 
 const RUN_COLUMNS: &str = "id, source, status, full_refresh, started_at, ended_at, connector, \
-    connector_version, batches, read, inserted, updated, unchanged, quarantined, removed, error_kind, error";
+    connector_version, batches, read, inserted, updated, unchanged, quarantined, removed, error_kind, error, \
+    trigger_kind, token_name, files_read, files_ignored";
 
 /// `node`: the node that runs it now (`None`: queued for whichever node takes its job).
 pub async fn start_run(
@@ -65,10 +66,12 @@ pub async fn start_run(
                 run_id: id,
             });
         }
-        // Its end is when its process last committed, not now. Only if its
-        // lease is as seen: a node may have taken it over since.
+        // Its end is when its process last committed (its lease may have
+        // been renewed since), not now. Only if its lease is as seen: a node
+        // may have taken it over since.
         sqlx::query(
-            "UPDATE runs SET status = 'interrupted', ended_at = heartbeat_at, error_kind = 'interrupted', \
+            "UPDATE runs SET status = 'interrupted', ended_at = coalesce(committed_at, started_at), \
+             error_kind = 'interrupted', \
              error = 'the process running it stopped before it finished; the next run resumed from its last checkpoint' \
              WHERE id = $1 AND status = 'running' AND heartbeat_at = $2",
         )
@@ -81,6 +84,37 @@ pub async fn start_run(
         source_id: source.to_string(),
         run_id: 0,
     })
+}
+
+pub async fn set_trigger(
+    pool: &Pool,
+    run_id: i64,
+    trigger: &str,
+    token_name: Option<&str>,
+) -> Result<(), WarehouseError> {
+    sqlx::query("UPDATE runs SET trigger_kind = $1, token_name = $2 WHERE id = $3")
+        .bind(trigger)
+        .bind(token_name)
+        .bind(run_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_files(
+    pool: &Pool,
+    run_id: i64,
+    read: &[String],
+    ignored: &[String],
+) -> Result<(), WarehouseError> {
+    let json = |names: &[String]| serde_json::to_string(names).unwrap_or_else(|_| "[]".into());
+    sqlx::query("UPDATE runs SET files_read = $1, files_ignored = $2 WHERE id = $3")
+        .bind(json(read))
+        .bind(json(ignored))
+        .bind(run_id)
+        .execute(pool)
+        .await?;
+    Ok(())
 }
 
 pub async fn set_connector(
@@ -221,7 +255,17 @@ fn report(row: &<DB as sqlx::Database>::Row) -> Result<RunReport, WarehouseError
         removed: n("removed")?,
         error_kind: row.try_get("error_kind")?,
         error: row.try_get("error")?,
+        trigger: row.try_get("trigger_kind")?,
+        token_name: row.try_get("token_name")?,
+        files_read: names(row.try_get("files_read")?),
+        files_ignored: names(row.try_get("files_ignored")?),
     })
+}
+
+/// A JSON array of file names, as stored (nothing for anything else).
+fn names(json: Option<String>) -> Vec<String> {
+    json.and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default()
 }
 
 pub async fn run(pool: &Pool, run_id: i64) -> Result<RunReport, WarehouseError> {
@@ -367,11 +411,10 @@ pub async fn request_cancel(pool: &Pool, run_id: i64) -> Result<bool, WarehouseE
         return Ok(false);
     }
     let closed = sqlx::query(
-        "UPDATE runs SET status = 'cancelled', ended_at = $1, error_kind = 'cancelled', \
-         error = 'cancelled; the process running it had already stopped' \
-         WHERE id = $2 AND status = 'running'",
+        "UPDATE runs SET status = 'cancelled', ended_at = coalesce(committed_at, started_at), \
+         error_kind = 'cancelled', error = 'cancelled; the process running it had already stopped' \
+         WHERE id = $1 AND status = 'running'",
     )
-    .bind(now())
     .bind(run_id)
     .execute(pool)
     .await?

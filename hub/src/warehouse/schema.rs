@@ -271,6 +271,11 @@ const RUNS: &[Column] = &[
     opt("cancel_requested_at", Timestamp, "annulation demandée le", "When a cancel was asked for (the run's process stops it)."),
     opt("node_id", Text, "nœud", "The hub node holding the run's lease (`nodes.id`); none while it waits in the queue."),
     req("takeovers", Int, "reprises", "Times another node took the run over after its node's lease went stale.").unit("takeovers"),
+    opt("trigger_kind", Text, "déclenchement", "What started it: manual, schedule, replay or resume."),
+    opt("token_name", Text, "demandé par", "The name of the API token that asked for it (never the token)."),
+    opt("committed_at", Timestamp, "dernier lot le", "When it last committed a batch: an interrupted run ended then."),
+    opt("files_read", Text, "fichiers lus", "The inbox files it read, by name (a JSON array)."),
+    opt("files_ignored", Text, "fichiers ignorés", "The inbox files no stream of its connector reads (a misnamed export), by name (a JSON array)."),
 ];
 
 #[rustfmt::skip]
@@ -351,6 +356,11 @@ const QUARANTINE: &[Column] = &[
     opt("replayed_by", Int, "rejoué par", "The run that replayed it."),
     opt("cell", Text, "cellule", "The workbook cell at fault (`Commande!F12`)."),
     req("identity", Text, "identité", "What the entry is about, hashed: a partner record (its key, or its content) with the reason and field, which a record refused again replaces; unique for a file's row."),
+    opt("closed_at", Timestamp, "close le", "When the entry closed (empty: open, the record is still refused)."),
+    opt("closed_reason", Text, "motif de clôture", "Why it closed: resent (its file came again without this refusal), replayed (a full re-read no longer refused it), accepted (the record was stored since)."),
+    opt("closed_by", Int, "close par", "The run that closed it."),
+    req("stale", Bool, "à revoir", "Its file is being read again and has not refused the record again yet: closed when the stream ends."),
+    opt("partner_key", Text, "identifiant partenaire", "The partner's record id, when the connector declares the stream's keys non-personal (a subscription id, never a dossier number)."),
 ];
 
 #[rustfmt::skip]

@@ -370,3 +370,211 @@ async fn an_unreachable_server_is_named_without_its_password() {
         Err(WarehouseError::UnsupportedUrl(_))
     ));
 }
+
+fn reject(key: Option<[u8; 16]>, origin: Option<&str>, line: Option<u64>) -> crate::model::Reject {
+    crate::model::Reject {
+        key: key.map(hex::encode),
+        origin: origin.map(str::to_string),
+        line,
+        cell: None,
+        reason: crate::model::RejectReason::InvalidDate,
+        field: "date".into(),
+        detail: "not a date".into(),
+        payload_hash: [line.unwrap_or(0) as u8; 32],
+        partner_key: None,
+    }
+}
+
+fn prov_of(run_id: i64) -> Provenance {
+    Provenance {
+        source: "src".into(),
+        stream: "people".into(),
+        territory: "lyon".into(),
+        network: "cocagne".into(),
+        run_id,
+    }
+}
+
+fn participation_row(k: u8, origin: Option<&str>) -> Row {
+    let table = schema::table(EntityKind::Participation);
+    Row {
+        kind: EntityKind::Participation,
+        key: [k; 16],
+        origin: origin.map(str::to_string),
+        hash: 1,
+        values: table
+            .columns
+            .iter()
+            .map(|c| {
+                (
+                    c.name,
+                    if c.name == "kind" {
+                        Value::Text("atelier".into())
+                    } else {
+                        Value::Null
+                    },
+                )
+            })
+            .collect(),
+        children: Vec::new(),
+    }
+}
+
+/// A partner's record refused, then stored once corrected: its entry closes
+/// `accepted`, by the run that stored it, and no longer lists as open.
+#[tokio::test]
+async fn a_record_stored_since_closes_its_entry() {
+    let db = TestDb::new().await;
+    let w = &db.warehouse;
+    let first = w.start_run("src", false).await.unwrap();
+    let write = |rows: Vec<Row>, rejects| BatchWrite {
+        read: 1,
+        rows,
+        rejects,
+        batches: 1,
+        ..BatchWrite::default()
+    };
+    w.commit_batch(
+        &prov_of(first),
+        write(vec![], vec![reject(Some([7; 16]), None, None)]),
+    )
+    .await
+    .unwrap();
+    w.finish_run(first, RunStatus::Succeeded, None, &[])
+        .await
+        .unwrap();
+    let open = w.quarantine(Some("src"), None, 100).await.unwrap();
+    assert_eq!(open.len(), 1);
+
+    let second = w.start_run("src", false).await.unwrap();
+    w.commit_batch(
+        &prov_of(second),
+        write(vec![participation_row(7, None)], vec![]),
+    )
+    .await
+    .unwrap();
+    assert!(
+        w.quarantine(Some("src"), None, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let closed = w
+        .quarantine_by_status(Some("src"), None, EntryStatus::Closed, 100)
+        .await
+        .unwrap();
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0].entry.id, open[0].id);
+    assert_eq!(closed[0].closed_reason.as_deref(), Some("accepted"));
+    assert_eq!(closed[0].closed_by, Some(second));
+    assert!(closed[0].closed_at.is_some());
+}
+
+/// A re-sent file: the lines it still refuses keep their entry (open, the
+/// same id), those it no longer refuses close `resent` when the stream ends,
+/// and open entries never double.
+#[tokio::test]
+async fn a_resent_file_closes_the_lines_it_no_longer_refuses() {
+    let db = TestDb::new().await;
+    let w = &db.warehouse;
+    let write = |rejects, replace: Vec<String>| BatchWrite {
+        read: 2,
+        rejects,
+        replace_origins: replace,
+        batches: 1,
+        ..BatchWrite::default()
+    };
+    let first = w.start_run("src", false).await.unwrap();
+    w.commit_batch(
+        &prov_of(first),
+        write(
+            vec![
+                reject(Some([2; 16]), Some("a.csv"), Some(2)),
+                reject(Some([3; 16]), Some("a.csv"), Some(3)),
+            ],
+            vec!["a.csv".into()],
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        w.close_stale_entries("src", "people", first, ClosedReason::Resent)
+            .await
+            .unwrap(),
+        0
+    );
+    w.finish_run(first, RunStatus::Succeeded, None, &[])
+        .await
+        .unwrap();
+    let before = w.quarantine(Some("src"), None, 100).await.unwrap();
+    assert_eq!(before.len(), 2);
+
+    // a.csv again: line 2 corrected, line 3 still refused.
+    let second = w.start_run("src", false).await.unwrap();
+    w.commit_batch(
+        &prov_of(second),
+        write(
+            vec![reject(Some([3; 16]), Some("a.csv"), Some(3))],
+            vec!["a.csv".into()],
+        ),
+    )
+    .await
+    .unwrap();
+    // Until the stream ends, the file is still being read: line 2 stays open.
+    assert_eq!(w.quarantine(Some("src"), None, 100).await.unwrap().len(), 2);
+    assert_eq!(
+        w.close_stale_entries("src", "people", second, ClosedReason::Resent)
+            .await
+            .unwrap(),
+        1
+    );
+    let open = w.quarantine(Some("src"), None, 100).await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!((open[0].line, open[0].run_id), (Some(3), second));
+    assert_eq!(
+        open[0].id,
+        before.iter().find(|e| e.line == Some(3)).unwrap().id
+    );
+    let all = w
+        .quarantine_by_status(Some("src"), None, EntryStatus::All, 100)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    let closed = all.iter().find(|e| e.entry.line == Some(2)).unwrap();
+    assert_eq!(closed.closed_reason.as_deref(), Some("resent"));
+    assert_eq!(closed.closed_by, Some(second));
+}
+
+/// An interrupted run ends when its process last committed a batch, not
+/// when its lease was last renewed nor when the next run noticed.
+#[tokio::test]
+async fn an_interrupted_run_ends_at_its_last_commit() {
+    let db = TestDb::new().await;
+    let w = &db.warehouse;
+    w.register_node("test").await.unwrap();
+    let run = w.start_run("src", false).await.unwrap();
+    w.commit_batch(
+        &prov_of(run),
+        BatchWrite {
+            read: 1,
+            rows: vec![participation_row(1, None)],
+            batches: 1,
+            ..BatchWrite::default()
+        },
+    )
+    .await
+    .unwrap();
+    let committed = now();
+    // Its node renews its lease after the commit, then the process dies.
+    assert_eq!(w.node_beat().await.unwrap(), vec![run]);
+    w.set_owner_for_tests(run, 999_999_999).await;
+    w.start_run("src", false).await.unwrap();
+    let closed = w.run(run).await.unwrap();
+    assert_eq!(closed.status, RunStatus::Interrupted);
+    let ended = time::OffsetDateTime::parse(
+        closed.ended_at.as_deref().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!(ended <= committed, "{ended} after {committed}");
+}

@@ -10,6 +10,7 @@ pub const SCHEMA: &str = r#"{
   "type": "object",
   "additionalProperties": false,
   "required": ["base_url", "token_secret", "garden"],
+  "x-vivres-non-personal-keys": ["subscriptions", "deliveries"],
   "properties": {
     "base_url": {"type": "string", "pattern": "^https?://", "description": "The garden's tool, without /api/v2: https://paniers.example.org/jardin-de-lyon"},
     "token_secret": {"type": "string", "minLength": 1, "description": "Name of the source's secret holding the API token (sent as a Bearer token)"},

@@ -29,7 +29,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
-use super::{ExpectedRow, FileSet, Outcome};
+use super::{ExpectedRow, FileSet, Outcome, sum_by_reason};
 
 /// The garden of every file (the connector's `garden` setting).
 pub const GARDEN: &str = "jardin-lyon";
@@ -566,14 +566,19 @@ pub fn write(out: &Path, seed: u64, size: usize) -> anyhow::Result<FileSet> {
         files: vec![p23, p24, p24b],
         ..FileSet::default()
     };
-    for lines in [&lines23, &lines24, &fixed] {
+    // Open entries: those of each file's latest version.
+    let mut by_file: BTreeMap<&str, BTreeMap<String, usize>> = BTreeMap::new();
+    for (name, lines) in [(&name23, &lines23), (&name24, &lines24), (&name24, &fixed)] {
+        let mut q: BTreeMap<String, usize> = BTreeMap::new();
         for (_, _, fate) in data_rows(lines) {
             set.rows_total += 1;
             if let Fate::Bad { reason, .. } = fate {
-                *set.quarantined.entry(reason.to_string()).or_default() += 1;
+                *q.entry(reason.to_string()).or_default() += 1;
             }
         }
+        by_file.insert(name.as_str(), q);
     }
+    set.quarantined = sum_by_reason(by_file.into_values());
     let mut final_values: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
     for lines in [&lines23, &fixed] {
         for (_, _, fate) in data_rows(lines) {

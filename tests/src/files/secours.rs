@@ -28,9 +28,10 @@
 //! aid with its household).
 //!
 //! Counting: `rows_total` counts the data rows of all three files (each row is
-//! read once by each stream); `quarantined` counts the quarantine entries of
-//! reading all three in order through both streams (one per line, reason and
-//! field: a row both streams refuse is one entry); `stored` holds the
+//! read once by each stream); `quarantined` counts the quarantine entries
+//! open after reading all three in order through both streams (one per line,
+//! reason and field: a row both streams refuse is one entry; the first Lyon
+//! version's entries close when it is re-sent); `stored` holds the
 //! distinct `distributions` and `households` left at the end; `rows` describe
 //! rows of the Villeurbanne file and of the final Lyon file. Keys:
 //! `team|dossier|yyyy-mm-dd|aid type|unit cents or ?|ordinal` and `team|dossier`.
@@ -42,7 +43,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
-use super::{ExpectedRow, FileSet, Outcome};
+use super::{ExpectedRow, FileSet, Outcome, sum_by_reason};
 use crate::Territory;
 use crate::places;
 
@@ -687,7 +688,9 @@ fn team_file(
 #[derive(Default)]
 struct Sim {
     tables: BTreeMap<&'static str, BTreeMap<String, (String, String, u64)>>,
-    quarantined: BTreeMap<String, usize>,
+    /// File name → reason → entries: the entries of its latest version
+    /// (those of an earlier version close when it is re-sent).
+    quarantined: BTreeMap<String, BTreeMap<String, usize>>,
     rows: usize,
 }
 
@@ -696,6 +699,7 @@ impl Sim {
         for t in self.tables.values_mut() {
             t.retain(|_, (origin, _, _)| *origin != f.name);
         }
+        let mut quarantined: BTreeMap<String, usize> = BTreeMap::new();
         for (line, r) in numbered(&f.lines) {
             self.rows += 1;
             // The hub files one entry per line, reason and field: a row both
@@ -713,12 +717,13 @@ impl Sim {
                     }
                     Fate::Rejected(reason, field) => {
                         if refusals.insert((*reason, field.to_string())) {
-                            *self.quarantined.entry((*reason).to_string()).or_default() += 1;
+                            *quarantined.entry((*reason).to_string()).or_default() += 1;
                         }
                     }
                 }
             }
         }
+        self.quarantined.insert(f.name.clone(), quarantined);
     }
 }
 
@@ -861,7 +866,7 @@ pub fn write(out: &Path, seed: u64, size: usize) -> anyhow::Result<FileSet> {
             .iter()
             .map(|(t, keys)| ((*t).to_string(), keys.len()))
             .collect(),
-        quarantined: sim.quarantined,
+        quarantined: sum_by_reason(sim.quarantined.into_values()),
         raw_person_values: raw,
         rows,
     })
@@ -896,9 +901,10 @@ mod tests {
         // A row both streams refuse is one quarantine entry.
         let q: usize = sa.quarantined.values().sum();
         assert!(q >= 10);
-        // Two invalid dates per file, 31/02 fixed in the re-send.
-        assert_eq!(sa.quarantined["invalid_date"], 2 + 2 + 1);
-        assert_eq!(sa.quarantined["unresolved_location"], 3);
+        // Two invalid dates per file, 31/02 fixed in the re-send: the first
+        // Lyon version's entries close, the re-send's and Villeurbanne's stay.
+        assert_eq!(sa.quarantined["invalid_date"], 2 + 1);
+        assert_eq!(sa.quarantined["unresolved_location"], 2);
         assert!(sa.stored["distributions"] > 60);
         assert!(sa.stored["households"] > 10);
         assert!(sa.rows.iter().any(

@@ -49,7 +49,7 @@ use rand_chacha::ChaCha8Rng;
 use rust_xlsxwriter::{Formula, Workbook};
 use serde_json::{Value, json};
 
-use super::{ExpectedRow, FileSet, Outcome};
+use super::{ExpectedRow, FileSet, Outcome, sum_by_reason};
 use crate::Territory;
 use crate::places;
 
@@ -908,7 +908,11 @@ pub fn write(out: &Path, seed: u64, size: usize) -> anyhow::Result<FileSet> {
         (format!("{}_Commande.csv", csv.stem()), &csv, true, false),
         (xlsx(&w1b), &w1b, true, true),
     ];
-    for (_, b, c, p) in &read {
+    // Open entries: those of each file's latest version.
+    let mut by_file: BTreeMap<&str, BTreeMap<String, usize>> = BTreeMap::new();
+    for (name, b, c, p) in &read {
+        let quarantined = by_file.entry(name.as_str()).or_default();
+        quarantined.clear();
         if *c {
             set.rows_total += b.rows.len();
         }
@@ -922,10 +926,11 @@ pub fn write(out: &Path, seed: u64, size: usize) -> anyhow::Result<FileSet> {
             if let Fate::Bad { reason, field } = fate
                 && refusals.insert((line, reason, field))
             {
-                *set.quarantined.entry(reason.to_string()).or_default() += 1;
+                *quarantined.entry(reason.to_string()).or_default() += 1;
             }
         }
     }
+    set.quarantined = sum_by_reason(by_file.into_values());
     // The final versions: the re-send replaces the first workbook.
     let finals = &read[1..];
     let mut final_values: BTreeMap<(&str, String), BTreeMap<String, Value>> = BTreeMap::new();

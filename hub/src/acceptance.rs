@@ -902,6 +902,7 @@ fn record_problems(stream: &StreamInfo, read: &Read) -> (Vec<String>, usize) {
             source: "acceptance",
             network: "acceptance",
             territory_epcis: &[],
+            site_territories: &[],
             pseudonymiser: p,
             gazetteer: g,
         }),

@@ -20,7 +20,14 @@
 //!   kind of period, from the definition's `granularity` up to the year (a
 //!   distinct count per year is not the sum of the months');
 //! - `{month_index(EXPR)}` for a month as a number (year × 12 + month − 1),
-//!   to compare months ("the last 6 months").
+//!   to compare months ("the last 6 months");
+//! - `{granularity}` for the kind of period being computed (`'month'`,
+//!   `'quarter'` or `'year'`), to read the pre-aggregates
+//!   `household_periods` and `product_periods` (one row per period of each
+//!   kind, kept exact by every sync: see the data dictionary) with
+//!   `WHERE granularity = {granularity}`: the households, channels and
+//!   periods of a million order lines and distributions without reading
+//!   them again.
 //!
 //! Queries run read-only with a time limit on both backends
 //! (`warehouse/indicators.rs`); a test runs every shipped one on SQLite and
@@ -291,13 +298,14 @@ const WRITES: [&str; 14] = [
 ];
 
 impl Definition {
-    /// The query for periods of `granularity`, its parameters and
-    /// `{period(…)}`, `{month_index(…)}` in place.
+    /// The query for periods of `granularity`, its parameters,
+    /// `{granularity}`, `{period(…)}` and `{month_index(…)}` in place.
     pub fn sql_at(&self, granularity: Granularity) -> String {
         let mut sql = self.query.clone();
         for (name, value) in &self.parameters {
             sql = sql.replace(&format!("{{{name}}}"), &value.to_string());
         }
+        sql = sql.replace("{granularity}", &format!("'{}'", granularity.name()));
         for (open, expand) in [
             (
                 "{period(",

@@ -138,12 +138,16 @@ pub enum Command {
     },
     /// Export a unified table (pseudonyms only), streamed to a file; CSV and
     /// JSON Lines get a `FILE.meta.json` sidecar with the export's metadata.
+    /// `vivres export dfc --out FILE.jsonld`: products, offers and orders as
+    /// Data Food Consortium JSON-LD.
     Export {
         /// The table: a fact (`order_lines`, `households`…) or a fact's child
-        /// (`survey_answers`, `diagnostic_scores`); see `vivres schema`.
+        /// (`survey_answers`, `diagnostic_scores`); see `vivres schema`. Or
+        /// `dfc`.
         entity: String,
+        /// Required for a table (a DFC export is JSON-LD).
         #[arg(long, value_enum)]
-        format: ExportFormat,
+        format: Option<ExportFormat>,
         /// Only this territory (repeatable).
         #[arg(long = "territory")]
         territories: Vec<String>,
@@ -502,6 +506,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 networks,
                 from,
                 to,
+            };
+            if entity == "dfc" {
+                let warehouse = Warehouse::open(&config.database_url()).await?;
+                let started = std::time::Instant::now();
+                let c = crate::export::dfc::to_file(&warehouse, &filters, &out).await?;
+                eprintln!(
+                    "exported {} products, {} offers, {} orders and {} order lines as DFC JSON-LD to {} in {:.2} s",
+                    c.products,
+                    c.offers,
+                    c.orders,
+                    c.order_lines,
+                    out.display(),
+                    started.elapsed().as_secs_f64()
+                );
+                return Ok(0);
+            }
+            let Some(format) = format else {
+                bail!("--format csv|jsonl|parquet is required to export a table");
             };
             // Refuse a bad request before touching the database.
             crate::export::query(&entity, &filters)?;

@@ -147,27 +147,59 @@ pub async fn run(config_path: &Path, data_dir: &Path, size: usize) -> anyhow::Re
     Ok(if failed == 0 { 0 } else { 1 })
 }
 
-/// Writes the partners' export files once and adds them to every file source's
-/// inbox (adding the same file again does nothing).
+/// Writes each territory's partner export files once (households and farms
+/// in its own communes, a size of its own, another seed: the four
+/// territories' figures differ as they would in life) and adds them to the
+/// inboxes of that territory's file sources (adding the same file again does
+/// nothing).
 fn hand_over_files(hub: &Hub, data_dir: &Path, size: usize) -> anyhow::Result<()> {
     let out = data_dir.join("partner-files");
-    let sets = partner_sim::files::write_all(&out, 42, (size / 4).max(50))?;
     let mut added = 0;
-    for source in &hub.config.sources {
-        let Some(inbox) = source.inbox_dir(&hub.config.hub.data_dir) else {
+    let mut written = Vec::new();
+    for (i, territory) in hub
+        .config
+        .territories
+        .iter()
+        .filter(|t| t.active)
+        .enumerate()
+    {
+        let Some(sim_territory) = partner_sim::Territory::ALL
+            .into_iter()
+            .find(|t| t.id() == territory.id)
+        else {
             continue;
         };
-        for set in sets.iter().filter(|s| s.connector == source.connector) {
-            for file in &set.files {
-                if !crate::inbox::add_file(&inbox, file)?.duplicate {
-                    added += 1;
+        // Lyon full size, the others smaller and each differently.
+        let share = [100, 65, 45, 30][i % 4];
+        let files = (size / 4 * share / 100).max(50);
+        let sets = partner_sim::files::write_all_in(
+            &out.join(&territory.id),
+            42 + i as u64,
+            files,
+            sim_territory,
+        )?;
+        for source in hub
+            .config
+            .sources
+            .iter()
+            .filter(|s| s.territory == territory.id)
+        {
+            let Some(inbox) = source.inbox_dir(&hub.config.hub.data_dir) else {
+                continue;
+            };
+            for set in sets.iter().filter(|s| s.connector == source.connector) {
+                for file in &set.files {
+                    if !crate::inbox::add_file(&inbox, file)?.duplicate {
+                        added += 1;
+                    }
                 }
             }
         }
+        written.push(format!("{} ({files})", territory.id));
     }
     println!(
-        "partner files: {} sets written to {}, {added} new files added to inboxes",
-        sets.len(),
+        "partner files of {} written to {}, {added} new files added to inboxes",
+        written.join(", "),
         out.display()
     );
     Ok(())

@@ -10,6 +10,8 @@
 //! CSV or JSON Lines file (`FILE.meta.json`), the `Vivres-Export-Metadata`
 //! header over HTTP. Rows carry pseudonyms only: the warehouse holds nothing else.
 
+pub mod dfc;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

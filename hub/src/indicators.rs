@@ -19,8 +19,19 @@
 //!   `YYYY-MM`, `YYYY-Qn` or `YYYY`, since the hub runs each query once per
 //!   kind of period, from the definition's `granularity` up to the year (a
 //!   distinct count per year is not the sum of the months');
+//! - `{month(EXPR)}`, `{quarter(EXPR)}`, `{year(EXPR)}` for the month,
+//!   quarter or year of EXPR whatever the kind of period: a query that
+//!   names neither `{period(…)}` nor `{granularity}` runs once and returns
+//!   every kind of period itself (work shared between them is done once);
 //! - `{month_index(EXPR)}` for a month as a number (year × 12 + month − 1),
-//!   to compare months ("the last 6 months").
+//!   to compare months ("the last 6 months");
+//! - `{granularity}` for the kind of period being computed (`'month'`,
+//!   `'quarter'` or `'year'`), to read the pre-aggregates
+//!   `household_periods` and `product_periods` (one row per period of each
+//!   kind, kept exact by every sync: see the data dictionary) with
+//!   `WHERE granularity = {granularity}`: the households, channels and
+//!   periods of a million order lines and distributions without reading
+//!   them again.
 //!
 //! Queries run read-only with a time limit on both backends
 //! (`warehouse/indicators.rs`); a test runs every shipped one on SQLite and
@@ -291,18 +302,22 @@ const WRITES: [&str; 14] = [
 ];
 
 impl Definition {
-    /// The query for periods of `granularity`, its parameters and
-    /// `{period(…)}`, `{month_index(…)}` in place.
+    /// The query for periods of `granularity`, its parameters,
+    /// `{granularity}`, `{period(…)}` and `{month_index(…)}` in place.
     pub fn sql_at(&self, granularity: Granularity) -> String {
         let mut sql = self.query.clone();
         for (name, value) in &self.parameters {
             sql = sql.replace(&format!("{{{name}}}"), &value.to_string());
         }
+        sql = sql.replace("{granularity}", &format!("'{}'", granularity.name()));
         for (open, expand) in [
             (
                 "{period(",
                 &(|e: &str| granularity.period_sql(e)) as &dyn Fn(&str) -> String,
             ),
+            ("{month(", &|e: &str| Granularity::Month.period_sql(e)),
+            ("{quarter(", &|e: &str| Granularity::Quarter.period_sql(e)),
+            ("{year(", &|e: &str| Granularity::Year.period_sql(e)),
             ("{month_index(", &month_index_sql),
         ] {
             while let Some(start) = sql.find(open) {
@@ -319,6 +334,12 @@ impl Definition {
     /// The query at the definition's finest period.
     pub fn sql(&self) -> String {
         self.sql_at(self.granularity)
+    }
+
+    /// Whether the query returns every kind of period itself (it names
+    /// neither `{period(…)}` nor `{granularity}`): it runs once.
+    pub fn runs_once(&self) -> bool {
+        !self.query.contains("{period(") && !self.query.contains("{granularity}")
     }
 
     fn validate(&self, file: &str, stem: &str) -> Result<(), IndicatorError> {
@@ -415,9 +436,15 @@ impl Definition {
         // Every `{name}` left names a parameter the file does not define (or
         // a `{period(` without its `)}`).
         let sql = self.sql();
-        if let Some(open) = ["{period(", "{month_index("]
-            .iter()
-            .find(|o| sql.contains(*o))
+        if let Some(open) = [
+            "{period(",
+            "{month(",
+            "{quarter(",
+            "{year(",
+            "{month_index(",
+        ]
+        .iter()
+        .find(|o| sql.contains(*o))
         {
             return Err(invalid("query", format!("`{open}` has no closing `)}}`")));
         }
@@ -605,7 +632,12 @@ async fn compute_one(
     def: &Definition,
     limit: Duration,
 ) -> Result<Vec<Published>, IndicatorError> {
-    let granularities: Vec<Granularity> = def.granularity.and_coarser().collect();
+    let once = def.runs_once();
+    let granularities: Vec<Granularity> = if once {
+        vec![def.granularity]
+    } else {
+        def.granularity.and_coarser().collect()
+    };
     let queries: Vec<(String, bool)> = granularities
         .iter()
         .map(|g| (def.sql_at(*g), def.breakdown.is_some()))
@@ -624,11 +656,15 @@ async fn compute_one(
         for row in rows {
             let period = Period::parse(&row.period)
                 .ok()
-                .filter(|p| p.granularity() == *g)
+                .filter(|p| p.granularity() == *g || (once && p.granularity() > *g))
                 .ok_or_else(|| IndicatorError::Period {
                     id: def.id.clone(),
                     period: row.period.clone(),
-                    granularity: g.name(),
+                    granularity: match (once, g) {
+                        (true, Granularity::Month) => "month, quarter or year",
+                        (true, Granularity::Quarter) => "quarter or year",
+                        _ => g.name(),
+                    },
                 })?;
             let cells = by_territory.entry(row.territory.clone()).or_default();
             let key = (period, row.breakdown.clone());

@@ -65,20 +65,30 @@ pub enum Outcome {
 
 /// Writes every network's files under `out/<network>/`.
 pub fn write_all(out: &Path, seed: u64, size: usize) -> anyhow::Result<Vec<FileSet>> {
+    write_all_in(out, seed, size, crate::Territory::Lyon)
+}
+
+/// Writes every network's files under `out/<network>/`, for people and
+/// farms living in `territory`'s communes (the demo gives each territory its
+/// own, of its own size).
+pub fn write_all_in(
+    out: &Path,
+    seed: u64,
+    size: usize,
+    territory: crate::Territory,
+) -> anyhow::Result<Vec<FileSet>> {
+    type Write = fn(&Path, u64, usize, crate::Territory) -> anyhow::Result<FileSet>;
     let mut sets = Vec::new();
     for (name, write) in [
-        (
-            "secours-catholique",
-            secours::write as fn(&Path, u64, usize) -> anyhow::Result<FileSet>,
-        ),
-        ("ugess", ugess::write),
-        ("vrac", vrac::write),
-        ("civam", civam::write),
-        ("cocagne-iae", iae::write),
+        ("secours-catholique", secours::write_in as Write),
+        ("ugess", ugess::write_in),
+        ("vrac", vrac::write_in),
+        ("civam", civam::write_in),
+        ("cocagne-iae", iae::write_in),
     ] {
         let dir = out.join(name);
         std::fs::create_dir_all(&dir)?;
-        sets.push(write(&dir, seed, size)?);
+        sets.push(write(&dir, seed, size, territory)?);
     }
     Ok(sets)
 }
@@ -95,4 +105,46 @@ pub fn sum_by_reason(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Territory;
+
+    /// The text of every file of a set (Windows-1252 read byte by byte).
+    fn text(sets: &[FileSet]) -> String {
+        let mut out = String::new();
+        for set in sets {
+            for f in &set.files {
+                let bytes = std::fs::read(f).unwrap();
+                out.extend(bytes.iter().map(|b| *b as char));
+            }
+        }
+        out
+    }
+
+    /// The demo gives each territory files of its own: households and farms
+    /// in that territory's communes, not Lyon's.
+    #[test]
+    fn each_territory_gets_files_of_its_own_communes() {
+        let dir = std::env::temp_dir().join(format!("vivres-files-{}", std::process::id()));
+        let lyon = write_all_in(&dir.join("lyon"), 42, 60, Territory::Lyon).unwrap();
+        let toulouse = write_all_in(&dir.join("toulouse"), 43, 40, Territory::Toulouse).unwrap();
+        let (lyon, toulouse) = (text(&lyon), text(&toulouse));
+        let count = |t: &str, territory: Territory| {
+            crate::places::inside(territory)
+                .iter()
+                .filter(|(cp, _)| t.contains(&format!(";{cp};")) || t.contains(&format!(",{cp},")))
+                .count()
+        };
+        assert!(
+            count(&toulouse, Territory::Toulouse) >= 3,
+            "Toulouse's postcodes"
+        );
+        assert_eq!(count(&lyon, Territory::Toulouse), 0);
+        assert!(count(&lyon, Territory::Lyon) >= 3, "Lyon's postcodes");
+        assert_ne!(lyon.len(), toulouse.len(), "sizes differ");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

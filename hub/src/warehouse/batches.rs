@@ -269,6 +269,10 @@ async fn upsert_rows(
     // In key order, the unique index's pages are visited once each.
     new.sort_unstable_by_key(|(r, _)| r.key);
     changed.sort_unstable_by_key(|(r, _)| r.key);
+    super::aggregates::on_upsert(tx, prov, stream_id, kind, &new, &changed, |r| {
+        existing.get(&r.key).is_some_and(|(h, _)| *h != r.hash)
+    })
+    .await?;
     super::insert_new(tx, table, prov, stream_id, &new).await?;
     insert_rows(tx, table, prov, stream_id, &changed, true).await?;
     write_children(tx, stream_id, &new, false).await?;
@@ -457,6 +461,7 @@ pub async fn finish_stream(pool: &Pool, source: &str, stream: &str) -> Result<u6
         return Ok(0);
     }
     let mut tx = super::begin_write(pool).await?;
+    super::aggregates::subtract_origins(&mut tx, &replaced).await?;
     let mut removed = 0;
     for kind in EntityKind::ALL {
         let table = schema::table(kind);

@@ -402,6 +402,40 @@ const CONSOLE_LINKS: &[Column] = &[
     opt("used_at", Timestamp, "utilisé le", "When it was used (it works once)."),
 ];
 
+#[rustfmt::skip]
+const HOUSEHOLD_PERIODS: &[Column] = &[
+    req("granularity", Text, "type de période", "`month`, `quarter` or `year`: each fact counts once in each."),
+    req("territory", Text, "territoire", "Territory of the facts' source."),
+    req("period", Text, "période", "`YYYY-MM`, `YYYY-Qn` or `YYYY`."),
+    req("network", Text, "réseau", "Network of the facts' source."),
+    req("household", Text, "foyer (pseudonyme)", "Pseudonym of the household the facts name; empty when they name none."),
+    req("household_key", Bytes, "fiche foyer", "The household record a Cocagne basket names (`households.key`), resolved when read; empty otherwise."),
+    req("entity", Text, "type de fait", "`distribution` (`distributions`) or `order_line` (`order_lines`)."),
+    req("channel", Text, "canal", "The order line's channel, or the distribution's kind (`basket`, `food-voucher`…)."),
+    req("facts", Int, "faits", "Fact rows counted here."),
+    req("active", Int, "faits d'activité", "Rows that make the household active: order lines; distributions collected, given or without status."),
+    req("collected", Int, "retirés", "Distributions collected or without status."),
+    req("weight_g", Int, "poids retiré", "Weight of the collected distributions (`quantity_kg`), in grams.").unit("g"),
+    req("priced", Int, "lignes valorisées", "Order lines whose price paid and reference price are both known."),
+    req("paid_cents", Int, "montant payé", "Price paid of the priced order lines.").unit("cents"),
+    req("reference_cents", Int, "montant de référence", "Reference price of the priced order lines.").unit("cents"),
+    req("amounts", Int, "aides chiffrées", "Distributions with an amount."),
+    req("amount_cents", Int, "montant des aides", "Sum of those amounts.").unit("cents"),
+];
+
+#[rustfmt::skip]
+const PRODUCT_PERIODS: &[Column] = &[
+    req("granularity", Text, "type de période", "`month`, `quarter` or `year`: each line counts once in each."),
+    req("territory", Text, "territoire", "Territory of the lines' source."),
+    req("period", Text, "période", "`YYYY-MM`, `YYYY-Qn` or `YYYY`."),
+    req("network", Text, "réseau", "Network of the lines' source."),
+    req("channel", Text, "canal", "The order lines' channel."),
+    req("dfc_type", Text, "type DFC", "The products' DFC type."),
+    req("lines", Int, "lignes", "Order lines naming a household."),
+    req("weighed", Int, "lignes pesées", "Those sold by the kg or the g."),
+    req("weight_g", Int, "poids", "Their quantity in grams (rounded to the gram).").unit("g"),
+];
+
 const PERSON: &str = "Pseudonym of the household (keyed hash of the partner's identifier, per network): joins facts of one household, never reveals it.";
 
 #[rustfmt::skip]
@@ -740,6 +774,18 @@ pub const TABLES: &[Table] = &[
         "liens de connexion",
         "One-time sign-in links of the console, hashed.",
         CONSOLE_LINKS,
+    ),
+    hub(
+        "household_periods",
+        "activité des foyers par période",
+        "Pre-aggregate of distributions and order lines per household, channel and period (month, quarter, year), kept exact by every sync: what indicators read.",
+        HOUSEHOLD_PERIODS,
+    ),
+    hub(
+        "product_periods",
+        "achats par type de produit et période",
+        "Pre-aggregate of order lines naming a household, per DFC product type and period, kept exact by every sync.",
+        PRODUCT_PERIODS,
     ),
     fact(
         "households",

@@ -20,6 +20,9 @@ type Tx = sqlx::Transaction<'static, DB>;
 pub(super) mod bench {
     include!("bench.rs");
 }
+pub(super) mod aggregates {
+    include!("aggregates.rs");
+}
 pub(super) mod batches {
     include!("batches.rs");
 }

@@ -396,6 +396,17 @@ const REGISTER_HEADER: &str =
     "Identifiant;Nom;SIRET;CP;Commune;Groupe CIVAM;Vente en circuit court (O/N)";
 
 pub fn write(out: &Path, seed: u64, size: usize) -> anyhow::Result<FileSet> {
+    write_in(out, seed, size, Territory::Lyon)
+}
+
+/// The same files for farms in `territory`'s communes (the row-level
+/// expectations describe Lyon's).
+pub fn write_in(
+    out: &Path,
+    seed: u64,
+    size: usize,
+    territory: Territory,
+) -> anyhow::Result<FileSet> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xC1_7A11);
     let m = method();
     anyhow::ensure!(m.len() == 53, "idea4.csv: 53 indicators expected");
@@ -445,7 +456,7 @@ pub fn write(out: &Path, seed: u64, size: usize) -> anyhow::Result<FileSet> {
     );
 
     // Farm register.
-    let inside = crate::places::inside(Territory::Lyon);
+    let inside = crate::places::inside(territory);
     let mut lines: Vec<(String, Option<Outcome>)> = vec![(REGISTER_HEADER.into(), None)];
     let mut sites: BTreeMap<String, usize> = BTreeMap::new();
     let groups = ["CIVAM du Rhône", "CIVAM 01", "Groupe Monts du Lyonnais"];

@@ -480,6 +480,17 @@ fn data_rows(lines: &[Line]) -> impl Iterator<Item = (u64, &Vec<Cell>, &Fate)> {
 }
 
 pub fn write(out: &Path, seed: u64, size: usize) -> anyhow::Result<FileSet> {
+    write_in(out, seed, size, crate::Territory::Lyon)
+}
+
+/// The same files (pathways name no commune: `territory` changes nothing
+/// but is taken like the other networks').
+pub fn write_in(
+    out: &Path,
+    seed: u64,
+    size: usize,
+    _territory: crate::Territory,
+) -> anyhow::Result<FileSet> {
     let mut g = Gen {
         rng: ChaCha8Rng::seed_from_u64(seed ^ 0x1AE5_EED0),
         next_matricule: 1000 + (seed % 1000) as u32 * 7,

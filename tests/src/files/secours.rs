@@ -224,6 +224,7 @@ struct Gen {
     rng: ChaCha8Rng,
     comment_no: u32,
     raw: Vec<String>,
+    territory: Territory,
 }
 
 impl Gen {
@@ -257,8 +258,8 @@ impl Gen {
             "single-parent" => (1, rng.random_range(1..4)),
             _ => (rng.random_range(2..4), rng.random_range(0..3)),
         };
-        let inside = places::inside(Territory::Lyon);
-        let (all_outside, straddling) = places::shared_postcodes(Territory::Lyon);
+        let inside = places::inside(self.territory);
+        let (all_outside, straddling) = places::shared_postcodes(self.territory);
         // `postcode`: what the hub stores, checked only when the cell has digits;
         // then whether it lies in the territory.
         let (cp, commune, postcode, in_territory): (String, String, Option<&'static str>, _) =
@@ -270,7 +271,7 @@ impl Gen {
                     Some(false),
                 ),
                 1 => {
-                    let (_, c) = places::unique_city(Territory::Lyon);
+                    let (_, c) = places::unique_city(self.territory);
                     (c.into(), String::new(), None, Some(true))
                 }
                 2 => ("69 008".into(), "Lyon".into(), Some("69008"), Some(true)),
@@ -571,7 +572,7 @@ fn invalid_rows(g: &mut Gen, team: &str, next_dossier: &mut u32, year: i32) -> V
         mk(g, d)
     };
     r.cells[6] = t("");
-    r.cells[7] = t(places::ambiguous_city(Territory::Lyon));
+    r.cells[7] = t(places::ambiguous_city(g.territory));
     r.refuse("unresolved_location", "Commune");
     rows.push(r);
     // Unreadable amount.
@@ -728,10 +729,22 @@ impl Sim {
 }
 
 pub fn write(out: &Path, seed: u64, size: usize) -> anyhow::Result<FileSet> {
+    write_in(out, seed, size, Territory::Lyon)
+}
+
+/// The same files for households living in `territory`'s communes (the
+/// row-level expectations describe Lyon's).
+pub fn write_in(
+    out: &Path,
+    seed: u64,
+    size: usize,
+    territory: Territory,
+) -> anyhow::Result<FileSet> {
     let mut g = Gen {
         rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5EC0_u64),
         comment_no: 0,
         raw: Vec::new(),
+        territory,
     };
     let size = size.max(20);
     // Dossier numbers shared by both teams (local to each).

@@ -223,9 +223,11 @@ fn qkey(q: f64) -> String {
 struct Gen {
     rng: ChaCha8Rng,
     raw: Vec<String>,
+    territory: Territory,
 }
 
 fn cards_file(g: &mut Gen, cards: &[String]) -> Vec<Line> {
+    let territory = g.territory;
     let mut lines = Vec::new();
     let comps = [
         ("Personne seule", "single"),
@@ -247,7 +249,7 @@ fn cards_file(g: &mut Gen, cards: &[String]) -> Vec<Line> {
             v.insert("composition".into(), json!(id));
             label.to_string()
         };
-        let (all_outside, straddling) = places::shared_postcodes(Territory::Lyon);
+        let (all_outside, straddling) = places::shared_postcodes(territory);
         // The postcode the hub stores, and whether it is in the territory
         // (`None`: unknown).
         let (cp, pc, inside): (&str, Option<&str>, Option<bool>) = match rng.random_range(0..8u8) {
@@ -529,9 +531,21 @@ fn numbered(lines: &[Line]) -> impl Iterator<Item = (u64, &Fate)> {
 }
 
 pub fn write(out: &Path, seed: u64, size: usize) -> anyhow::Result<FileSet> {
+    write_in(out, seed, size, Territory::Lyon)
+}
+
+/// The same files for cards of households living in `territory`'s communes
+/// (the row-level expectations describe Lyon's).
+pub fn write_in(
+    out: &Path,
+    seed: u64,
+    size: usize,
+    territory: Territory,
+) -> anyhow::Result<FileSet> {
     let mut g = Gen {
         rng: ChaCha8Rng::seed_from_u64(seed ^ 0x06E5),
         raw: Vec::new(),
+        territory,
     };
     let size = size.max(20);
     let n_cards = (size / 3).max(12);

@@ -315,6 +315,7 @@ struct Gen {
     rng: ChaCha8Rng,
     next_number: u32,
     raw_person_values: Vec<String>,
+    territory: Territory,
 }
 
 impl Gen {
@@ -342,9 +343,9 @@ impl Gen {
         self.raw_person_values.push(id.clone());
         self.raw_person_values.push(name.clone());
         self.raw_person_values.push(phone.clone());
-        let places = places::inside(Territory::Lyon);
+        let places = places::inside(self.territory);
         let (cp, _) = places[self.rng.random_range(0..places.len())];
-        let (all_outside, straddling) = places::shared_postcodes(Territory::Lyon);
+        let (all_outside, straddling) = places::shared_postcodes(self.territory);
         let roll = self.rng.random_range(0..10);
         let (cp_cell, postcode, in_territory) = match roll {
             // The lost leading zero.
@@ -822,10 +823,22 @@ fn fates(book: &Book, commande: bool, produits: bool) -> Vec<(u64, Fate)> {
 }
 
 pub fn write(out: &Path, seed: u64, size: usize) -> anyhow::Result<FileSet> {
+    write_in(out, seed, size, Territory::Lyon)
+}
+
+/// The same workbooks for members living in `territory`'s communes (the
+/// row-level expectations describe Lyon's).
+pub fn write_in(
+    out: &Path,
+    seed: u64,
+    size: usize,
+    territory: Territory,
+) -> anyhow::Result<FileSet> {
     let mut g = Gen {
         rng: ChaCha8Rng::seed_from_u64(seed ^ 0x0B7A_C0DE),
         next_number: 2_400_000 + (seed % 1000) as u32 * 1000,
         raw_person_values: Vec::new(),
+        territory,
     };
     let per_book = (size / 4).max(8);
     let croix: Vec<Member> = (0..per_book).map(|i| g.member(i % 2 == 0)).collect();

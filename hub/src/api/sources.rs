@@ -291,17 +291,7 @@ async fn start(
     trigger: Trigger,
     full_refresh: bool,
 ) -> Result<impl IntoResponse + use<>, ApiError> {
-    let run_id = start_run(state, source, trigger, full_refresh).await?;
-    // Which token holder asked for it (its name, never the token).
-    state
-        .hub()
-        .warehouse
-        .set_run_trigger(
-            run_id,
-            crate::sync::RunTrigger::from(trigger).as_str(),
-            Some(&caller.0.name),
-        )
-        .await?;
+    let run_id = start_run(state, source, trigger, full_refresh, &caller.0.name).await?;
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, format!("{}/runs/{run_id}", super::BASE))],
@@ -315,11 +305,14 @@ async fn start(
 
 /// Starts a run of a source the caller may act on and queues it: its id,
 /// or `Conflict` naming the run already in progress (the API and the console).
+/// The run records what started it and which token holder asked (the
+/// token's name, never the token).
 pub(crate) async fn start_run(
     state: &AppState,
     source: &str,
     trigger: Trigger,
     full_refresh: bool,
+    asked_by: &str,
 ) -> Result<i64, ApiError> {
     let warehouse = &state.hub().warehouse;
     let run_id = warehouse.queue_run(source, full_refresh).await?;
@@ -327,7 +320,7 @@ pub(crate) async fn start_run(
         .set_run_trigger(
             run_id,
             crate::sync::RunTrigger::from(trigger).as_str(),
-            None,
+            Some(asked_by),
         )
         .await?;
     let job = SyncJob {

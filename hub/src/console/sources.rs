@@ -287,7 +287,7 @@ async fn start(state: &AppState, s: &Session, id: &str, trigger: Trigger, full: 
         Ok(src) => src.id.clone(),
         Err(e) => return error_page(s.lang, Some(s), e),
     };
-    match sources::start_run(state, &source, trigger, full).await {
+    match sources::start_run(state, &source, trigger, full, &s.caller.0.name).await {
         Ok(run) => Redirect::to(&format!("/runs/{run}")).into_response(),
         Err(ApiError::Conflict {
             run_id: Some(run), ..

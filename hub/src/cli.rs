@@ -255,7 +255,8 @@ pub enum BenchMode {
         /// Delay of every partner answer during the timed drain (ms).
         #[arg(long, default_value_t = 1500)]
         delay_ms: u64,
-        /// Requests per second sent to each node's API during the drain.
+        /// Requests per second sent to the API during the drain, spread
+        /// evenly over the nodes.
         #[arg(long, default_value_t = 500)]
         rate: u32,
         #[arg(long)]

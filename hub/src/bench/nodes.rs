@@ -5,8 +5,9 @@
 //! Everything runs for real: the simulator in a child process (every answer
 //! delayed), one or two `vivres serve` children on a fresh PostgreSQL
 //! database, and an open-loop load generator in this process that sends a
-//! steady `rate` of requests per second to each node (half `GET /runs/{id}`
-//! with a bearer token, half `GET /health`) for as long as the drain lasts.
+//! steady `rate` of requests per second to the API, spread evenly over the
+//! nodes (half `GET /runs/{id}` with a bearer token, half `GET /health`),
+//! for as long as the drain lasts.
 //! Latency is measured from the moment a request was due, not from when it
 //! was sent, so a stalled node cannot hide its queue (no coordinated
 //! omission).
@@ -34,7 +35,8 @@ pub struct NodesBench {
     pub records: usize,
     /// Each partner answer's delay while the drain is timed.
     pub delay_ms: u64,
-    /// Requests per second sent to each node during the drain.
+    /// Requests per second sent to the API during the drain, spread evenly
+    /// over the nodes.
     pub rate: u32,
     pub data_dir: Option<PathBuf>,
 }
@@ -43,6 +45,8 @@ pub struct NodesBench {
 struct Drain {
     nodes: usize,
     seconds: f64,
+    /// Requests per second each node was sent.
+    rate: u32,
     by_node: Vec<Latencies>,
 }
 
@@ -76,7 +80,7 @@ pub async fn run(b: NodesBench) -> anyhow::Result<i32> {
     let mut sim = SimChild::start(b.records)?;
     println!(
         "vivres bench nodes: {} sources of {} deliveries, partner answers delayed {} ms, \
-         {} requests/s to each node, PostgreSQL",
+         {} API requests/s spread over the nodes, PostgreSQL",
         b.sources, b.records, b.delay_ms, b.rate
     );
     let mut drains = Vec::new();
@@ -87,17 +91,20 @@ pub async fn run(b: NodesBench) -> anyhow::Result<i32> {
     }
     sim.stop();
     println!();
-    println!("| nodes | drain | speed-up | node | requests | failed | p50 | p90 | p99 | max |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| nodes | drain | speed-up | node | req/s | requests | failed | p50 | p90 | p99 | max |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     let one = drains.first().map(|d| d.seconds).unwrap_or(0.0);
     for d in &drains {
         for (i, l) in d.by_node.iter().enumerate() {
             println!(
-                "| {} | {:.1} s | {:.2}× | {} | {} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |",
+                "| {} | {:.1} s | {:.2}× | {} | {} | {} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |",
                 d.nodes,
                 d.seconds,
                 one / d.seconds.max(1e-9),
                 i + 1,
+                d.rate,
                 l.ok.len() + l.failed,
                 l.failed,
                 ms(l.quantile(0.50)),
@@ -240,7 +247,7 @@ async fn drain(
                 n.base.clone(),
                 token.clone(),
                 probe,
-                b.rate,
+                (b.rate / count as u32).max(1),
                 stop.clone(),
             ))
         })
@@ -263,6 +270,7 @@ async fn drain(
     Ok(Drain {
         nodes: count,
         seconds,
+        rate: (b.rate / count as u32).max(1),
         by_node,
     })
 }

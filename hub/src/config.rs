@@ -156,7 +156,8 @@ pub struct Limits {
     pub max_run_records: u32,
     /// Rejects one run may quarantine.
     pub max_run_quarantine: u32,
-    /// Batches in a row with `more = true`, no record and the same state:
+    /// Batches in a row with `more = true`, the same state and no new record
+    /// (none, or the previous batch's again):
     /// the connector is not advancing.
     pub max_idle_batches: u32,
     /// Failed runs in a row after which a source is paused (its scheduled

@@ -989,8 +989,10 @@ async fn sync_stream(
 
     let mut timings = Timings::default();
     let mut failure: Option<Failure> = None;
-    // Batches in a row with more to come, no record and the same state.
+    // Batches in a row with more to come, the same state, and no record or
+    // the previous batch's records again.
     let mut idle = 0u32;
+    let mut last_page: Option<u64> = None;
     loop {
         // What was read is committed; the next run goes on from there.
         if let Some(f) = guard.stopped() {
@@ -1021,11 +1023,17 @@ async fn sync_stream(
         // Stored redacted, so handed back redacted: the same within a run as
         // after a restart.
         let next_state = batch.state.as_deref().map(|s| guard.redactor.redact(s));
-        let advanced = !batch.items.is_empty()
-            || !batch.rejects.is_empty()
-            || next_state
-                .as_ref()
-                .is_some_and(|s| state.as_ref() != Some(s));
+        // A batch advances when its state moves on, or when it brings
+        // records other than the previous batch's: the same page again under
+        // the same state (a partner repeating its cursor) is going round in
+        // circles, not advancing.
+        let page = page_fingerprint(&batch);
+        let state_moved = next_state
+            .as_ref()
+            .is_some_and(|s| state.as_ref() != Some(s));
+        let repeated = page.is_some() && page == last_page;
+        let advanced = state_moved || (page.is_some() && !repeated);
+        last_page = page;
         idle = if more && !advanced { idle + 1 } else { 0 };
         if next_state.is_some() {
             state = next_state;
@@ -1053,9 +1061,9 @@ async fn sync_stream(
             failure = Some(Failure::new(
                 FailureKind::Stalled,
                 format!(
-                    "the connector returned {idle} batches in a row with more to come, no record and the same \
-                     state (limits.max_idle_batches): it is not advancing (a connector bug, or a partner \
-                     returning the same page); stopped"
+                    "the connector returned {idle} batches in a row with more to come, the same state and no \
+                     new record (none, or the previous batch's again) (limits.max_idle_batches): it is not \
+                     advancing (a connector bug, or a partner returning the same page); stopped"
                 ),
             ));
             break;
@@ -1098,6 +1106,24 @@ pub fn non_personal_key_streams(config_schema: &serde_json::Value) -> Vec<String
 
 /// Longest partner record id kept in a quarantine entry.
 const PARTNER_KEY_BYTES: usize = 128;
+
+/// A fingerprint of a batch's records (their keys, in order), `None` for a
+/// batch without any: two equal fingerprints in a row are the same page.
+fn page_fingerprint(batch: &Batch) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    if batch.items.is_empty() && batch.rejects.is_empty() {
+        return None;
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for item in &batch.items {
+        item.key.hash(&mut h);
+    }
+    for reject in &batch.rejects {
+        reject.key.hash(&mut h);
+        reject.line.hash(&mut h);
+    }
+    Some(h.finish())
+}
 
 /// Normalises a batch into what the warehouse commits. What the plugin
 /// wrote freely (its state, its rejects' file, field and detail) is

@@ -1,5 +1,5 @@
-//! Sites with a commune of their own (issue #8 item 5): a team, a grocery or
-//! a garden gets its INSEE code, and so its EPCI, from its source's settings;
+//! Sites with a commune of their own (issue #8 item 5): a team, a grocery, a
+//! buying group or a garden gets its INSEE code, and so its EPCI, from its source's settings;
 //! a CIVAM source covering several territories files each farm under the
 //! territory of the farm's own commune.
 
@@ -73,6 +73,15 @@ streams = ["sites"]
 sites = [{ id = "epicerie-toulouse", insee = "31555" }]
 
 [[sources]]
+id = "vrac-sites"
+connector = "vrac-orders"
+network = "vrac"
+territory = "lyon"
+streams = ["sites"]
+[sources.config]
+sites = [{ id = "croix-rousse", insee = "69384", name = "VRAC Croix-Rousse" }]
+
+[[sources]]
 id = "garden-site"
 connector = "cocagne-gardens"
 network = "cocagne"
@@ -115,6 +124,13 @@ garden_insee = "69123"
         some(["lyon", "31555", "243100518", "false"])
     );
 
+    let report = t.sync("vrac-sites").await;
+    assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
+    assert_eq!(
+        site(&t, "vrac-sites", "croix-rousse").await,
+        some(["lyon", "69384", "200046977", "true"])
+    );
+
     let report = t.sync("garden-site").await;
     assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
     assert_eq!(
@@ -131,6 +147,7 @@ garden_insee = "69123"
         kinds,
         [
             ("aid-team".to_string(), 1),
+            ("buying-group".to_string(), 1),
             ("garden".to_string(), 1),
             ("grocery".to_string(), 1)
         ]

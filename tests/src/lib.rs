@@ -170,6 +170,13 @@ pub enum Fault {
     /// `200` announcing the whole body's length, whose connection closes
     /// half-way through it.
     Cut { times: Option<u32> },
+    /// `429` without `Retry-After`: the client chooses its own backoff.
+    RateLimited { times: Option<u32> },
+    /// `200` JSON with a byte that is not UTF-8 in its first string value.
+    InvalidUtf8 { times: Option<u32> },
+    /// The page asked for is answered as the first page, with the first
+    /// page's next cursor: a client following cursors goes round in circles.
+    RepeatCursor { times: Option<u32> },
 }
 
 /// What a correct connector and host must make of one garden's data.

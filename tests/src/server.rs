@@ -53,6 +53,9 @@ impl ActiveFault {
             Fault::ServerError { times }
             | Fault::Truncated { times }
             | Fault::Cut { times }
+            | Fault::RateLimited { times }
+            | Fault::InvalidUtf8 { times }
+            | Fault::RepeatCursor { times }
             | Fault::WrongContentType { times } => *times,
         };
         ActiveFault { fault, remaining }
@@ -450,10 +453,17 @@ async fn answer(
 
     let fault = lock(&state.fault).take();
     match fault {
-        Fault::None | Fault::Truncated { .. } | Fault::Cut { .. } => {}
+        Fault::None
+        | Fault::Truncated { .. }
+        | Fault::Cut { .. }
+        | Fault::InvalidUtf8 { .. }
+        | Fault::RepeatCursor { .. } => {}
         Fault::TooManyRequests {
             retry_after_secs, ..
         } => return too_many(retry_after_secs),
+        Fault::RateLimited { .. } => {
+            return error(StatusCode::TOO_MANY_REQUESTS, "too many requests");
+        }
         Fault::ServerError { .. } => {
             return error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error");
         }
@@ -468,10 +478,13 @@ async fn answer(
         }
     }
 
-    let request = match PageRequest::parse(query) {
+    let mut request = match PageRequest::parse(query) {
         Ok(request) => request,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
+    if matches!(fault, Fault::RepeatCursor { .. }) {
+        request.after = None;
+    }
     let body = {
         let data = read(&state.data);
         match kind {
@@ -485,6 +498,11 @@ async fn answer(
     };
     if matches!(fault, Fault::Truncated { .. }) {
         body.truncate(body.len() / 2);
+    }
+    if matches!(fault, Fault::InvalidUtf8 { .. })
+        && let Some(at) = body.windows(3).position(|w| w == b"\":\"")
+    {
+        body.insert(at + 3, 0xFF);
     }
     if matches!(fault, Fault::Cut { .. }) {
         let length = body.len();

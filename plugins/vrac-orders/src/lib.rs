@@ -10,7 +10,10 @@
 //! - `members` → the member households (residence from `CP`); key `<group>|<member>`;
 //! - `products` → the group's products (DFC type, organic, producer); key `<group>|<product>`;
 //! - `supplies` → the group's supply of each product from its producer (commune,
-//!   km); key `<group>|<yyyy-mm>|<product>`.
+//!   km); key `<group>|<yyyy-mm>|<product>`;
+//! - `sites` → the groups with their commune, from the settings
+//!   `"sites": [{"id": "croix-rousse", "insee": "69384"}]` (the id is the
+//!   group as the workbooks' names give it); offered only when given.
 //!
 //! `Nom` and `Téléphone` are never read.
 
@@ -25,27 +28,38 @@ use serde::Deserialize;
 use serde_json::Value;
 use vivres_sdk::inbox::{self, FileProgress, InboxFile};
 use vivres_sdk::model::{
-    Batch, ConnectorError, ConnectorSpec, EntityKind, Item, Reject, RejectReason, StreamInfo,
+    Batch, ConnectorError, ConnectorSpec, EntityKind, Item, Reject, RejectReason, SiteKind,
+    StreamInfo,
 };
+use vivres_sdk::sites::{self, SiteSetting};
 use vivres_sdk::{Connector, log};
 
 use grid::Grid;
 use names::{Form, Wants, WorkbookName};
 
-pub const SCHEMA: &str = r#"{
+/// The configuration's JSON Schema.
+pub fn schema() -> String {
+    format!(
+        r#"{{
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "title": "VRAC group orders (monthly order workbooks in the source's inbox)",
   "type": "object",
   "additionalProperties": false,
-  "properties": {
-    "batch_rows": {"type": "integer", "minimum": 1, "maximum": 50000, "default": 2000, "description": "Records (items and rejects) per batch, about: a batch ends after the row that reaches it"}
-  }
-}"#;
+  "properties": {{
+    "batch_rows": {{"type": "integer", "minimum": 1, "maximum": 50000, "default": 2000, "description": "Records (items and rejects) per batch, about: a batch ends after the row that reaches it"}},
+    "sites": {}
+  }}
+}}"#,
+        sites::SCHEMA
+    )
+}
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(try_from = "Value")]
 pub struct Config {
     pub batch_rows: usize,
+    /// The groups' communes (stream `sites`).
+    pub sites: Vec<SiteSetting>,
 }
 
 impl TryFrom<Value> for Config {
@@ -57,9 +71,17 @@ impl TryFrom<Value> for Config {
             Value::Null => serde_json::Map::new(),
             _ => return Err("the configuration must be a JSON object".into()),
         };
-        if let Some(unknown) = map.keys().find(|k| k.as_str() != "batch_rows") {
-            return Err(format!("{unknown}: unknown field (expected batch_rows)"));
+        if let Some(unknown) = map
+            .keys()
+            .find(|k| !matches!(k.as_str(), "batch_rows" | "sites"))
+        {
+            return Err(format!("{unknown}: unknown field (expected batch_rows, sites)"));
         }
+        let sites = match map.get("sites") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(v) => serde_json::from_value::<Vec<SiteSetting>>(v.clone())
+                .map_err(|e| format!("sites: {e}"))?,
+        };
         let batch_rows = match map.get("batch_rows") {
             None | Some(Value::Null) => inbox::BATCH_ROWS,
             Some(v) => match v.as_u64() {
@@ -67,7 +89,7 @@ impl TryFrom<Value> for Config {
                 _ => return Err("batch_rows: must be a whole number from 1 to 50000".into()),
             },
         };
-        Ok(Config { batch_rows })
+        Ok(Config { batch_rows, sites })
     }
 }
 
@@ -88,7 +110,7 @@ impl Stream {
             "supplies" => Stream::Supplies,
             other => {
                 return Err(ConnectorError::bad_config(format!(
-                    "stream `{other}`: no such stream (order_lines, members, products, supplies)"
+                    "stream `{other}`: no such stream (order_lines, members, products, supplies, sites)"
                 )));
             }
         })
@@ -113,7 +135,7 @@ impl Connector for VracOrders {
             name: "vrac-orders".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "VRAC neighbourhood buying groups: monthly order workbooks (XLSX, or the CSV export of their two sheets) from the source's inbox".into(),
-            config_schema: SCHEMA.into(),
+            config_schema: schema(),
             streams: vec![
                 StreamInfo::new(
                     "order_lines",
@@ -143,15 +165,29 @@ impl Connector for VracOrders {
                     None,
                     "Each month's supply of a group from its producers: producer commune and distance in km",
                 ),
+                sites::stream_info("buying groups (the groupement of the workbooks' names)"),
             ],
         }
     }
 
-    fn check(_config: &Config) -> Result<(), ConnectorError> {
+    /// `sites` only when the settings give the groups' communes.
+    fn discover(config: &Config) -> Result<Vec<StreamInfo>, ConnectorError> {
+        let mut streams = Self::spec().streams;
+        streams.retain(|s| s.name != sites::STREAM || !config.sites.is_empty());
+        Ok(streams)
+    }
+
+    fn check(config: &Config) -> Result<(), ConnectorError> {
+        sites::check(&config.sites, "sites")?;
         inbox::files().map(|_| ())
     }
 
     fn read(config: &Config, stream: &str, state: Option<&str>) -> Result<Batch, ConnectorError> {
+        // The sites come from the settings: no inbox needed.
+        if stream == sites::STREAM {
+            sites::check(&config.sites, "sites")?;
+            return Ok(sites::read(&config.sites, SiteKind::BuyingGroup));
+        }
         let stream = Stream::from_name(stream)?;
         let all = inbox::files()?;
         let batch = read_files(config, stream, &all, state)?;

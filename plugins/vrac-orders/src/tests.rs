@@ -183,7 +183,10 @@ fn write_csv(path: &Path, rows: &[&[&str]]) {
 
 fn read_all(dir: &Path, stream: Stream, batch_rows: usize) -> (Vec<Item>, Vec<Reject>, usize) {
     let files = inbox::files_in(dir).unwrap();
-    let config = Config { batch_rows };
+    let config = Config {
+        batch_rows,
+        sites: Vec::new(),
+    };
     let (mut items, mut rejects, mut batches) = (Vec::new(), Vec::new(), 0);
     let mut state: Option<String> = None;
     loop {
@@ -427,7 +430,10 @@ fn resend_replaces_and_strays_are_quarantined_once() {
     std::fs::write(d.join("notes.txt"), "x").unwrap();
     std::fs::write(d.join("commande_g2_2024-04.xlsx"), "not a zip").unwrap();
     let files = inbox::files_in(&d).unwrap();
-    let config = Config { batch_rows: 2000 };
+    let config = Config {
+        batch_rows: 2000,
+        sites: Vec::new(),
+    };
     let b = read_files(&config, Stream::OrderLines, &files, None).unwrap();
     assert_eq!(b.replace_origins, ["commande_g1_2024-03.xlsx"]);
     assert!(b.more);
@@ -460,7 +466,10 @@ fn config_and_spec() {
     assert!(serde_json::from_str::<Config>(r#"{"group": "x"}"#).is_err());
     let spec = VracOrders::spec();
     let names: Vec<&str> = spec.streams.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["order_lines", "members", "products", "supplies"]);
+    assert_eq!(
+        names,
+        ["order_lines", "members", "products", "supplies", "sites"]
+    );
     let _: serde_json::Value = serde_json::from_str(&spec.config_schema).unwrap();
     assert!(Stream::from_name("nope").is_err());
 }
@@ -489,4 +498,37 @@ fn units_and_rounding() {
     assert_eq!(commande::times(0.5, 235), 118);
     assert_eq!(commande::times(1.0 / 3.0, 300), 100);
     assert_eq!(commande::times(1.5, 199), 299);
+}
+
+#[test]
+fn groups_get_their_commune_from_the_sites_setting() {
+    let config: Config = serde_json::from_value(serde_json::json!({
+        "sites": [{"id": "croix-rousse", "insee": "69384", "name": "VRAC Croix-Rousse"}]
+    }))
+    .unwrap();
+    let streams = VracOrders::discover(&config).unwrap();
+    assert!(streams.iter().any(|s| s.name == "sites"));
+    let batch = VracOrders::read(&config, "sites", None).unwrap();
+    assert!(!batch.more);
+    assert_eq!(batch.items.len(), 1);
+    assert_eq!(batch.items[0].key, "croix-rousse");
+    match &batch.items[0].entity {
+        Entity::Site(site) => {
+            assert_eq!(site.kind, SiteKind::BuyingGroup);
+            let insee = site.location.as_ref().and_then(|l| l.insee.as_deref());
+            assert_eq!(insee, Some("69384"));
+        }
+        _ => panic!("not a site"),
+    }
+
+    // Without the setting the stream is not offered; a code of the wrong shape is refused.
+    let bare: Config = serde_json::from_value(serde_json::json!({})).unwrap();
+    assert!(VracOrders::discover(&bare).unwrap().iter().all(|s| s.name != "sites"));
+    let wrong: Config = serde_json::from_value(serde_json::json!({
+        "sites": [{"id": "croix-rousse", "insee": "6938"}]
+    }))
+    .unwrap();
+    assert!(VracOrders::check(&wrong).is_err());
+    let unknown = serde_json::from_value::<Config>(serde_json::json!({"site": []}));
+    assert!(unknown.unwrap_err().to_string().contains("expected batch_rows, sites"));
 }

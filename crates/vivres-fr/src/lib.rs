@@ -9,12 +9,14 @@
 //! never guessed. A [`ParseError`]'s message never repeats the value (it may be
 //! personal), so it can go into a reject's `detail` as is.
 
+pub mod composition;
 pub mod names;
 pub mod number;
 pub mod postcode;
 pub mod quantity;
 pub mod text;
 
+pub use composition::parse_composition;
 pub use names::{given_text, name_key};
 pub use number::{parse_cents, parse_decimal, parse_integer};
 pub use postcode::{CleanPostcode, Code5, clean_postcode, parse_postcode};

@@ -30,3 +30,18 @@ pub use vivres_fr::{
     ParseError, Parsed, Quantity, TextEncoding, decode_text, fold_label, is_missing, parse_cents,
     parse_decimal, parse_integer, parse_quantity, repair_mojibake,
 };
+
+use crate::model::Composition;
+
+/// A household's composition from the partner's label, by the shared rule
+/// (`vivres_fr::parse_composition`): `Personne seule`, `Couple avec enfants`,
+/// `Famille monoparentale`, … A label outside the list is an error.
+pub fn parse_composition(s: &str) -> Result<Parsed<Composition>, ParseError> {
+    Ok(vivres_fr::parse_composition(s)?.map(|label| match label {
+        "single" => Composition::Single,
+        "couple-without-children" => Composition::CoupleWithoutChildren,
+        "couple-with-children" => Composition::CoupleWithChildren,
+        "single-parent" => Composition::SingleParent,
+        _ => Composition::Other,
+    }))
+}

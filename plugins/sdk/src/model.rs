@@ -235,7 +235,11 @@ impl Answer {
 }
 
 impl SurveyResponse {
-    pub fn new(instrument: impl Into<String>, wave: impl Into<String>, submitted_at: Timestamp) -> Self {
+    pub fn new(
+        instrument: impl Into<String>,
+        wave: impl Into<String>,
+        submitted_at: Timestamp,
+    ) -> Self {
         SurveyResponse {
             household: None,
             network: None,

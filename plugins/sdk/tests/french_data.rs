@@ -13,6 +13,18 @@ fn outcome<T: Into<Value>>(r: Result<Parsed<T>, ParseError>) -> Value {
     }
 }
 
+/// The warehouse's label of a composition.
+fn label(c: vivres_sdk::model::Composition) -> &'static str {
+    use vivres_sdk::model::Composition::*;
+    match c {
+        Single => "single",
+        CoupleWithoutChildren => "couple-without-children",
+        CoupleWithChildren => "couple-with-children",
+        SingleParent => "single-parent",
+        Other => "other",
+    }
+}
+
 #[test]
 fn the_table_of_cases() {
     let cases: Vec<Value> =
@@ -30,6 +42,7 @@ fn the_table_of_cases() {
             "fold" => json!({"value": fr::fold_label(input)}),
             "missing" => json!({"value": fr::is_missing(input)}),
             "name_key" => json!({"value": vivres_fr::name_key(input)}),
+            "composition" => outcome(fr::parse_composition(input).map(|p| p.map(label))),
             "date" => outcome(
                 fr::parse_date(input)
                     .map(|p| p.map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day))),
@@ -42,5 +55,5 @@ fn the_table_of_cases() {
         assert_eq!(got, Value::Object(want), "{rule} {input:?}");
         rules.insert(rule);
     }
-    assert_eq!(rules.len(), 9, "{rules:?}");
+    assert_eq!(rules.len(), 10, "{rules:?}");
 }

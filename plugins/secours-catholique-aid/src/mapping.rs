@@ -373,23 +373,9 @@ fn aids(
 }
 
 fn composition(s: &str) -> Result<Option<Composition>, Refusal> {
-    if fr::is_missing(s) {
-        return Ok(None);
-    }
-    Ok(Some(match fr::fold_label(s).as_str() {
-        "personne seule" | "seul" | "seule" | "isole" | "isolee" => Composition::Single,
-        "couple sans enfant" | "couple sans enfants" => Composition::CoupleWithoutChildren,
-        "couple avec enfant" | "couple avec enfants" => Composition::CoupleWithChildren,
-        "famille monoparentale" | "monoparentale" | "parent isole" => Composition::SingleParent,
-        "autre" => Composition::Other,
-        _ => {
-            return Err(refuse(
-                RejectReason::UnknownLabel,
-                COMPOSITION,
-                "composition outside the list",
-            ));
-        }
-    }))
+    fr::parse_composition(s)
+        .map(Parsed::value)
+        .map_err(|e| refuse(RejectReason::UnknownLabel, COMPOSITION, e.message()))
 }
 
 fn count(s: &str, field: &'static str) -> Result<Option<u32>, Refusal> {

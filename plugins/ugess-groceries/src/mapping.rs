@@ -265,23 +265,9 @@ fn composition(s: &str) -> Result<(Option<Composition>, Option<u32>), Refusal> {
                 )
             });
     }
-    Ok((
-        Some(match fr::fold_label(s).as_str() {
-            "personne seule" | "seul" | "seule" | "isole" | "isolee" => Composition::Single,
-            "couple sans enfant" | "couple sans enfants" => Composition::CoupleWithoutChildren,
-            "couple avec enfant" | "couple avec enfants" => Composition::CoupleWithChildren,
-            "famille monoparentale" | "monoparentale" | "parent isole" => Composition::SingleParent,
-            "autre" => Composition::Other,
-            _ => {
-                return Err(refuse(
-                    RejectReason::UnknownLabel,
-                    COMPOSITION,
-                    "composition outside the list",
-                ));
-            }
-        }),
-        None,
-    ))
+    let composition = fr::parse_composition(s)
+        .map_err(|e| refuse(RejectReason::UnknownLabel, COMPOSITION, e.message()))?;
+    Ok((composition.value(), None))
 }
 
 fn opt_date(s: &str, field: &'static str) -> Result<Option<Date>, Refusal> {

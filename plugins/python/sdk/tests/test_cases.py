@@ -35,6 +35,7 @@ RULES = {
     "mojibake": lambda s: {"value": fr.repair_mojibake(s)},
     "fold": lambda s: {"value": fr.fold_label(s)},
     "missing": lambda s: {"value": fr.is_missing(s)},
+    "composition": lambda s: outcome(fr.parse_composition, s),
     "date": lambda s: outcome(date, s),
 }
 

@@ -554,3 +554,32 @@ def fold_label(s: str) -> str:
         space = False
         out.append(_FOLD.get(c, c))
     return "".join(out)
+
+
+_COMPOSITIONS = {
+    "personne seule": "single",
+    "seul": "single",
+    "seule": "single",
+    "isole": "single",
+    "isolee": "single",
+    "couple sans enfant": "couple-without-children",
+    "couple sans enfants": "couple-without-children",
+    "couple avec enfant": "couple-with-children",
+    "couple avec enfants": "couple-with-children",
+    "famille monoparentale": "single-parent",
+    "monoparentale": "single-parent",
+    "parent isole": "single-parent",
+    "autre": "other",
+}
+
+
+def parse_composition(s: Optional[str]):
+    """``Personne seule`` → ``single``, ``Couple avec enfants`` → ``couple-with-children``,
+    ``Famille monoparentale`` → ``single-parent``, ``Autre`` → ``other`` (the warehouse's
+    labels); ``MISSING`` for an empty cell; a label outside the list raises ParseError."""
+    if is_missing(s):
+        return MISSING
+    label = _COMPOSITIONS.get(fold_label(s))
+    if label is None:
+        raise ParseError("composition outside the list")
+    return label

@@ -1138,43 +1138,7 @@ async fn console_pages_over_a_million_fact_rows() {
                             key += 1;
                             let mut k = [0u8; 16];
                             k[..8].copy_from_slice(&key.to_be_bytes());
-                            let values = table
-                                .columns
-                                .iter()
-                                .map(|c| {
-                                    let given = cols
-                                        .iter()
-                                        .find(|(n, _)| *n == c.name)
-                                        .map(|(_, v)| v.clone());
-                                    let v = match given {
-                                        Some(v) => v,
-                                        None if c.nullable => Value::Null,
-                                        None => match c.ty {
-                                            schema::Type::Int => Value::Int(0),
-                                            schema::Type::Real => Value::Real(0.0),
-                                            schema::Type::Bool => Value::Bool(false),
-                                            schema::Type::Date => Value::Date(
-                                                time::Date::from_calendar_date(
-                                                    2000,
-                                                    time::Month::January,
-                                                    1,
-                                                )
-                                                .unwrap(),
-                                            ),
-                                            _ => text("-"),
-                                        },
-                                    };
-                                    (c.name, v)
-                                })
-                                .collect();
-                            Row {
-                                kind,
-                                key: k,
-                                origin: None,
-                                hash: 1,
-                                values,
-                                children: Vec::new(),
-                            }
+                            vivres::warehouse::testing::row(kind, k, cols, Vec::new())
                         })
                         .collect();
                     written += rows.len();

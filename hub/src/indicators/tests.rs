@@ -293,38 +293,7 @@ impl<'a> Data<'a> {
         };
         let rows: Vec<Row> = rows
             .into_iter()
-            .map(|(key, cols, children)| {
-                let values = table
-                    .columns
-                    .iter()
-                    .map(|c| {
-                        let given = cols
-                            .iter()
-                            .find(|(n, _)| *n == c.name)
-                            .map(|(_, v)| v.clone());
-                        let v = match given {
-                            Some(v) => v,
-                            None if c.nullable => Value::Null,
-                            None => match c.ty {
-                                schema::Type::Int => Value::Int(0),
-                                schema::Type::Real => Value::Real(0.0),
-                                schema::Type::Bool => Value::Bool(false),
-                                schema::Type::Date => day(2000, 1, 1),
-                                _ => text("-"),
-                            },
-                        };
-                        (c.name, v)
-                    })
-                    .collect();
-                Row {
-                    kind,
-                    key,
-                    origin: None,
-                    hash: 1,
-                    values,
-                    children,
-                }
-            })
+            .map(|(key, cols, children)| crate::warehouse::testing::row(kind, key, &cols, children))
             .collect();
         self.w
             .commit_batch(

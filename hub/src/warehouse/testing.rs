@@ -208,3 +208,46 @@ impl Drop for Guard {
         }
     }
 }
+
+/// A fact row of `kind` from named columns, as tests write them straight
+/// into the warehouse: a column not named is null, or a zero of its type
+/// (2000-01-01 for a date, `-` for text) when it may not be null.
+pub fn row(
+    kind: crate::model::EntityKind,
+    key: [u8; 16],
+    cols: &[(&'static str, super::Value)],
+    children: Vec<super::Child>,
+) -> super::Row {
+    use super::{Value, schema};
+    let table = schema::table(kind);
+    let values = table
+        .columns
+        .iter()
+        .map(|c| {
+            let given = cols
+                .iter()
+                .find(|(n, _)| *n == c.name)
+                .map(|(_, v)| v.clone());
+            let v = match given {
+                Some(v) => v,
+                None if c.nullable => Value::Null,
+                None => match c.ty {
+                    schema::Type::Int => Value::Int(0),
+                    schema::Type::Real => Value::Real(0.0),
+                    schema::Type::Bool => Value::Bool(false),
+                    schema::Type::Date => Value::Date(time::macros::date!(2000 - 01 - 01)),
+                    _ => Value::Text("-".to_string()),
+                },
+            };
+            (c.name, v)
+        })
+        .collect();
+    super::Row {
+        kind,
+        key,
+        origin: None,
+        hash: 1,
+        values,
+        children,
+    }
+}

@@ -45,8 +45,6 @@ pub struct NodesBench {
 struct Drain {
     nodes: usize,
     seconds: f64,
-    /// Requests per second each node was sent.
-    rate: u32,
     by_node: Vec<Latencies>,
 }
 
@@ -104,7 +102,7 @@ pub async fn run(b: NodesBench) -> anyhow::Result<i32> {
                 d.seconds,
                 one / d.seconds.max(1e-9),
                 i + 1,
-                d.rate,
+                per_node(b.rate, d.nodes),
                 l.ok.len() + l.failed,
                 l.failed,
                 ms(l.quantile(0.50)),
@@ -116,6 +114,11 @@ pub async fn run(b: NodesBench) -> anyhow::Result<i32> {
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(0)
+}
+
+/// Requests per second each of `nodes` nodes is sent.
+fn per_node(rate: u32, nodes: usize) -> u32 {
+    (rate / nodes as u32).max(1)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -247,7 +250,7 @@ async fn drain(
                 n.base.clone(),
                 token.clone(),
                 probe,
-                (b.rate / count as u32).max(1),
+                per_node(b.rate, count),
                 stop.clone(),
             ))
         })
@@ -270,7 +273,6 @@ async fn drain(
     Ok(Drain {
         nodes: count,
         seconds,
-        rate: (b.rate / count as u32).max(1),
         by_node,
     })
 }
